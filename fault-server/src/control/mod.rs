@@ -1,0 +1,112 @@
+//! The control API: JSON over HTTP on its own thread and current-thread
+//! runtime, so it answers while the data plane's workers are saturated.
+//!
+//! Routing is a `match` on method and path segments: a dozen fixed routes do
+//! not warrant a web framework, and the match shows the whole API in one place
+//! ([`routes`]).
+
+mod metrics;
+mod problem;
+mod routes;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::Registry;
+
+/// What every control request sees.
+#[derive(Debug)]
+pub(crate) struct ControlContext {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) token: Option<String>,
+}
+
+/// The running control API.
+#[derive(Debug)]
+pub(crate) struct ControlHandle {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ControlHandle {
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    pub(crate) fn stop_and_join(mut self) {
+        self.stop.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds `addr` and serves the control API on a thread of its own.
+pub(crate) fn spawn(
+    registry: Arc<Registry>,
+    addr: SocketAddr,
+    token: Option<String>,
+) -> io::Result<ControlHandle> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stop = registry.shutdown_token().child_token();
+    let context = Arc::new(ControlContext { registry, token });
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("fault-server-control".into())
+        .spawn(move || runtime.block_on(serve(listener, context, thread_stop)))?;
+    Ok(ControlHandle {
+        addr: local,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    context: Arc<ControlContext>,
+    stop: CancellationToken,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let context = Arc::clone(&context);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| routes::handle(Arc::clone(&context), request));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+}

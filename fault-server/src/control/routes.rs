@@ -1,0 +1,382 @@
+//! Every control route, in one `match`.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /healthz`, `GET /version`, `GET /metrics` | liveness, version, Prometheus text |
+//! | `GET /dependencies`, `POST /dependencies` | list, start one (201) |
+//! | `GET`, `PATCH`, `DELETE /dependencies/{name}` | show, replace its `response`, stop it |
+//! | `PUT /dependencies/{name}/faults` | replace its faults: `{"faults": [...], "lease": "30s"}` |
+//! | `POST /dependencies/{name}/faults` | add one fault (201) |
+//! | `DELETE /dependencies/{name}/faults` | clear its faults |
+//! | `GET /dependencies/{name}/journal?since=SEQ&limit=N` | records as JSON lines |
+//! | `GET /dependencies/{name}/stats` | exact counters, overall and per window |
+//! | `POST /marks` | `{"name": "..."}`: open a window on every dependency (201) |
+//! | `POST /reset` | clear every fault and journal |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::Request;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::problem::Problem;
+use super::{metrics, ControlContext};
+use crate::{DependencySpec, Fault, StubResponse};
+
+/// The largest request body the control API reads.
+const MAX_BODY: usize = 1024 * 1024;
+
+type Reply = Response<Full<Bytes>>;
+
+pub(crate) async fn handle(
+    context: Arc<ControlContext>,
+    request: Request<Incoming>,
+) -> Result<Reply, Infallible> {
+    Ok(route(&context, request)
+        .await
+        .unwrap_or_else(Problem::into_response))
+}
+
+/// `PUT /dependencies/{name}/faults`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsBody {
+    faults: Vec<Fault>,
+    #[serde(default, with = "humantime_serde::option")]
+    lease: Option<Duration>,
+}
+
+/// `PATCH /dependencies/{name}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    response: StubResponse,
+}
+
+/// `POST /marks`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkBody {
+    name: String,
+}
+
+async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<Reply, Problem> {
+    admit(context, &request)?;
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let allowed = allowed_methods(&segments)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no route {path}")))?;
+    let method = request.method().clone();
+    if !allowed.split(", ").any(|m| m == method.as_str()) {
+        let mut problem = Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}; use {allowed}"),
+        );
+        problem.allow = Some(allowed);
+        return Err(problem);
+    }
+    let registry = &context.registry;
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        (&Method::GET, ["version"]) => json(
+            StatusCode::OK,
+            &serde_json::json!({"name": "fault-server", "version": env!("CARGO_PKG_VERSION")}),
+        ),
+        (&Method::GET, ["metrics"]) => Ok(text(metrics::render(registry), metrics::CONTENT_TYPE)),
+        (&Method::GET, ["dependencies"]) => json(StatusCode::OK, &registry.views()),
+        (&Method::POST, ["dependencies"]) => {
+            let spec: DependencySpec = read_json(request).await?;
+            json(StatusCode::CREATED, &registry.add(&spec)?)
+        }
+        (&Method::GET, ["dependencies", name]) => json(StatusCode::OK, &registry.view(name)?),
+        (&Method::PATCH, ["dependencies", name]) => {
+            registry.view(name)?;
+            let patch: PatchBody = read_json(request).await?;
+            json(
+                StatusCode::OK,
+                &registry.set_response(name, patch.response)?,
+            )
+        }
+        (&Method::DELETE, ["dependencies", name]) => {
+            registry.remove(name)?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::PUT, ["dependencies", name, "faults"]) => {
+            registry.view(name)?;
+            let body: FaultsBody = read_json(request).await?;
+            json(
+                StatusCode::OK,
+                &registry.set_faults(name, body.faults, body.lease)?,
+            )
+        }
+        (&Method::POST, ["dependencies", name, "faults"]) => {
+            registry.view(name)?;
+            let fault: Fault = read_json(request).await?;
+            json(StatusCode::CREATED, &registry.push_fault(name, fault)?)
+        }
+        (&Method::DELETE, ["dependencies", name, "faults"]) => {
+            registry.clear_faults(name)?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::GET, ["dependencies", name, "journal"]) => {
+            let since = query_number(&query, "since")?.unwrap_or(0);
+            let limit = query_number(&query, "limit")?.unwrap_or(u64::MAX);
+            let records =
+                registry.journal(name, since, usize::try_from(limit).unwrap_or(usize::MAX))?;
+            let mut lines = Vec::with_capacity(records.len() * 256);
+            for record in &records {
+                serde_json::to_writer(&mut lines, record).map_err(internal)?;
+                lines.push(b'\n');
+            }
+            Ok(bytes(StatusCode::OK, lines, "application/x-ndjson"))
+        }
+        (&Method::GET, ["dependencies", name, "stats"]) => {
+            json(StatusCode::OK, &registry.stats(name)?)
+        }
+        (&Method::POST, ["marks"]) => {
+            let body: MarkBody = read_json(request).await?;
+            json(StatusCode::CREATED, &registry.mark(&body.name)?)
+        }
+        (&Method::POST, ["reset"]) => {
+            registry.reset();
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no route {method} {path}"),
+        )),
+    }
+}
+
+/// The methods a path takes, or `None` when no route has this path.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["healthz"] | ["version"] | ["metrics"] => "GET",
+        ["dependencies"] => "GET, POST",
+        ["dependencies", _] => "GET, PATCH, DELETE",
+        ["dependencies", _, "faults"] => "PUT, POST, DELETE",
+        ["dependencies", _, "journal"] | ["dependencies", _, "stats"] => "GET",
+        ["marks"] | ["reset"] => "POST",
+        _ => return None,
+    })
+}
+
+/// Refuses web pages (a browser must never inject faults) and, when a token
+/// is set, requests without it.
+fn admit(context: &ControlContext, request: &Request<Incoming>) -> Result<(), Problem> {
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if user_agent.starts_with(b"Mozilla/") {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "requests from web browsers are refused: a web page must not control the fault server",
+        ));
+    }
+    if let Some(token) = &context.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "this control API needs `Authorization: Bearer <token>`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Problem> {
+    let body = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the body: {e}"),
+                )
+            }
+        })?
+        .to_bytes();
+    parse_json(&body)
+}
+
+/// Parses JSON, naming the field at fault (`faults[0].latency`) in the error.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    if parsed.is_ok() {
+        deserializer
+            .end()
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
+    }
+    parsed.map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let message = if path == "." {
+            format!("body: {message}")
+        } else {
+            format!("{path}: {message}")
+        };
+        Problem::new(StatusCode::BAD_REQUEST, message)
+    })
+}
+
+fn query_number(query: &str, key: &str) -> Result<Option<u64>, Problem> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| {
+            v.parse().map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{key}: `{v}` is not a whole number"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Reply, Problem> {
+    let body = serde_json::to_vec(value).map_err(internal)?;
+    Ok(bytes(status, body, "application/json"))
+}
+
+fn bytes(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn text(body: String, content_type: &'static str) -> Reply {
+    bytes(StatusCode::OK, body.into_bytes(), content_type)
+}
+
+fn empty(status: StatusCode) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn internal(error: serde_json::Error) -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "[a-z_]{0,12}".prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["8s", "200ms", "-1s", "1e9h", "", "1.5", "abc"])
+                .prop_map(serde_json::Value::from),
+        ];
+        let keys = prop::sample::select(vec![
+            "latency",
+            "error",
+            "throttle",
+            "hang",
+            "reset",
+            "close",
+            "slow_body",
+            "malformed",
+            "saturation",
+            "probability",
+            "match",
+            "first",
+            "lease",
+            "fixed",
+            "uniform",
+            "normal",
+            "log_normal",
+            "min",
+            "max",
+            "mean",
+            "stddev",
+            "p50",
+            "p99",
+            "status",
+            "body",
+            "headers",
+            "retry_after",
+            "rate",
+            "burst",
+            "max_in_flight",
+            "after",
+            "then",
+            "bytes_per_second",
+            "bytes",
+            "base",
+            "workers",
+            "method",
+            "path",
+            "x",
+        ]);
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(keys.clone(), inner, 0..5).prop_map(|m| {
+                    serde_json::Value::Object(
+                        m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn arbitrary_json_never_panics_the_fault_parser_and_errors_are_400s_with_a_message(value in arbitrary_json()) {
+            let body = serde_json::to_vec(&value).unwrap();
+            match parse_json::<Fault>(&body) {
+                Ok(fault) => prop_assert!(fault.validate().is_ok()),
+                Err(problem) => {
+                    prop_assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+                    prop_assert!(problem.message.len() > 6, "{}", problem.message);
+                }
+            }
+            let _ = parse_json::<FaultsBody>(&body);
+        }
+    }
+
+    #[test]
+    fn a_parse_error_names_the_field_at_fault() {
+        let problem =
+            parse_json::<FaultsBody>(br#"{"faults": [{"latency": {"fixd": "8s"}}]}"#).unwrap_err();
+        assert!(
+            problem.message.starts_with("faults[0].latency"),
+            "{}",
+            problem.message
+        );
+        assert!(problem.message.contains("fixd"), "{}", problem.message);
+    }
+}

@@ -1,0 +1,101 @@
+//! The data plane: each dependency's listener, its HTTP/1 connections, and the
+//! connection-level faults (reset, close, malformed) that take a connection
+//! back from hyper.
+
+mod body;
+mod service;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::dependency::Dependency;
+use crate::fault::ConnAction;
+use service::DependencyService;
+
+/// Pending connections the kernel queues per listener: enough for thousands of
+/// clients connecting at once (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 8192;
+
+/// Binds a listening socket with a deep backlog. Synchronous, so the control
+/// thread can add a dependency without running on the data plane's runtime.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Accepts connections until `stop` is cancelled; each is served on its own task.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    dependency: Arc<Dependency>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(
+                    stream,
+                    Arc::clone(&dependency),
+                    stop.clone(),
+                ));
+            }
+            // Out of file descriptors or a connection that died in the queue:
+            // back off briefly rather than spin; the listener stays up.
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>, stop: CancellationToken) {
+    let (takeover_tx, mut takeover_rx) = oneshot::channel();
+    let service = DependencyService::new(dependency, takeover_tx);
+    let mut connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    let action = tokio::select! {
+        _ = &mut connection => return,
+        () = stop.cancelled() => return,
+        action = &mut takeover_rx => match action {
+            Ok(action) => action,
+            Err(_) => return,
+        },
+    };
+    // The service asked for the raw socket: the call it was serving is dropped
+    // here, which journals it with the outcome it expected.
+    let stream = connection.into_parts().io.into_inner();
+    perform(action, stream).await;
+}
+
+async fn perform(action: ConnAction, mut stream: TcpStream) {
+    match action {
+        ConnAction::Reset => {
+            // SO_LINGER 0 turns close into an RST.
+            let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+        ConnAction::Close => {
+            let _ = stream.shutdown().await;
+        }
+        ConnAction::Malformed(bytes) => {
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
+            let _ = stream.shutdown().await;
+        }
+    }
+}

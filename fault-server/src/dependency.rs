@@ -1,0 +1,285 @@
+//! A stub dependency: its spec, and its live state (response, faults, journal)
+//! under one lock, so that every call's decision and record are made in
+//! arrival order.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::fault::{Decision, Fault, FaultSet, RequestView, Terminal};
+use crate::journal::{CallInfo, Journal, Outcome, Ticket};
+use crate::response::ResponseTemplate;
+use crate::{Clock, ControlError, Distribution, StubResponse};
+
+/// A dependency as configured: a name, where it listens, what it answers, and
+/// the faults it starts with.
+///
+/// ```
+/// use fault_server::{DependencySpec, StubResponse, Distribution};
+/// use std::time::Duration;
+///
+/// let spec = DependencySpec::stub("payments")
+///     .with_response(StubResponse::ok("{}").with_latency(Distribution::Fixed(Duration::from_millis(200))));
+/// assert!(spec.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependencySpec {
+    /// Unique name: letters, digits, `-`, `_` and `.`, at most 64.
+    pub name: String,
+    /// Where to listen; 127.0.0.1 on a free port when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// What it answers when no fault says otherwise.
+    #[serde(default)]
+    pub response: StubResponse,
+    /// Faults in force from the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+impl DependencySpec {
+    /// A stub answering 200 with an empty body, on a free loopback port.
+    pub fn stub(name: impl Into<String>) -> Self {
+        DependencySpec {
+            name: name.into(),
+            listen: None,
+            response: StubResponse::default(),
+            faults: Vec::new(),
+        }
+    }
+
+    /// Sets the response.
+    pub fn with_response(mut self, response: StubResponse) -> Self {
+        self.response = response;
+        self
+    }
+
+    /// Listens on this address.
+    pub fn with_listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Adds a fault in force from the start.
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// The address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Checks the name, response and faults.
+    pub fn validate(&self) -> Result<(), ControlError> {
+        validate_name(&self.name)?;
+        self.response
+            .validate()
+            .map_err(|e| ControlError::invalid("response", e))?;
+        for (i, fault) in self.faults.iter().enumerate() {
+            fault
+                .validate()
+                .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<(), ControlError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ControlError::invalid(
+            "name",
+            format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"),
+        ))
+    }
+}
+
+/// A running dependency's shared state.
+#[derive(Debug)]
+pub(crate) struct Dependency {
+    pub(crate) name: String,
+    seed: u64,
+    pub(crate) clock: Clock,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) response: StubResponse,
+    stub: Arc<Stub>,
+    pub(crate) faults: FaultSet,
+    pub(crate) journal: Journal,
+}
+
+/// The stub's response, ready to send.
+#[derive(Debug)]
+pub(crate) struct Stub {
+    pub(crate) response: ResponseTemplate,
+    latency: Option<Distribution>,
+}
+
+/// A call that has arrived: its journal guard and what to do with it.
+pub(crate) struct Arrival {
+    pub(crate) guard: CallGuard,
+    pub(crate) delay: Duration,
+    pub(crate) terminal: Option<Terminal>,
+    pub(crate) slow_body: Option<u64>,
+    pub(crate) stub: Arc<Stub>,
+}
+
+impl Dependency {
+    /// A dependency from a validated spec.
+    pub(crate) fn new(
+        spec: &DependencySpec,
+        server_seed: u64,
+        clock: Clock,
+        journal_capacity: usize,
+    ) -> Result<Self, ControlError> {
+        spec.validate()?;
+        let mut faults = FaultSet::default();
+        faults.replace(spec.faults.clone(), None, Instant::now());
+        Ok(Dependency {
+            name: spec.name.clone(),
+            seed: server_seed ^ fnv1a(spec.name.as_bytes()),
+            clock,
+            state: Mutex::new(State {
+                stub: Arc::new(stub(&spec.response)?),
+                response: spec.response.clone(),
+                faults,
+                journal: Journal::new(journal_capacity),
+            }),
+        })
+    }
+
+    /// The state, even if a panic elsewhere poisoned the lock (its data stays consistent:
+    /// every update under it is a handful of plain assignments).
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the stub's response.
+    pub(crate) fn set_response(&self, response: StubResponse) -> Result<(), ControlError> {
+        let stub = Arc::new(stub(&response)?);
+        let mut state = self.state();
+        state.stub = stub;
+        state.response = response;
+        Ok(())
+    }
+
+    /// Journals a call's arrival and decides what happens to it. Every draw
+    /// comes from a generator seeded by the server seed, the dependency name
+    /// and the call's sequence number: the same seed and arrival order give
+    /// the same decisions, whatever the timing.
+    pub(crate) fn arrive(self: &Arc<Self>, request: &RequestView<'_>) -> Arrival {
+        let info = CallInfo::from_parts(request.method, request.path, request.headers);
+        let now = Instant::now();
+        let mut state = self.state();
+        let seq = state.journal.next_seq();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(seq);
+        let in_flight_before = state.journal.in_flight();
+        let Decision {
+            mut delay,
+            terminal,
+            slow_body,
+            applied,
+        } = state
+            .faults
+            .decide(request, in_flight_before, &mut rng, now);
+        let stub = Arc::clone(&state.stub);
+        if let Some(latency) = &stub.latency {
+            let normal = latency.sample(&mut rng);
+            if terminal.is_none() {
+                delay += normal;
+            }
+        }
+        let ticket = state.journal.arrive(info, applied, self.clock.ns_at(now));
+        drop(state);
+        Arrival {
+            guard: CallGuard {
+                dependency: Arc::clone(self),
+                ticket,
+                outcome: Outcome::ClientGone,
+                status: None,
+            },
+            delay,
+            terminal,
+            slow_body,
+            stub,
+        }
+    }
+
+    fn depart(&self, ticket: Ticket, outcome: Outcome, status: Option<u16>) {
+        let now_ns = self.clock.now_ns();
+        self.state().journal.depart(ticket, outcome, status, now_ns);
+    }
+}
+
+fn stub(response: &StubResponse) -> Result<Stub, ControlError> {
+    response
+        .validate()
+        .map_err(|e| ControlError::invalid("response", e))?;
+    Ok(Stub {
+        response: response
+            .template()
+            .map_err(|e| ControlError::invalid("response", e))?,
+        latency: response.latency,
+    })
+}
+
+/// FNV-1a: a stable hash (unlike std's, which is randomly keyed) to give each
+/// dependency its own stream of decisions from the one server seed.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Journals a call's departure when dropped: with the outcome it was told
+/// ([`CallGuard::finish`]), or, if the call was abandoned, the one it expected.
+pub(crate) struct CallGuard {
+    dependency: Arc<Dependency>,
+    ticket: Ticket,
+    outcome: Outcome,
+    status: Option<u16>,
+}
+
+impl CallGuard {
+    /// The outcome to journal if the call is dropped from here on.
+    pub(crate) fn expect(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+    }
+
+    /// The status of the response head that went out.
+    pub(crate) fn set_status(&mut self, status: u16) {
+        self.status = Some(status);
+    }
+
+    /// Journals the departure now.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        // Drop journals it.
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.dependency
+            .depart(self.ticket, self.outcome, self.status);
+    }
+}

@@ -1,0 +1,69 @@
+//! What can go wrong when the fault server is controlled, from Rust or over HTTP.
+
+use std::io;
+use std::net::SocketAddr;
+
+use http::StatusCode;
+
+use crate::journal::MAX_WINDOWS;
+
+/// An error from controlling the fault server. The control API sends it as
+/// `{"error": "<message>", "status": N}` with [`ControlError::status`].
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No dependency has this name.
+    #[error("no dependency named `{0}`")]
+    UnknownDependency(String),
+    /// A dependency with this name exists already.
+    #[error("a dependency named `{0}` exists already")]
+    DuplicateDependency(String),
+    /// A field of the request is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Where in the input (`faults[0].latency`), or what (`name`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A dependency's listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why the bind failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The journal has as many windows as it keeps.
+    #[error("a journal keeps at most {MAX_WINDOWS} windows; reset to start again")]
+    TooManyWindows,
+    /// The server is stopping.
+    #[error("the fault server is shutting down")]
+    ShuttingDown,
+}
+
+impl ControlError {
+    /// An invalid-input error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ControlError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status the control API answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ControlError::UnknownDependency(_) => StatusCode::NOT_FOUND,
+            ControlError::DuplicateDependency(_) | ControlError::TooManyWindows => {
+                StatusCode::CONFLICT
+            }
+            ControlError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ControlError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
+                StatusCode::CONFLICT
+            }
+            ControlError::Bind { .. } => StatusCode::BAD_REQUEST,
+            ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}

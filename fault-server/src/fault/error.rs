@@ -1,0 +1,45 @@
+//! `error`: answer with an error status instead of the stub's response.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::response::ResponseTemplate;
+
+/// Answers with `status`, `body` and `headers`, plus `Retry-After` in whole
+/// seconds (rounded up) when `retry_after` is set.
+///
+/// ```toml
+/// [[faults]]
+/// error = { status = 503, body = "unavailable", retry_after = "30s" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorFault {
+    /// HTTP status, 100 to 599.
+    pub status: u16,
+    /// Response body.
+    #[serde(default)]
+    pub body: String,
+    /// Extra response headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Sent as `Retry-After` (seconds, rounded up).
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after: Option<Duration>,
+}
+
+impl ErrorFault {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.template().map(|_| ())
+    }
+
+    pub(crate) fn template(&self) -> Result<ResponseTemplate, String> {
+        ResponseTemplate::new(self.status, &self.headers, &self.body, self.retry_after)
+    }
+}

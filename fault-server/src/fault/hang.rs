@@ -1,0 +1,44 @@
+//! `hang`: hold the call without answering.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Holds the call. Without `after` it never answers: the call ends when the
+/// client gives up (journaled as `client_gone`). With `after`, it then does
+/// what `then` says: `respond` (the stub's response, the default), `close`
+/// or `reset`.
+///
+/// ```toml
+/// [[faults]]
+/// hang = {}
+/// [[faults]]
+/// hang = { after = "30s", then = "close" }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HangFault {
+    /// How long to hold before `then`; absent: forever.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub after: Option<Duration>,
+    /// What to do once `after` has passed.
+    #[serde(default)]
+    pub then: HangEnd,
+}
+
+/// How a hang with `after` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangEnd {
+    /// Answer with the stub's response.
+    #[default]
+    Respond,
+    /// Close the connection without a response.
+    Close,
+    /// Reset the connection.
+    Reset,
+}

@@ -1,0 +1,22 @@
+//! `latency`: delay the answer by a draw from a distribution.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Distribution;
+
+/// Delays each affected call by a draw from its distribution, then lets the
+/// rest of the fault set decide the answer. Several latency faults add up.
+///
+/// ```toml
+/// [[faults]]
+/// latency = { log_normal = { p50 = "200ms", p99 = "2s" } }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LatencyFault(pub Distribution);
+
+impl LatencyFault {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.0.validate()
+    }
+}

@@ -1,0 +1,463 @@
+//! The fault vocabulary: what can go wrong at a dependency, one module per kind,
+//! and the options every fault shares.
+//!
+//! A fault is written as one key naming its kind, beside the shared options:
+//!
+//! ```toml
+//! [[faults]]
+//! error = { status = 503, retry_after = "30s" }
+//! probability = 0.3          # drawn per call from the seeded RNG; default 1
+//! match = { path = "/charge" }
+//! first = 3                  # apply to 3 calls, then stop
+//! lease = "60s"              # remove itself after 60 s
+//! ```
+//!
+//! How several faults on one dependency compose is documented on [`FaultSet`].
+
+mod close;
+mod error;
+mod hang;
+mod latency;
+mod malformed;
+mod matcher;
+mod reset;
+mod saturation;
+mod set;
+mod slow_body;
+mod throttle;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use close::CloseFault;
+pub use error::ErrorFault;
+pub use hang::{HangEnd, HangFault};
+pub use latency::LatencyFault;
+pub use malformed::MalformedFault;
+pub use matcher::{RequestMatch, RequestView};
+pub use reset::ResetFault;
+pub use saturation::SaturationFault;
+pub use set::{ActiveFault, FaultSet};
+pub(crate) use set::{ConnAction, Decision, Terminal};
+pub(crate) use slow_body::SlowBody;
+pub use slow_body::SlowBodyFault;
+pub use throttle::ThrottleFault;
+
+/// One fault: what goes wrong, and when it applies.
+///
+/// ```
+/// use std::time::Duration;
+/// use fault_server::{Fault, FaultKind, ErrorFault};
+///
+/// let fault: Fault = serde_json::from_str(
+///     r#"{"error": {"status": 503}, "probability": 0.3, "first": 3}"#,
+/// ).unwrap();
+/// assert_eq!(fault.probability, 0.3);
+/// assert!(matches!(fault.kind, FaultKind::Error(ErrorFault { status: 503, .. })));
+///
+/// let built = Fault::new(FaultKind::Reset(Default::default())).with_lease(Duration::from_secs(30));
+/// assert_eq!(built.lease, Some(Duration::from_secs(30)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawFault", into = "RawFault")]
+pub struct Fault {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// Chance that a matching call gets the fault, 0 to 1.
+    pub probability: f64,
+    /// Which calls it may apply to; all when absent.
+    pub matcher: Option<RequestMatch>,
+    /// Apply to this many calls, then stop applying.
+    pub first: Option<u64>,
+    /// Remove the fault this long after it was injected.
+    pub lease: Option<Duration>,
+}
+
+/// The kinds of fault, each documented in its own type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Delay the answer.
+    Latency(LatencyFault),
+    /// Answer with an error status.
+    Error(ErrorFault),
+    /// Reject calls over a rate or an in-flight cap.
+    Throttle(ThrottleFault),
+    /// Hold the call without answering.
+    Hang(HangFault),
+    /// Reset the connection.
+    Reset(ResetFault),
+    /// Close the connection without a response.
+    Close(CloseFault),
+    /// Send the body slowly.
+    SlowBody(SlowBodyFault),
+    /// Answer with bytes that are not HTTP.
+    Malformed(MalformedFault),
+    /// Latency that grows with the in-flight count.
+    Saturation(SaturationFault),
+}
+
+impl Fault {
+    /// A fault that applies to every call, with no count and no lease.
+    pub fn new(kind: FaultKind) -> Self {
+        Fault {
+            kind,
+            probability: 1.0,
+            matcher: None,
+            first: None,
+            lease: None,
+        }
+    }
+
+    /// Applies with this probability.
+    pub fn with_probability(mut self, probability: f64) -> Self {
+        self.probability = probability;
+        self
+    }
+
+    /// Applies only to matching calls.
+    pub fn with_match(mut self, matcher: RequestMatch) -> Self {
+        self.matcher = Some(matcher);
+        self
+    }
+
+    /// Applies to the first `n` calls it is drawn for, then stops.
+    pub fn first(mut self, n: u64) -> Self {
+        self.first = Some(n);
+        self
+    }
+
+    /// Removes itself after `lease`.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Checks every parameter, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.probability.is_finite() && (0.0..=1.0).contains(&self.probability)) {
+            return Err(format!(
+                "probability must be between 0 and 1, got {}",
+                self.probability
+            ));
+        }
+        match &self.kind {
+            FaultKind::Latency(f) => f.validate(),
+            FaultKind::Error(f) => f.validate(),
+            FaultKind::Throttle(f) => f.validate(),
+            FaultKind::SlowBody(f) => f.validate(),
+            FaultKind::Saturation(f) => f.validate(),
+            FaultKind::Hang(_)
+            | FaultKind::Reset(_)
+            | FaultKind::Close(_)
+            | FaultKind::Malformed(_) => Ok(()),
+        }
+        .map_err(|e| format!("{}: {e}", self.kind.name()))
+    }
+}
+
+impl FaultKind {
+    /// The kind's name, as written in files and the journal.
+    pub fn name(&self) -> FaultKindName {
+        match self {
+            FaultKind::Latency(_) => FaultKindName::Latency,
+            FaultKind::Error(_) => FaultKindName::Error,
+            FaultKind::Throttle(_) => FaultKindName::Throttle,
+            FaultKind::Hang(_) => FaultKindName::Hang,
+            FaultKind::Reset(_) => FaultKindName::Reset,
+            FaultKind::Close(_) => FaultKindName::Close,
+            FaultKind::SlowBody(_) => FaultKindName::SlowBody,
+            FaultKind::Malformed(_) => FaultKindName::Malformed,
+            FaultKind::Saturation(_) => FaultKindName::Saturation,
+        }
+    }
+}
+
+/// The name of a fault kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKindName {
+    /// `latency`
+    Latency,
+    /// `error`
+    Error,
+    /// `throttle`
+    Throttle,
+    /// `hang`
+    Hang,
+    /// `reset`
+    Reset,
+    /// `close`
+    Close,
+    /// `slow_body`
+    SlowBody,
+    /// `malformed`
+    Malformed,
+    /// `saturation`
+    Saturation,
+}
+
+impl FaultKindName {
+    /// Every kind, in a fixed order.
+    pub const ALL: [FaultKindName; 9] = [
+        FaultKindName::Latency,
+        FaultKindName::Error,
+        FaultKindName::Throttle,
+        FaultKindName::Hang,
+        FaultKindName::Reset,
+        FaultKindName::Close,
+        FaultKindName::SlowBody,
+        FaultKindName::Malformed,
+        FaultKindName::Saturation,
+    ];
+
+    /// The name as written in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKindName::Latency => "latency",
+            FaultKindName::Error => "error",
+            FaultKindName::Throttle => "throttle",
+            FaultKindName::Hang => "hang",
+            FaultKindName::Reset => "reset",
+            FaultKindName::Close => "close",
+            FaultKindName::SlowBody => "slow_body",
+            FaultKindName::Malformed => "malformed",
+            FaultKindName::Saturation => "saturation",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+impl fmt::Display for FaultKindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The set of fault kinds applied to one call (a bit set, so a journal record
+/// costs no allocation for it). Serialised as a list of names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultKinds(u16);
+
+impl FaultKinds {
+    /// Adds a kind.
+    pub fn insert(&mut self, kind: FaultKindName) {
+        self.0 |= kind.bit();
+    }
+
+    /// Whether the kind is in the set.
+    pub fn contains(self, kind: FaultKindName) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// Whether no fault applied.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in the set, in [`FaultKindName::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = FaultKindName> {
+        FaultKindName::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
+    }
+}
+
+impl Serialize for FaultKinds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<FaultKindName>::deserialize(deserializer)?;
+        let mut kinds = FaultKinds::default();
+        names.into_iter().for_each(|k| kinds.insert(k));
+        Ok(kinds)
+    }
+}
+
+/// The file and JSON form: one optional key per kind, exactly one of them set.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latency: Option<LatencyFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    throttle: Option<ThrottleFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hang: Option<HangFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reset: Option<ResetFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    close: Option<CloseFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slow_body: Option<SlowBodyFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    malformed: Option<MalformedFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saturation: Option<SaturationFault>,
+    #[serde(default = "always")]
+    probability: f64,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    matcher: Option<RequestMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first: Option<u64>,
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    lease: Option<Duration>,
+}
+
+fn always() -> f64 {
+    1.0
+}
+
+impl TryFrom<RawFault> for Fault {
+    type Error = String;
+
+    fn try_from(raw: RawFault) -> Result<Self, String> {
+        let kinds: Vec<FaultKind> = [
+            raw.latency.map(FaultKind::Latency),
+            raw.error.map(FaultKind::Error),
+            raw.throttle.map(FaultKind::Throttle),
+            raw.hang.map(FaultKind::Hang),
+            raw.reset.map(FaultKind::Reset),
+            raw.close.map(FaultKind::Close),
+            raw.slow_body.map(FaultKind::SlowBody),
+            raw.malformed.map(FaultKind::Malformed),
+            raw.saturation.map(FaultKind::Saturation),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let all = FaultKindName::ALL.map(FaultKindName::as_str).join(", ");
+        let kind = match <[FaultKind; 1]>::try_from(kinds) {
+            Ok([kind]) => kind,
+            Err(kinds) if kinds.is_empty() => {
+                return Err(format!("a fault names its kind: one of {all}"));
+            }
+            Err(kinds) => {
+                let names: Vec<_> = kinds.iter().map(|k| k.name().as_str()).collect();
+                return Err(format!(
+                    "a fault names exactly one kind, found {}: write one fault per kind",
+                    names.join(" and ")
+                ));
+            }
+        };
+        let fault = Fault {
+            kind,
+            probability: raw.probability,
+            matcher: raw.matcher,
+            first: raw.first,
+            lease: raw.lease,
+        };
+        fault.validate()?;
+        Ok(fault)
+    }
+}
+
+impl From<Fault> for RawFault {
+    fn from(fault: Fault) -> Self {
+        let mut raw = RawFault {
+            latency: None,
+            error: None,
+            throttle: None,
+            hang: None,
+            reset: None,
+            close: None,
+            slow_body: None,
+            malformed: None,
+            saturation: None,
+            probability: fault.probability,
+            matcher: fault.matcher,
+            first: fault.first,
+            lease: fault.lease,
+        };
+        match fault.kind {
+            FaultKind::Latency(f) => raw.latency = Some(f),
+            FaultKind::Error(f) => raw.error = Some(f),
+            FaultKind::Throttle(f) => raw.throttle = Some(f),
+            FaultKind::Hang(f) => raw.hang = Some(f),
+            FaultKind::Reset(f) => raw.reset = Some(f),
+            FaultKind::Close(f) => raw.close = Some(f),
+            FaultKind::SlowBody(f) => raw.slow_body = Some(f),
+            FaultKind::Malformed(f) => raw.malformed = Some(f),
+            FaultKind::Saturation(f) => raw.saturation = Some(f),
+        }
+        raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Fault, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_json() {
+        let samples = [
+            r#"{"latency":{"fixed":"8s"},"probability":1.0}"#,
+            r#"{"error":{"status":503,"body":"down","retry_after":"30s"},"probability":1.0}"#,
+            r#"{"throttle":{"rate":5.0,"burst":2,"status":429},"probability":1.0}"#,
+            r#"{"hang":{"after":"1s","then":"close"},"probability":1.0}"#,
+            r#"{"reset":{},"probability":0.5}"#,
+            r#"{"close":{},"probability":1.0,"first":3}"#,
+            r#"{"slow_body":{"bytes_per_second":10},"probability":1.0}"#,
+            r#"{"malformed":{},"probability":1.0,"lease":"1m"}"#,
+            r#"{"saturation":{"base":"200ms","workers":4},"probability":1.0,"match":{"path":"/x"}}"#,
+        ];
+        for sample in samples {
+            let fault = parse(sample).unwrap();
+            let again = parse(&serde_json::to_string(&fault).unwrap()).unwrap();
+            assert_eq!(fault, again, "{sample}");
+        }
+    }
+
+    #[test]
+    fn a_fault_without_a_kind_lists_the_kinds() {
+        let err = parse(r#"{"probability": 0.5}"#).unwrap_err();
+        assert!(err.contains("one of latency, error"), "{err}");
+    }
+
+    #[test]
+    fn a_fault_with_two_kinds_is_refused() {
+        let err = parse(r#"{"reset": {}, "close": {}}"#).unwrap_err();
+        assert!(err.contains("reset and close"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named() {
+        let err = parse(r#"{"reset": {}, "probabilty": 0.5}"#).unwrap_err();
+        assert!(err.contains("probabilty"), "{err}");
+    }
+
+    #[test]
+    fn probability_outside_zero_to_one_is_refused() {
+        let err = parse(r#"{"reset": {}, "probability": 1.5}"#).unwrap_err();
+        assert!(err.contains("probability"), "{err}");
+    }
+
+    #[test]
+    fn fault_kinds_serialise_as_names() {
+        let mut kinds = FaultKinds::default();
+        kinds.insert(FaultKindName::SlowBody);
+        kinds.insert(FaultKindName::Latency);
+        assert_eq!(
+            serde_json::to_string(&kinds).unwrap(),
+            r#"["latency","slow_body"]"#
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! The faults in force at one dependency, and how they decide each call.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::throttle::{ThrottleDecision, TokenBucket};
+use super::{Fault, FaultKind, FaultKinds, HangFault, RequestView};
+use crate::response::ResponseTemplate;
+
+/// The ordered list of faults in force at one dependency.
+///
+/// # How faults compose
+/// Each arriving call walks the list in order. A fault is *drawn* for the call
+/// when its `match` holds, its `first` count is not used up, and its
+/// `probability` draw succeeds; then:
+/// - `latency` and `saturation` add their delay (several add up) and the walk goes on;
+/// - `slow_body` marks the eventual response to be dribbled (the first one wins) and the walk goes on;
+/// - `throttle` rejects the call if it is over the limit (and the walk stops), else the walk goes on
+///   and the throttle does not count as applied;
+/// - `error`, `hang`, `reset`, `close` and `malformed` decide the call's end and stop the walk.
+///
+/// The call then waits for the summed delay and ends as decided, or with the
+/// stub's response. So `latency` + `error` is a slow error, `latency` + `reset`
+/// a reset after a delay, `slow_body` + `error` an error whose body crawls.
+/// `first` counts the calls a fault applied to; a throttle that let a call pass
+/// did not apply.
+#[derive(Debug, Default)]
+pub struct FaultSet {
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    fault: Fault,
+    expires_at: Option<Instant>,
+    applied: u64,
+    bucket: Option<TokenBucket>,
+}
+
+/// A fault as it stands in a set: how often it applied and how long it has left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveFault {
+    /// The fault as injected.
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// How many calls it applied to so far.
+    pub applied: u64,
+    /// Time left before its lease runs out; absent when it has no lease.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_in: Option<Duration>,
+}
+
+/// What the fault set decided for one call.
+#[derive(Debug, Default)]
+pub(crate) struct Decision {
+    pub(crate) delay: Duration,
+    pub(crate) terminal: Option<Terminal>,
+    pub(crate) slow_body: Option<u64>,
+    pub(crate) applied: FaultKinds,
+}
+
+/// How a call ends other than with the stub's response.
+#[derive(Debug)]
+pub(crate) enum Terminal {
+    Respond(ResponseTemplate),
+    Hang(HangFault),
+    Connection(ConnAction),
+}
+
+/// What is done to the connection instead of answering.
+#[derive(Debug, Clone)]
+pub(crate) enum ConnAction {
+    Reset,
+    Close,
+    Malformed(Bytes),
+}
+
+impl FaultSet {
+    /// Replaces every fault. `lease`, when set, bounds each fault's own lease.
+    pub fn replace(&mut self, faults: Vec<Fault>, lease: Option<Duration>, now: Instant) {
+        self.entries.clear();
+        for fault in faults {
+            self.push(fault, lease, now);
+        }
+    }
+
+    /// Adds one fault at the end of the list.
+    pub fn push(&mut self, fault: Fault, lease: Option<Duration>, now: Instant) {
+        let expires_at = [fault.lease, lease]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|lease| {
+                now.checked_add(lease)
+                    .unwrap_or(now + Duration::from_secs(86_400 * 365))
+            });
+        let bucket = match &fault.kind {
+            FaultKind::Throttle(t) => t.new_bucket(now),
+            _ => None,
+        };
+        self.entries.push(Entry {
+            fault,
+            expires_at,
+            applied: 0,
+            bucket,
+        });
+    }
+
+    /// Removes every fault.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The faults still in force at `now` (expired leases are dropped).
+    pub fn active(&mut self, now: Instant) -> Vec<ActiveFault> {
+        self.prune(now);
+        self.entries
+            .iter()
+            .map(|e| ActiveFault {
+                fault: e.fault.clone(),
+                applied: e.applied,
+                expires_in: e.expires_at.map(|at| at.saturating_duration_since(now)),
+            })
+            .collect()
+    }
+
+    /// Whether no fault is in force at `now`.
+    pub fn is_empty(&mut self, now: Instant) -> bool {
+        self.prune(now);
+        self.entries.is_empty()
+    }
+
+    fn prune(&mut self, now: Instant) {
+        self.entries
+            .retain(|e| e.expires_at.is_none_or(|at| now < at));
+    }
+
+    /// Decides one call, as [`FaultSet`] documents. `rng` must be the call's own
+    /// generator so that decisions depend only on the seed and the arrival order.
+    pub(crate) fn decide<R: Rng>(
+        &mut self,
+        request: &RequestView<'_>,
+        in_flight_before: u64,
+        rng: &mut R,
+        now: Instant,
+    ) -> Decision {
+        self.prune(now);
+        let mut decision = Decision::default();
+        for entry in &mut self.entries {
+            let fault = &entry.fault;
+            if fault.first.is_some_and(|n| entry.applied >= n)
+                || fault.matcher.as_ref().is_some_and(|m| !m.matches(request))
+                || (fault.probability < 1.0 && rng.gen::<f64>() >= fault.probability)
+            {
+                continue;
+            }
+            let applied = match &fault.kind {
+                FaultKind::Latency(latency) => {
+                    decision.delay += latency.0.sample(rng);
+                    true
+                }
+                FaultKind::Saturation(saturation) => {
+                    decision.delay += saturation.delay(in_flight_before);
+                    true
+                }
+                FaultKind::SlowBody(slow) => {
+                    decision.slow_body.get_or_insert(slow.bytes_per_second);
+                    true
+                }
+                FaultKind::Error(error) => match error.template() {
+                    Ok(template) => {
+                        decision.terminal = Some(Terminal::Respond(template));
+                        true
+                    }
+                    Err(_) => false,
+                },
+                FaultKind::Throttle(throttle) => {
+                    match throttle.decide(entry.bucket.as_mut(), in_flight_before, now) {
+                        ThrottleDecision::Pass => false,
+                        ThrottleDecision::Reject { retry_after } => {
+                            let status = http::StatusCode::from_u16(throttle.status)
+                                .unwrap_or(http::StatusCode::TOO_MANY_REQUESTS);
+                            decision.terminal = Some(Terminal::Respond(
+                                ResponseTemplate::rejection(status, retry_after),
+                            ));
+                            true
+                        }
+                    }
+                }
+                FaultKind::Hang(hang) => {
+                    decision.terminal = Some(Terminal::Hang(*hang));
+                    true
+                }
+                FaultKind::Reset(_) => {
+                    decision.terminal = Some(Terminal::Connection(ConnAction::Reset));
+                    true
+                }
+                FaultKind::Close(_) => {
+                    decision.terminal = Some(Terminal::Connection(ConnAction::Close));
+                    true
+                }
+                FaultKind::Malformed(malformed) => {
+                    decision.terminal = Some(Terminal::Connection(ConnAction::Malformed(
+                        malformed.payload(),
+                    )));
+                    true
+                }
+            };
+            if applied {
+                entry.applied += 1;
+                decision.applied.insert(fault.kind.name());
+            }
+            if decision.terminal.is_some() {
+                break;
+            }
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::{ErrorFault, FaultKindName, LatencyFault, ResetFault};
+    use crate::Distribution;
+    use http::{HeaderMap, Method};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn decide(set: &mut FaultSet, now: Instant) -> Decision {
+        let headers = HeaderMap::new();
+        let view = RequestView {
+            method: &Method::GET,
+            path: "/",
+            headers: &headers,
+        };
+        set.decide(&view, 0, &mut ChaCha8Rng::seed_from_u64(0), now)
+    }
+
+    fn error(status: u16) -> Fault {
+        Fault::new(FaultKind::Error(ErrorFault {
+            status,
+            body: String::new(),
+            headers: Default::default(),
+            retry_after: None,
+        }))
+    }
+
+    fn latency(ms: u64) -> Fault {
+        Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(
+            Duration::from_millis(ms),
+        ))))
+    }
+
+    #[test]
+    fn latencies_add_up_and_the_first_terminal_fault_wins() {
+        let now = Instant::now();
+        let mut set = FaultSet::default();
+        set.replace(
+            vec![
+                latency(100),
+                latency(50),
+                error(503),
+                Fault::new(FaultKind::Reset(ResetFault {})),
+            ],
+            None,
+            now,
+        );
+        let d = decide(&mut set, now);
+        assert_eq!(d.delay, Duration::from_millis(150));
+        assert!(matches!(d.terminal, Some(Terminal::Respond(ref t)) if t.status == 503));
+        assert!(d.applied.contains(FaultKindName::Error));
+        assert!(!d.applied.contains(FaultKindName::Reset));
+    }
+
+    #[test]
+    fn first_three_fail_then_calls_succeed() {
+        let now = Instant::now();
+        let mut set = FaultSet::default();
+        set.replace(vec![error(500).first(3)], None, now);
+        let failed = (0..10)
+            .filter(|_| decide(&mut set, now).terminal.is_some())
+            .count();
+        assert_eq!(failed, 3);
+    }
+
+    #[test]
+    fn a_lease_removes_the_fault_when_it_runs_out() {
+        let now = Instant::now();
+        let mut set = FaultSet::default();
+        set.push(error(500).with_lease(Duration::from_secs(30)), None, now);
+        assert!(decide(&mut set, now + Duration::from_secs(29))
+            .terminal
+            .is_some());
+        assert!(decide(&mut set, now + Duration::from_secs(30))
+            .terminal
+            .is_none());
+        assert!(set.is_empty(now + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn the_set_lease_bounds_each_fault_lease() {
+        let now = Instant::now();
+        let mut set = FaultSet::default();
+        set.replace(
+            vec![error(500).with_lease(Duration::from_secs(60)), latency(5)],
+            Some(Duration::from_secs(10)),
+            now,
+        );
+        let active = set.active(now + Duration::from_secs(4));
+        assert!(active
+            .iter()
+            .all(|a| a.expires_in == Some(Duration::from_secs(6))));
+        assert!(set.is_empty(now + Duration::from_secs(10)));
+    }
+}

@@ -1,0 +1,279 @@
+//! The journal: every call a dependency received, and exact counters.
+//!
+//! # Memory bound
+//! A journal keeps at most `capacity` records (default
+//! [`DEFAULT_JOURNAL_CAPACITY`]). Past that the oldest records are dropped and
+//! counted in `dropped_records`; the counters (calls, peak in-flight, statuses,
+//! outcomes, faults, per window) stay exact whatever the cap, because they are
+//! updated as calls arrive and leave, never recomputed from records.
+
+mod record;
+mod stats;
+
+use std::collections::VecDeque;
+
+pub use record::{CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADER};
+pub use stats::{Counters, JournalStats, Window};
+
+use crate::fault::FaultKinds;
+
+/// Records kept per dependency unless configured otherwise (about 25 MB at most).
+pub const DEFAULT_JOURNAL_CAPACITY: usize = 100_000;
+/// Windows a journal keeps at most; `mark` is refused past it.
+pub const MAX_WINDOWS: usize = 10_000;
+
+/// The name of the window a journal starts in.
+pub const FIRST_WINDOW: &str = "start";
+
+/// One dependency's journal. Not synchronised: the dependency holds it under its lock.
+#[derive(Debug)]
+pub struct Journal {
+    capacity: usize,
+    records: VecDeque<CallRecord>,
+    first_seq: u64,
+    next_seq: u64,
+    in_flight: u64,
+    epoch: u32,
+    dropped: u64,
+    total: Counters,
+    windows: Vec<Window>,
+}
+
+/// A call's place in the journal, handed back when it departs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    /// The call's sequence number.
+    pub seq: u64,
+    window: u32,
+    epoch: u32,
+}
+
+impl Journal {
+    /// An empty journal keeping at most `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            capacity,
+            records: VecDeque::new(),
+            first_seq: 0,
+            next_seq: 0,
+            in_flight: 0,
+            epoch: 0,
+            dropped: 0,
+            total: Counters::default(),
+            windows: vec![Window::new(0, FIRST_WINDOW.to_owned(), 0, 0)],
+        }
+    }
+
+    /// The sequence number the next call will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// Records a call's arrival.
+    pub fn arrive(&mut self, info: CallInfo, faults: FaultKinds, now_ns: u64) -> Ticket {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight += 1;
+        let window_index = self.windows.len() - 1;
+        let window = &mut self.windows[window_index];
+        for counters in [&mut self.total, &mut window.counters] {
+            counters.count_arrival(self.in_flight, faults);
+        }
+        let window = u32::try_from(window_index).unwrap_or(u32::MAX);
+        if self.capacity > 0 {
+            if self.records.len() == self.capacity {
+                self.records.pop_front();
+                self.first_seq += 1;
+                self.dropped += 1;
+            }
+            self.records.push_back(CallRecord {
+                seq,
+                arrival_ns: now_ns,
+                departure_ns: None,
+                in_flight: self.in_flight,
+                method: info.method.to_string(),
+                path: info.path,
+                correlation_id: info.correlation_id,
+                idempotency_key: info.idempotency_key,
+                attempt: info.attempt,
+                faults,
+                outcome: Outcome::InFlight,
+                status: None,
+                window,
+            });
+        } else {
+            self.first_seq = self.next_seq;
+            self.dropped += 1;
+        }
+        Ticket {
+            seq,
+            window,
+            epoch: self.epoch,
+        }
+    }
+
+    /// Records how a call ended.
+    pub fn depart(&mut self, ticket: Ticket, outcome: Outcome, status: Option<u16>, now_ns: u64) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if ticket.epoch != self.epoch {
+            return;
+        }
+        self.total.count_departure(outcome, status);
+        if let Some(window) = self.windows.get_mut(ticket.window as usize) {
+            window.counters.count_departure(outcome, status);
+        }
+        if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
+            if let Some(record) = self.records.get_mut(index as usize) {
+                record.departure_ns = Some(now_ns);
+                record.outcome = outcome;
+                record.status = status;
+            }
+        }
+    }
+
+    /// Closes the current window and opens one named `name`. Its peak in-flight
+    /// starts at the calls already in flight. Returns the new window's index.
+    pub fn mark(&mut self, name: &str, now_ns: u64) -> Option<u32> {
+        if self.windows.len() >= MAX_WINDOWS {
+            return None;
+        }
+        if let Some(current) = self.windows.last_mut() {
+            current.ended_ns = Some(now_ns);
+        }
+        let index = u32::try_from(self.windows.len()).ok()?;
+        self.windows
+            .push(Window::new(index, name.to_owned(), now_ns, self.in_flight));
+        Some(index)
+    }
+
+    /// Up to `limit` records with `seq >= since`, oldest first.
+    pub fn since(&self, since: u64, limit: usize) -> Vec<CallRecord> {
+        let skip = since.saturating_sub(self.first_seq);
+        self.records
+            .iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Counters since the start (or the last clear).
+    pub fn totals(&self) -> &Counters {
+        &self.total
+    }
+
+    /// Counters for the whole journal and per window.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            in_flight: self.in_flight,
+            next_seq: self.next_seq,
+            retained_records: self.records.len() as u64,
+            dropped_records: self.dropped,
+            capacity: self.capacity as u64,
+            total: self.total.clone(),
+            windows: self.windows.clone(),
+        }
+    }
+
+    /// Forgets every record, counter and window. Sequence numbers go on from
+    /// where they were, so a reader polling with `since` never sees one twice;
+    /// calls still in flight count toward `in_flight` until they leave.
+    pub fn clear(&mut self, now_ns: u64) {
+        self.records.clear();
+        self.first_seq = self.next_seq;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.dropped = 0;
+        self.total = Counters::default();
+        self.total.peak_in_flight = self.in_flight;
+        self.windows = vec![Window::new(
+            0,
+            FIRST_WINDOW.to_owned(),
+            now_ns,
+            self.in_flight,
+        )];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn info() -> CallInfo {
+        CallInfo {
+            method: Method::GET,
+            path: "/".into(),
+            correlation_id: None,
+            idempotency_key: None,
+            attempt: None,
+        }
+    }
+
+    #[test]
+    fn peak_in_flight_is_exact_and_kept_per_window() {
+        let mut journal = Journal::new(10);
+        let tickets: Vec<_> = (0..5)
+            .map(|i| journal.arrive(info(), FaultKinds::default(), i))
+            .collect();
+        for t in &tickets[..3] {
+            journal.depart(*t, Outcome::Responded, Some(200), 10);
+        }
+        journal.mark("slow", 11);
+        let late = journal.arrive(info(), FaultKinds::default(), 12);
+        let stats = journal.stats();
+        assert_eq!(stats.total.peak_in_flight, 5);
+        assert_eq!(stats.windows[1].name, "slow");
+        assert_eq!(
+            stats.windows[1].counters.peak_in_flight, 3,
+            "two held over plus one new"
+        );
+        assert_eq!(stats.windows[1].counters.calls, 1);
+        assert_eq!(stats.windows[0].counters.statuses.get(&200), Some(&3));
+        journal.depart(late, Outcome::Reset, None, 13);
+        assert_eq!(
+            journal.stats().windows[1]
+                .counters
+                .outcomes
+                .get(&Outcome::Reset),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn past_capacity_the_oldest_records_go_and_counters_stay_exact() {
+        let mut journal = Journal::new(3);
+        for i in 0..10 {
+            let t = journal.arrive(info(), FaultKinds::default(), i);
+            journal.depart(t, Outcome::Responded, Some(200), i + 1);
+        }
+        let stats = journal.stats();
+        assert_eq!(stats.total.calls, 10);
+        assert_eq!(stats.dropped_records, 7);
+        let seqs: Vec<_> = journal.since(0, 100).iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [7, 8, 9]);
+        assert_eq!(journal.since(9, 100).len(), 1);
+    }
+
+    #[test]
+    fn clear_keeps_sequence_numbers_and_in_flight_calls() {
+        let mut journal = Journal::new(10);
+        let held = journal.arrive(info(), FaultKinds::default(), 0);
+        journal.clear(5);
+        assert_eq!(journal.stats().total.calls, 0);
+        assert_eq!(journal.in_flight(), 1);
+        let next = journal.arrive(info(), FaultKinds::default(), 6);
+        assert_eq!(next.seq, 1);
+        journal.depart(held, Outcome::Responded, Some(200), 7);
+        assert_eq!(journal.in_flight(), 1);
+        assert_eq!(
+            journal.stats().total.completed,
+            0,
+            "a call from before the clear is not counted after it"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! One call as the journal keeps it.
+
+use http::{HeaderMap, Method};
+use serde::{Deserialize, Serialize};
+
+use crate::fault::FaultKinds;
+
+/// The header that carries the harness's correlation id when no `traceparent` does.
+pub const REQUEST_ID_HEADER: &str = "x-faultline-request";
+/// The header a client may set to number its attempts (1 for the first try).
+pub const ATTEMPT_HEADER: &str = "x-faultline-attempt";
+
+/// One call a dependency received.
+///
+/// Times are nanoseconds since the fault server started, on a monotonic clock
+/// shared by every dependency of the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Arrival order at this dependency, from 0.
+    pub seq: u64,
+    /// When the request head had been read.
+    pub arrival_ns: u64,
+    /// When the call ended; absent while it is in flight.
+    pub departure_ns: Option<u64>,
+    /// Calls in flight at this dependency right after this one arrived (itself included).
+    pub in_flight: u64,
+    /// Request method.
+    pub method: String,
+    /// Request path, without the query.
+    pub path: String,
+    /// The trace-id of a W3C `traceparent` header, else the `x-faultline-request` header.
+    pub correlation_id: Option<String>,
+    /// The `idempotency-key` header.
+    pub idempotency_key: Option<String>,
+    /// The `x-faultline-attempt` header, else Envoy's `x-envoy-attempt-count`.
+    pub attempt: Option<u32>,
+    /// The faults that applied.
+    pub faults: FaultKinds,
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// The status sent, if a response head went out.
+    pub status: Option<u16>,
+    /// The journal window (see `mark`) the call arrived in.
+    pub window: u32,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not over yet.
+    InFlight,
+    /// A whole response was sent.
+    Responded,
+    /// The fault server reset the connection.
+    Reset,
+    /// The fault server closed the connection without a response.
+    Closed,
+    /// The fault server sent bytes that are not HTTP.
+    Malformed,
+    /// The client went away before the call was over.
+    ClientGone,
+}
+
+impl Outcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::InFlight,
+        Outcome::Responded,
+        Outcome::Reset,
+        Outcome::Closed,
+        Outcome::Malformed,
+        Outcome::ClientGone,
+    ];
+
+    /// The name as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InFlight => "in_flight",
+            Outcome::Responded => "responded",
+            Outcome::Reset => "reset",
+            Outcome::Closed => "closed",
+            Outcome::Malformed => "malformed",
+            Outcome::ClientGone => "client_gone",
+        }
+    }
+}
+
+/// What the journal takes from a request when it arrives.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// Request method.
+    pub method: Method,
+    /// Request path.
+    pub path: String,
+    /// See [`CallRecord::correlation_id`].
+    pub correlation_id: Option<String>,
+    /// See [`CallRecord::idempotency_key`].
+    pub idempotency_key: Option<String>,
+    /// See [`CallRecord::attempt`].
+    pub attempt: Option<u32>,
+}
+
+impl CallInfo {
+    /// Reads what the journal keeps from a request's method, path and headers.
+    ///
+    /// ```
+    /// use fault_server::CallInfo;
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+    /// let info = CallInfo::from_parts(&http::Method::GET, "/x", &headers);
+    /// assert_eq!(info.correlation_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    /// ```
+    pub fn from_parts(method: &Method, path: &str, headers: &HeaderMap) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let correlation_id = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(trace_id)
+            .map(str::to_owned)
+            .or_else(|| text(REQUEST_ID_HEADER));
+        let attempt = [ATTEMPT_HEADER, "x-envoy-attempt-count"]
+            .into_iter()
+            .find_map(|h| headers.get(h)?.to_str().ok()?.trim().parse().ok());
+        CallInfo {
+            method: method.clone(),
+            path: path.to_owned(),
+            correlation_id,
+            idempotency_key: text("idempotency-key"),
+            attempt,
+        }
+    }
+}
+
+/// The trace-id of a `traceparent` (`version-traceid-parentid-flags`), if well formed.
+fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.trim().split('-');
+    let (_version, trace, parent, _flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(trace, 32) && hex(parent, 16) && trace.bytes().any(|b| b != b'0')).then_some(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_traceparent_falls_back_to_the_request_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", "garbage".parse().unwrap());
+        headers.insert(REQUEST_ID_HEADER, "req-7".parse().unwrap());
+        headers.insert(ATTEMPT_HEADER, "2".parse().unwrap());
+        headers.insert("idempotency-key", "order-1".parse().unwrap());
+        let info = CallInfo::from_parts(&Method::POST, "/", &headers);
+        assert_eq!(info.correlation_id.as_deref(), Some("req-7"));
+        assert_eq!(info.attempt, Some(2));
+        assert_eq!(info.idempotency_key.as_deref(), Some("order-1"));
+    }
+
+    #[test]
+    fn an_all_zero_trace_id_is_invalid() {
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! # fault-server
+//!
+//! The fault server of [faultline]: it stands in for the dependencies of a
+//! system under test, answers as they normally would, and injects what goes
+//! wrong with them — latency, errors, throttling, hangs, resets, closed
+//! connections, dribbled bodies, garbage bytes and saturation — per request,
+//! with a seeded probability, a request matcher, a count and a lease. It keeps
+//! an exact journal of every call it receives, and is controlled live from
+//! Rust ([`FaultServer`]) or over a JSON control API (see `control/routes.rs`
+//! and the README).
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use fault_server::{DependencySpec, Distribution, Fault, FaultKind, FaultServer, LatencyFault};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = FaultServer::builder()
+//!     .dependency(DependencySpec::stub("crm"))
+//!     .start()?;
+//! // The system under test is pointed at this URL.
+//! let crm = server.url("crm")?;
+//! # assert!(crm.starts_with("http://"));
+//! // The crm slows from nothing to 8 s.
+//! server.mark("crm slow")?;
+//! server.inject("crm", Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(Duration::from_secs(8))))))?;
+//! // ... drive load, then judge what the crm saw:
+//! let stats = server.stats("crm")?;
+//! let slow = stats.window("crm slow").unwrap();
+//! assert_eq!(slow.counters.peak_in_flight, 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [faultline]: https://example.invalid/faultline
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod clock;
+mod config;
+mod control;
+mod dataplane;
+mod dependency;
+mod distribution;
+mod error;
+pub mod fault;
+pub mod journal;
+mod registry;
+mod response;
+mod server;
+
+pub use clock::Clock;
+pub use config::{ConfigError, ControlConfig, ServerConfig};
+pub use dependency::DependencySpec;
+pub use distribution::Distribution;
+pub use error::ControlError;
+pub use fault::{
+    CloseFault, ErrorFault, Fault, FaultKind, FaultKindName, FaultKinds, HangEnd, HangFault,
+    LatencyFault, MalformedFault, RequestMatch, ResetFault, SaturationFault, SlowBodyFault,
+    ThrottleFault,
+};
+pub use journal::{CallRecord, JournalStats, Outcome};
+pub use registry::{DependencyView, Mark};
+pub use response::StubResponse;
+pub use server::{FaultServer, FaultServerBuilder, StartError};

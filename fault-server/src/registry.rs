@@ -1,0 +1,322 @@
+//! The server's dependencies by name, and every operation on them. Both the
+//! Rust API ([`crate::FaultServer`]) and the control API call these, from any
+//! thread: listeners are bound synchronously and served on the data plane's
+//! runtime.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::dependency::Dependency;
+use crate::fault::ActiveFault;
+use crate::journal::{CallRecord, JournalStats};
+use crate::{dataplane, Clock, ControlError, DependencySpec, Fault, StubResponse};
+
+/// Settings shared by every dependency of a server.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) seed: u64,
+    pub(crate) journal_capacity: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    settings: Settings,
+    clock: Clock,
+    runtime: Handle,
+    shutdown: CancellationToken,
+    dependencies: RwLock<BTreeMap<String, Running>>,
+}
+
+#[derive(Debug, Clone)]
+struct Running {
+    dependency: Arc<Dependency>,
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+/// A dependency as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyView {
+    /// Its name.
+    pub name: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// `http://` + `addr`: what the system under test should call.
+    pub url: String,
+    /// What it answers when no fault says otherwise.
+    pub response: StubResponse,
+    /// The faults in force.
+    pub faults: Vec<ActiveFault>,
+    /// Calls received since the start or the last reset.
+    pub calls: u64,
+    /// Calls in flight now.
+    pub in_flight: u64,
+    /// Most calls in flight at once since the start or the last reset.
+    pub peak_in_flight: u64,
+}
+
+/// A window opened on every dependency at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The window's name.
+    pub name: String,
+    /// When it opened, in nanoseconds on the server's clock.
+    pub at_ns: u64,
+    /// The window's index in each dependency's journal.
+    pub windows: BTreeMap<String, u32>,
+}
+
+impl Registry {
+    pub(crate) fn new(settings: Settings, runtime: Handle) -> Self {
+        Registry {
+            settings,
+            clock: Clock::start(),
+            runtime,
+            shutdown: CancellationToken::new(),
+            dependencies: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Running>> {
+        self.dependencies.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Running>> {
+        self.dependencies.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn running(&self, name: &str) -> Result<Running, ControlError> {
+        self.read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))
+    }
+
+    /// Starts a dependency: validates it, binds its listener, serves it.
+    pub(crate) fn add(&self, spec: &DependencySpec) -> Result<DependencyView, ControlError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ControlError::ShuttingDown);
+        }
+        let dependency = Arc::new(Dependency::new(
+            spec,
+            self.settings.seed,
+            self.clock,
+            self.settings.journal_capacity,
+        )?);
+        let mut dependencies = self.write();
+        if dependencies.contains_key(&spec.name) {
+            return Err(ControlError::DuplicateDependency(spec.name.clone()));
+        }
+        let wanted = spec.listen_addr();
+        let bind_error = |source| ControlError::Bind {
+            addr: wanted,
+            source,
+        };
+        let listener = dataplane::bind(wanted).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let listener = {
+            let _entered = self.runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
+        let stop = self.shutdown.child_token();
+        self.runtime.spawn(dataplane::serve(
+            listener,
+            Arc::clone(&dependency),
+            stop.clone(),
+        ));
+        let running = Running {
+            dependency,
+            addr,
+            stop,
+        };
+        let view = view(&running);
+        dependencies.insert(spec.name.clone(), running);
+        Ok(view)
+    }
+
+    /// Stops a dependency and forgets it (its journal too).
+    pub(crate) fn remove(&self, name: &str) -> Result<(), ControlError> {
+        let running = self
+            .write()
+            .remove(name)
+            .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))?;
+        running.stop.cancel();
+        Ok(())
+    }
+
+    pub(crate) fn view(&self, name: &str) -> Result<DependencyView, ControlError> {
+        Ok(view(&self.running(name)?))
+    }
+
+    pub(crate) fn views(&self) -> Vec<DependencyView> {
+        self.read().values().map(view).collect()
+    }
+
+    pub(crate) fn addr(&self, name: &str) -> Result<SocketAddr, ControlError> {
+        Ok(self.running(name)?.addr)
+    }
+
+    pub(crate) fn addrs(&self) -> BTreeMap<String, SocketAddr> {
+        self.read()
+            .iter()
+            .map(|(name, running)| (name.clone(), running.addr))
+            .collect()
+    }
+
+    pub(crate) fn set_response(
+        &self,
+        name: &str,
+        response: StubResponse,
+    ) -> Result<DependencyView, ControlError> {
+        let running = self.running(name)?;
+        running.dependency.set_response(response)?;
+        Ok(view(&running))
+    }
+
+    /// Replaces a dependency's faults; `lease` bounds them all.
+    pub(crate) fn set_faults(
+        &self,
+        name: &str,
+        faults: Vec<Fault>,
+        lease: Option<Duration>,
+    ) -> Result<DependencyView, ControlError> {
+        validate_faults(&faults)?;
+        if lease.is_some_and(|l| l.is_zero()) {
+            return Err(ControlError::invalid("lease", "must be above zero"));
+        }
+        let running = self.running(name)?;
+        running
+            .dependency
+            .state()
+            .faults
+            .replace(faults, lease, Instant::now());
+        Ok(view(&running))
+    }
+
+    /// Adds one fault after those in force.
+    pub(crate) fn push_fault(
+        &self,
+        name: &str,
+        fault: Fault,
+    ) -> Result<DependencyView, ControlError> {
+        validate_faults(std::slice::from_ref(&fault))?;
+        let running = self.running(name)?;
+        running
+            .dependency
+            .state()
+            .faults
+            .push(fault, None, Instant::now());
+        Ok(view(&running))
+    }
+
+    pub(crate) fn clear_faults(&self, name: &str) -> Result<(), ControlError> {
+        self.running(name)?.dependency.state().faults.clear();
+        Ok(())
+    }
+
+    pub(crate) fn journal(
+        &self,
+        name: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>, ControlError> {
+        Ok(self
+            .running(name)?
+            .dependency
+            .state()
+            .journal
+            .since(since, limit))
+    }
+
+    pub(crate) fn stats(&self, name: &str) -> Result<JournalStats, ControlError> {
+        Ok(self.running(name)?.dependency.state().journal.stats())
+    }
+
+    /// Opens a window named `name` on every dependency, at one instant.
+    pub(crate) fn mark(&self, name: &str) -> Result<Mark, ControlError> {
+        if name.is_empty() || name.len() > 200 {
+            return Err(ControlError::invalid("name", "must be 1 to 200 bytes"));
+        }
+        let dependencies = self.read();
+        let at_ns = self.clock.now_ns();
+        let mut windows = BTreeMap::new();
+        for (dep_name, running) in dependencies.iter() {
+            let index = running
+                .dependency
+                .state()
+                .journal
+                .mark(name, at_ns)
+                .ok_or(ControlError::TooManyWindows)?;
+            windows.insert(dep_name.clone(), index);
+        }
+        Ok(Mark {
+            name: name.to_owned(),
+            at_ns,
+            windows,
+        })
+    }
+
+    /// Clears every fault and every journal; dependencies keep running.
+    pub(crate) fn reset(&self) {
+        let now_ns = self.clock.now_ns();
+        for running in self.read().values() {
+            let mut state = running.dependency.state();
+            state.faults.clear();
+            state.journal.clear(now_ns);
+        }
+    }
+
+    /// Snapshot of every dependency's counters, for metrics.
+    pub(crate) fn all_stats(&self) -> Vec<(String, JournalStats)> {
+        self.read()
+            .iter()
+            .map(|(name, running)| (name.clone(), running.dependency.state().journal.stats()))
+            .collect()
+    }
+
+    /// Stops every listener and connection.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.write().clear();
+    }
+}
+
+fn validate_faults(faults: &[Fault]) -> Result<(), ControlError> {
+    for (i, fault) in faults.iter().enumerate() {
+        fault
+            .validate()
+            .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+fn view(running: &Running) -> DependencyView {
+    let mut state = running.dependency.state();
+    let faults = state.faults.active(Instant::now());
+    let totals = state.journal.totals();
+    DependencyView {
+        name: running.dependency.name.clone(),
+        addr: running.addr,
+        url: format!("http://{}", running.addr),
+        response: state.response.clone(),
+        faults,
+        calls: totals.calls,
+        in_flight: state.journal.in_flight(),
+        peak_in_flight: totals.peak_in_flight,
+    }
+}

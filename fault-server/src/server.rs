@@ -1,0 +1,313 @@
+//! [`FaultServer`]: the fault server as a Rust value, for tests and the harness.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use crate::control::{self, ControlHandle};
+use crate::journal::{CallRecord, JournalStats, DEFAULT_JOURNAL_CAPACITY};
+use crate::registry::{DependencyView, Mark, Registry, Settings};
+use crate::{Clock, ControlError, DependencySpec, Fault, StubResponse};
+
+/// Why a fault server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `start` was called outside a tokio runtime.
+    #[error("the fault server needs a tokio runtime: call start from inside one")]
+    NoRuntime,
+    /// A dependency was invalid or could not listen.
+    #[error("dependency `{name}`: {source}")]
+    Dependency {
+        /// Its name.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: ControlError,
+    },
+    /// The control API could not listen.
+    #[error("control API on {addr}: {source}")]
+    Control {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+    /// The control API would listen beyond loopback without a token.
+    #[error(
+        "the control API on {0} is reachable beyond this machine: set a token (--token) to bind it"
+    )]
+    TokenRequired(SocketAddr),
+}
+
+/// Configures and starts a [`FaultServer`].
+#[derive(Debug, Clone)]
+pub struct FaultServerBuilder {
+    dependencies: Vec<DependencySpec>,
+    settings: Settings,
+    control: Option<SocketAddr>,
+    token: Option<String>,
+}
+
+impl FaultServerBuilder {
+    /// Adds a dependency.
+    pub fn dependency(mut self, spec: DependencySpec) -> Self {
+        self.dependencies.push(spec);
+        self
+    }
+
+    /// Seeds every random decision (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.settings.seed = seed;
+        self
+    }
+
+    /// Caps each journal's records (default [`DEFAULT_JOURNAL_CAPACITY`]).
+    pub fn journal_capacity(mut self, records: usize) -> Self {
+        self.settings.journal_capacity = records;
+        self
+    }
+
+    /// Also serves the control API on `addr` (its own thread and runtime).
+    pub fn control(mut self, addr: SocketAddr) -> Self {
+        self.control = Some(addr);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the control API; needed to bind it beyond loopback.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Binds every listener and starts serving on the current tokio runtime.
+    pub fn start(self) -> Result<FaultServer, StartError> {
+        let runtime = Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        if let Some(addr) = self.control {
+            if !addr.ip().is_loopback() && self.token.is_none() {
+                return Err(StartError::TokenRequired(addr));
+            }
+        }
+        let registry = Arc::new(Registry::new(self.settings.clone(), runtime));
+        let started = self.start_parts(&registry);
+        match started {
+            Ok(control) => Ok(FaultServer { registry, control }),
+            Err(e) => {
+                registry.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_parts(&self, registry: &Arc<Registry>) -> Result<Option<ControlHandle>, StartError> {
+        for spec in &self.dependencies {
+            registry
+                .add(spec)
+                .map_err(|source| StartError::Dependency {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+        }
+        self.control
+            .map(|addr| {
+                control::spawn(Arc::clone(registry), addr, self.token.clone())
+                    .map_err(|source| StartError::Control { addr, source })
+            })
+            .transpose()
+    }
+}
+
+/// A running fault server: stub dependencies on their own loopback ports,
+/// controlled from Rust (and over HTTP when the control API is on).
+///
+/// Dropping it stops every listener and the control API.
+///
+/// ```
+/// use fault_server::{DependencySpec, Fault, FaultKind, ErrorFault, FaultServer, StubResponse};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Arrange: a payments stub that fails its first two calls.
+/// let server = FaultServer::builder()
+///     .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+///     .seed(7)
+///     .start()?;
+/// let fail = Fault::new(FaultKind::Error(ErrorFault {
+///     status: 503, body: String::new(), headers: Default::default(), retry_after: None,
+/// })).first(2);
+/// server.inject("payments", fail)?;
+///
+/// // Act: call it three times, as the system under test would.
+/// let url = server.url("payments")?;
+/// # let addr = server.addr("payments")?;
+/// # let mut statuses = Vec::new();
+/// # for _ in 0..3 {
+/// #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// #     let mut s = tokio::net::TcpStream::connect(addr).await?;
+/// #     s.write_all(b"GET /charge HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await?;
+/// #     let mut out = String::new();
+/// #     s.read_to_string(&mut out).await?;
+/// #     statuses.push(out[9..12].to_owned());
+/// # }
+/// # assert!(url.starts_with("http://127.0.0.1:"));
+///
+/// // Assert: the journal saw every call, and the first two failed.
+/// let stats = server.stats("payments")?;
+/// assert_eq!(stats.total.calls, 3);
+/// assert_eq!(stats.total.statuses.get(&503), Some(&2));
+/// # assert_eq!(statuses, ["503", "503", "200"]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FaultServer {
+    registry: Arc<Registry>,
+    control: Option<ControlHandle>,
+}
+
+impl FaultServer {
+    /// A builder with no dependencies, seed 0 and no control API.
+    pub fn builder() -> FaultServerBuilder {
+        FaultServerBuilder {
+            dependencies: Vec::new(),
+            settings: Settings {
+                seed: 0,
+                journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            },
+            control: None,
+            token: None,
+        }
+    }
+
+    /// The default control API address.
+    pub const DEFAULT_CONTROL: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8474);
+
+    /// The address a dependency listens on.
+    pub fn addr(&self, dependency: &str) -> Result<SocketAddr, ControlError> {
+        self.registry.addr(dependency)
+    }
+
+    /// `http://host:port` of a dependency: what the system under test calls.
+    pub fn url(&self, dependency: &str) -> Result<String, ControlError> {
+        Ok(format!("http://{}", self.addr(dependency)?))
+    }
+
+    /// Every dependency's address, by name.
+    pub fn addrs(&self) -> BTreeMap<String, SocketAddr> {
+        self.registry.addrs()
+    }
+
+    /// Where the control API listens, when it is on.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control.as_ref().map(ControlHandle::addr)
+    }
+
+    /// The clock the journals' timestamps count from.
+    pub fn clock(&self) -> Clock {
+        self.registry.clock()
+    }
+
+    /// Starts another dependency.
+    pub fn add_dependency(&self, spec: &DependencySpec) -> Result<DependencyView, ControlError> {
+        self.registry.add(spec)
+    }
+
+    /// Stops a dependency and forgets its journal.
+    pub fn remove_dependency(&self, dependency: &str) -> Result<(), ControlError> {
+        self.registry.remove(dependency)
+    }
+
+    /// A dependency's address, response, faults and counts.
+    pub fn dependency(&self, dependency: &str) -> Result<DependencyView, ControlError> {
+        self.registry.view(dependency)
+    }
+
+    /// Every dependency, by name.
+    pub fn dependencies(&self) -> Vec<DependencyView> {
+        self.registry.views()
+    }
+
+    /// Replaces a dependency's normal response.
+    pub fn set_response(
+        &self,
+        dependency: &str,
+        response: StubResponse,
+    ) -> Result<(), ControlError> {
+        self.registry.set_response(dependency, response).map(drop)
+    }
+
+    /// Adds a fault after those in force at a dependency.
+    pub fn inject(&self, dependency: &str, fault: Fault) -> Result<(), ControlError> {
+        self.registry.push_fault(dependency, fault).map(drop)
+    }
+
+    /// Replaces every fault at a dependency; `lease`, when set, removes them all after it.
+    pub fn replace_faults(
+        &self,
+        dependency: &str,
+        faults: Vec<Fault>,
+        lease: Option<Duration>,
+    ) -> Result<(), ControlError> {
+        self.registry
+            .set_faults(dependency, faults, lease)
+            .map(drop)
+    }
+
+    /// Removes every fault at a dependency.
+    pub fn clear(&self, dependency: &str) -> Result<(), ControlError> {
+        self.registry.clear_faults(dependency)
+    }
+
+    /// Opens a journal window named `name` on every dependency.
+    pub fn mark(&self, name: &str) -> Result<Mark, ControlError> {
+        self.registry.mark(name)
+    }
+
+    /// Every record a dependency's journal holds, oldest first.
+    pub fn journal(&self, dependency: &str) -> Result<Vec<CallRecord>, ControlError> {
+        self.registry.journal(dependency, 0, usize::MAX)
+    }
+
+    /// Up to `limit` records with `seq >= since`.
+    pub fn journal_since(
+        &self,
+        dependency: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>, ControlError> {
+        self.registry.journal(dependency, since, limit)
+    }
+
+    /// A dependency's exact counters, overall and per window.
+    pub fn stats(&self, dependency: &str) -> Result<JournalStats, ControlError> {
+        self.registry.stats(dependency)
+    }
+
+    /// Clears every fault and journal.
+    pub fn reset(&self) {
+        self.registry.reset();
+    }
+
+    /// Stops every listener, every connection and the control API, and waits
+    /// for the control thread to finish.
+    pub fn shutdown(mut self) {
+        self.registry.shutdown();
+        if let Some(control) = self.control.take() {
+            control.stop_and_join();
+        }
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.registry.shutdown();
+        if let Some(control) = &self.control {
+            control.stop();
+        }
+    }
+}
