@@ -162,7 +162,7 @@ mod tests {
     fn a_duplicate_name_is_located_at_the_second_definition() {
         let err =
             parse("[[dependencies]]\nname = \"a\"\n[[dependencies]]\nname = \"a\"\n").unwrap_err();
-        assert!(err.starts_with("f.toml:4:"), "{err}");
+        assert!(err.starts_with("f.toml:3:1:"), "{err}");
         assert!(err.contains("defined twice"), "{err}");
     }
 

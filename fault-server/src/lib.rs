@@ -63,7 +63,7 @@ pub use fault::{
     LatencyFault, MalformedFault, RequestMatch, ResetFault, SaturationFault, SlowBodyFault,
     ThrottleFault,
 };
-pub use journal::{CallRecord, JournalStats, Outcome};
+pub use journal::{CallInfo, CallRecord, JournalStats, Outcome};
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;
 pub use server::{FaultServer, FaultServerBuilder, StartError};

@@ -44,7 +44,7 @@ pub(crate) async fn handle(
 }
 
 /// `PUT /dependencies/{name}/faults`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultsBody {
     faults: Vec<Fault>,
@@ -231,7 +231,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
     parsed.map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        let message = if path == "." {
+        let message = if path == "." || path == "?" {
             format!("body: {message}")
         } else {
             format!("{path}: {message}")

@@ -1,0 +1,108 @@
+//! The `fault-server` binary as a user runs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fault-server");
+
+#[test]
+fn an_invalid_config_exits_2_naming_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("fault-server-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(b"[[dependencies]]\nname = \"crm\"\n\n[[dependencies.faults]]\nlatency = { fixd = \"8s\" }\n")
+        .unwrap();
+    let output = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("{}:5:13: unknown variant `fixd`", path.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_exits_2_and_missing_arguments_exit_2() {
+    let output = Command::new(BIN)
+        .args(["--config", "/nonexistent/deps.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+    let output = Command::new(BIN).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn it_prints_its_addresses_serves_and_stops_cleanly_on_sigterm() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dependencies.toml");
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            example,
+            "--control",
+            "127.0.0.1:0",
+            "--seed",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(started["seed"], 5);
+    let control = started["control"].as_str().unwrap();
+    let catalog = started["dependencies"]["catalog"].as_str().unwrap();
+    assert_ne!(catalog, "127.0.0.1:0");
+    let health = http_get(control, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let items = http_get(catalog, "/items");
+    assert!(
+        items.starts_with("HTTP/1.1 200") && items.ends_with(r#"{"items": []}"#),
+        "{items}"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}

@@ -1,0 +1,458 @@
+//! Every control route over real HTTP, and each of its error cases.
+
+use std::time::Duration;
+
+use fault_server::{DependencySpec, FaultServer, StartError};
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::{control, control_with, get, one_stub};
+
+#[tokio::test]
+async fn healthz_version_and_metrics_answer() {
+    let server = one_stub();
+    let (status, body) = control(&server, Method::GET, "/healthz", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = control(&server, Method::GET, "/version", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    get(&server.url("dep").unwrap()).await.unwrap();
+    let (status, Value::String(text)) = control(&server, Method::GET, "/metrics", None).await
+    else {
+        panic!("metrics are text");
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains(r#"fault_server_calls_total{dependency="dep",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"fault_server_peak_in_flight{dependency="dep"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"fault_server_calls_received_total{dependency="dep"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn dependencies_are_listed_added_shown_patched_and_deleted() {
+    let server = one_stub();
+    let (status, list) = control(&server, Method::GET, "/dependencies", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let (status, added) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "crm", "response": {"status": 201, "body": "made"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let url = added["url"].as_str().unwrap().to_owned();
+    let answer = get(&url).await.unwrap();
+    assert_eq!(
+        (answer.status.as_u16(), &answer.body[..]),
+        (201, &b"made"[..])
+    );
+
+    let (status, shown) = control(&server, Method::GET, "/dependencies/crm", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["calls"], 1);
+
+    let (status, patched) = control(
+        &server,
+        Method::PATCH,
+        "/dependencies/crm",
+        Some(r#"{"response": {"body": "changed"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(get(&url).await.unwrap().body, "changed");
+
+    let (status, _) = control(&server, Method::DELETE, "/dependencies/crm", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = control(&server, Method::GET, "/dependencies/crm", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"error": "no dependency named `crm`", "status": 404})
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        get(&url).await.is_err(),
+        "a deleted dependency stops listening"
+    );
+}
+
+#[tokio::test]
+async fn adding_a_dependency_reports_each_error_with_its_status() {
+    let server = one_stub();
+    let (status, body) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "dep"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["status"], 409);
+
+    let (status, body) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "a b"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("name:"),
+        "{body}"
+    );
+
+    let (status, body) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "x", "respons": {}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().contains("respons"),
+        "{body}"
+    );
+
+    let (status, body) = control(&server, Method::POST, "/dependencies", Some("{not json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("body:"),
+        "{body}"
+    );
+
+    let taken = server.addr("dep").unwrap();
+    let (status, body) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(&format!(r#"{{"name": "y", "listen": "{taken}"}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("cannot listen"),
+        "{body}"
+    );
+
+    let (status, body) = control(
+        &server,
+        Method::PATCH,
+        "/dependencies/dep",
+        Some(r#"{"response": {"status": 1000}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("status"), "{body}");
+}
+
+#[tokio::test]
+async fn faults_are_replaced_with_a_lease_added_and_cleared() {
+    let server = one_stub();
+    let (status, view) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/dep/faults",
+        Some(r#"{"faults": [{"error": {"status": 503}}], "lease": "1m"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let expires_in = view["faults"][0]["expires_in"].as_str().unwrap();
+    assert!(
+        expires_in.starts_with("59s") || expires_in.starts_with("1m"),
+        "{expires_in}"
+    );
+    assert_eq!(get(&server.url("dep").unwrap()).await.unwrap().status, 503);
+
+    let (status, view) = control(
+        &server,
+        Method::POST,
+        "/dependencies/dep/faults",
+        Some(r#"{"latency": {"fixed": "10ms"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(view["faults"].as_array().unwrap().len(), 2);
+    assert_eq!(view["faults"][0]["applied"], 1);
+
+    let (status, _) = control(&server, Method::DELETE, "/dependencies/dep/faults", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(server.dependency("dep").unwrap().faults.is_empty());
+    assert_eq!(get(&server.url("dep").unwrap()).await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_bad_fault_is_a_400_naming_the_field_and_an_unknown_dependency_a_404() {
+    let server = one_stub();
+    let (status, body) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/dep/faults",
+        Some(r#"{"faults": [{"reset": {}}, {"throttle": {"rate": -1}}]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.starts_with("faults[1]"), "{error}");
+    assert!(error.contains("rate"), "{error}");
+
+    let (status, body) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/dep/faults",
+        Some(r#"{"faults": [], "lease": "0s"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("lease"),
+        "{body}"
+    );
+
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/dependencies/dep/faults",
+        Some(r#"{"probability": 2}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    for method in [Method::PUT, Method::POST, Method::DELETE] {
+        let (status, _) = control(
+            &server,
+            method,
+            "/dependencies/nope/faults",
+            Some(r#"{"faults": []}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn the_journal_pages_by_sequence_and_stats_count_exactly() {
+    let server = one_stub();
+    let url = server.url("dep").unwrap();
+    for _ in 0..3 {
+        get(&url).await.unwrap();
+    }
+    let (status, Value::String(lines)) = control(
+        &server,
+        Method::GET,
+        "/dependencies/dep/journal?since=1&limit=1",
+        None,
+    )
+    .await
+    else {
+        panic!("the journal is JSON lines");
+    };
+    assert_eq!(status, StatusCode::OK);
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["seq"], 1);
+    assert_eq!(records[0]["outcome"], "responded");
+
+    let (status, body) = control(
+        &server,
+        Method::GET,
+        "/dependencies/dep/journal?since=abc",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("since"),
+        "{body}"
+    );
+
+    let (status, stats) = control(&server, Method::GET, "/dependencies/dep/stats", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["total"]["calls"], 3);
+    assert_eq!(stats["total"]["statuses"]["200"], 3);
+    assert_eq!(stats["windows"][0]["name"], "start");
+
+    let (status, _) = control(&server, Method::GET, "/dependencies/nope/journal", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = control(&server, Method::GET, "/dependencies/nope/stats", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn marks_open_windows_and_reset_clears_faults_and_journals() {
+    let server = one_stub();
+    let (status, mark) = control(
+        &server,
+        Method::POST,
+        "/marks",
+        Some(r#"{"name": "baseline"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(mark["windows"]["dep"], 1);
+    let (status, _) = control(&server, Method::POST, "/marks", Some(r#"{"name": ""}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = control(&server, Method::POST, "/marks", Some(r#"{}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    server
+        .inject("dep", crate::common::fault(r#"{"error": {"status": 500}}"#))
+        .unwrap();
+    get(&server.url("dep").unwrap()).await.unwrap();
+    let (status, _) = control(&server, Method::POST, "/reset", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let view = server.dependency("dep").unwrap();
+    assert!(view.faults.is_empty());
+    assert_eq!(view.calls, 0);
+    assert!(server.journal("dep").unwrap().is_empty());
+    assert_eq!(server.stats("dep").unwrap().windows.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
+    let server = one_stub();
+    let (status, body) = control(&server, Method::GET, "/proxies", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["status"], 404);
+    let url = format!("http://{}/reset", server.control_addr().unwrap());
+    let response = crate::common::client()
+        .request(http::Request::get(url).body(Default::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn browsers_are_refused_and_a_token_is_enforced() {
+    let server = one_stub();
+    let (status, body) = control_with(
+        &server,
+        Method::GET,
+        "/healthz",
+        None,
+        &[("user-agent", "Mozilla/5.0 (X11; Linux x86_64)")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let guarded = FaultServer::builder()
+        .control("127.0.0.1:0".parse().unwrap())
+        .token("s3cret")
+        .start()
+        .unwrap();
+    let (status, _) = control(&guarded, Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = control_with(
+        &guarded,
+        Method::GET,
+        "/healthz",
+        None,
+        &[("authorization", "Bearer wrong")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = control_with(
+        &guarded,
+        Method::GET,
+        "/healthz",
+        None,
+        &[("authorization", "Bearer s3cret")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn binding_beyond_loopback_without_a_token_is_refused() {
+    let refused = FaultServer::builder()
+        .control("0.0.0.0:0".parse().unwrap())
+        .start()
+        .unwrap_err();
+    assert!(matches!(refused, StartError::TokenRequired(_)), "{refused}");
+}
+
+#[tokio::test]
+async fn a_body_over_a_mebibyte_is_refused_with_413() {
+    let server = one_stub();
+    let huge = format!(r#"{{"name": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let (status, body) = control(&server, Method::POST, "/marks", Some(&huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+#[tokio::test]
+async fn a_dependency_added_from_rust_shows_over_http() {
+    let server = one_stub();
+    server
+        .add_dependency(&DependencySpec::stub("later"))
+        .unwrap();
+    let (status, view) = control(&server, Method::GET, "/dependencies/later", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["url"], server.url("later").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_fault_json_over_http_gets_a_400_or_is_accepted_never_a_500() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    let server = one_stub();
+    let mut runner = TestRunner::deterministic();
+    let strategy = proptest::collection::btree_map(
+        proptest::sample::select(vec![
+            "latency",
+            "error",
+            "reset",
+            "probability",
+            "first",
+            "lease",
+            "match",
+            "x",
+        ]),
+        proptest::prop_oneof![
+            proptest::strategy::Just(json!({})),
+            proptest::strategy::Just(json!({"fixed": "1ms"})),
+            proptest::strategy::Just(json!({"status": 503})),
+            proptest::strategy::Just(json!(0.5)),
+            proptest::strategy::Just(json!(-3)),
+            proptest::strategy::Just(json!("1s")),
+            proptest::strategy::Just(json!(null)),
+            proptest::strategy::Just(json!([1, 2])),
+        ],
+        0..4,
+    );
+    for _ in 0..64 {
+        let value = strategy.new_tree(&mut runner).unwrap().current();
+        let body = serde_json::to_string(&value).unwrap();
+        let (status, reply) = control(
+            &server,
+            Method::POST,
+            "/dependencies/dep/faults",
+            Some(&body),
+        )
+        .await;
+        match status {
+            StatusCode::CREATED => {}
+            StatusCode::BAD_REQUEST => assert!(
+                reply["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{reply}"
+            ),
+            other => panic!("{body} got {other}: {reply}"),
+        }
+        server.clear("dep").unwrap();
+    }
+}
