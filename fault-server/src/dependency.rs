@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -190,8 +190,7 @@ impl Dependency {
         let now = Instant::now();
         let mut state = self.state();
         let seq = state.journal.next_seq();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(seq);
+        let mut rng = CallRng::new(self.seed, seq);
         let in_flight_before = state.journal.in_flight();
         let Decision {
             mut delay,
@@ -208,7 +207,7 @@ impl Dependency {
                 delay += normal;
             }
         }
-        let ticket = state.journal.arrive(info, applied, self.clock.ns_at(now));
+        let ticket = state.journal.arrive(&info, applied, self.clock.ns_at(now));
         drop(state);
         Arrival {
             guard: CallGuard {
@@ -240,6 +239,52 @@ fn stub(response: &StubResponse) -> Result<Stub, ControlError> {
             .map_err(|e| ControlError::invalid("response", e))?,
         latency: response.latency,
     })
+}
+
+/// A call's own generator: ChaCha8 seeded by the dependency's seed, on the
+/// stream numbered by the call's sequence number. Seeded on first use, so a
+/// call that draws nothing costs nothing.
+struct CallRng {
+    seed: u64,
+    stream: u64,
+    rng: Option<ChaCha8Rng>,
+}
+
+impl CallRng {
+    fn new(seed: u64, stream: u64) -> Self {
+        CallRng {
+            seed,
+            stream,
+            rng: None,
+        }
+    }
+
+    fn get(&mut self) -> &mut ChaCha8Rng {
+        let (seed, stream) = (self.seed, self.stream);
+        self.rng.get_or_insert_with(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(stream);
+            rng
+        })
+    }
+}
+
+impl RngCore for CallRng {
+    fn next_u32(&mut self) -> u32 {
+        self.get().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.get().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.get().fill_bytes(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.get().try_fill_bytes(dest)
+    }
 }
 
 /// FNV-1a: a stable hash (unlike std's, which is randomly keyed) to give each

@@ -105,7 +105,8 @@ impl ResponseTemplate {
             .ok()
             .filter(|s| (100..=599).contains(&s.as_u16()))
             .ok_or_else(|| format!("status must be 100 to 599, got {status}"))?;
-        let mut map = HeaderMap::with_capacity(headers.len() + 1);
+        // No spare capacity: the map is cloned for every response sent.
+        let mut map = HeaderMap::new();
         for (name, value) in headers {
             let header = HeaderName::try_from(name.as_str())
                 .map_err(|_| format!("headers: `{name}` is not a valid header name"))?;

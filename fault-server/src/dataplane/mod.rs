@@ -3,6 +3,7 @@
 //! back from hyper.
 
 mod body;
+mod precise_sleep;
 mod service;
 
 use std::io;
@@ -11,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dependency::Dependency;
@@ -37,25 +39,25 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts connections until `stop` is cancelled; each is served on its own task.
+/// Accepts connections until `stop` is cancelled; each is served on its own
+/// task, owned by this one so that stopping aborts them all. (A per-connection
+/// wait on `stop` would take the token's shared lock on every wake-up.)
 pub(crate) async fn serve(
     listener: TcpListener,
     dependency: Arc<Dependency>,
     stop: CancellationToken,
 ) {
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
+            Some(_) = connections.join_next() => continue,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(
-                    stream,
-                    Arc::clone(&dependency),
-                    stop.clone(),
-                ));
+                connections.spawn(serve_connection(stream, Arc::clone(&dependency)));
             }
             // Out of file descriptors or a connection that died in the queue:
             // back off briefly rather than spin; the listener stays up.
@@ -64,15 +66,16 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>, stop: CancellationToken) {
+async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>) {
     let (takeover_tx, mut takeover_rx) = oneshot::channel();
     let service = DependencyService::new(dependency, takeover_tx);
+    // No header-read timeout: a stand-in dependency must not close a client's
+    // idle pooled connection unless a fault says so.
     let mut connection = http1::Builder::new()
-        .timer(TokioTimer::new())
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), service);
     let action = tokio::select! {
         _ = &mut connection => return,
-        () = stop.cancelled() => return,
         action = &mut takeover_rx => match action {
             Ok(action) => action,
             Err(_) => return,

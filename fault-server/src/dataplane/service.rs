@@ -7,6 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::{ready, Either, Ready};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -14,9 +16,11 @@ use hyper::{Request, Response};
 use tokio::sync::oneshot;
 
 use super::body::JournalBody;
+use super::precise_sleep;
 use crate::dependency::{Arrival, CallGuard, Dependency};
 use crate::fault::{ConnAction, HangEnd, HangFault, RequestView, Terminal};
 use crate::journal::Outcome;
+use crate::response::ResponseTemplate;
 
 /// The most request body a stub reads (and throws away) before answering.
 const MAX_DRAINED_BODY: usize = 64 * 1024 * 1024;
@@ -40,8 +44,11 @@ impl DependencyService {
     }
 }
 
-type ServiceFuture =
-    Pin<Box<dyn Future<Output = Result<Response<JournalBody>, Infallible>> + Send>>;
+type Answered = Result<Response<JournalBody>, Infallible>;
+
+/// A call answered at once (no delay, nothing to read, no hang or takeover)
+/// skips the boxed future: the common no-fault path stays as lean as a bare server.
+type ServiceFuture = Either<Ready<Answered>, Pin<Box<dyn Future<Output = Answered> + Send>>>;
 
 impl Service<Request<Incoming>> for DependencyService {
     type Response = Response<JournalBody>;
@@ -55,31 +62,47 @@ impl Service<Request<Incoming>> for DependencyService {
             path: parts.uri.path(),
             headers: &parts.headers,
         });
+        if body.is_end_stream() && arrival.delay.is_zero() {
+            let arrival = match arrival.terminal {
+                None => {
+                    let template = arrival.stub.response.clone();
+                    return Either::Left(ready(Ok(respond(template, arrival))));
+                }
+                Some(Terminal::Respond(template)) => {
+                    let arrival = Arrival {
+                        terminal: None,
+                        ..arrival
+                    };
+                    return Either::Left(ready(Ok(respond(template, arrival))));
+                }
+                Some(_) => arrival,
+            };
+            let takeover = Arc::clone(&self.takeover);
+            return Either::Right(Box::pin(
+                async move { Ok(answer(arrival, &takeover).await) },
+            ));
+        }
         let takeover = Arc::clone(&self.takeover);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             // Read the whole request, as a real service would: a client still
             // sending would otherwise stall, and hyper notices a client that
             // leaves only once the request is read.
-            let _ = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
-                .collect()
-                .await;
+            if !body.is_end_stream() {
+                let _ = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
+                    .collect()
+                    .await;
+            }
             Ok(answer(arrival, &takeover).await)
-        })
+        }))
     }
 }
 
-async fn answer(arrival: Arrival, takeover: &Takeover) -> Response<JournalBody> {
-    let Arrival {
-        mut guard,
-        delay,
-        terminal,
-        slow_body,
-        stub,
-    } = arrival;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+async fn answer(mut arrival: Arrival, takeover: &Takeover) -> Response<JournalBody> {
+    if !arrival.delay.is_zero() {
+        precise_sleep::sleep(arrival.delay).await;
     }
-    let template = match terminal {
+    let stub = &arrival.stub;
+    let template = match arrival.terminal.take() {
         None => stub.response.clone(),
         Some(Terminal::Respond(template)) => template,
         Some(Terminal::Hang(HangFault { after: None, .. })) => {
@@ -89,15 +112,30 @@ async fn answer(arrival: Arrival, takeover: &Takeover) -> Response<JournalBody> 
             after: Some(after),
             then,
         })) => {
-            tokio::time::sleep(after).await;
+            precise_sleep::sleep(after).await;
             match then {
                 HangEnd::Respond => stub.response.clone(),
-                HangEnd::Close => return take_over(guard, takeover, ConnAction::Close).await,
-                HangEnd::Reset => return take_over(guard, takeover, ConnAction::Reset).await,
+                HangEnd::Close => {
+                    return take_over(arrival.guard, takeover, ConnAction::Close).await
+                }
+                HangEnd::Reset => {
+                    return take_over(arrival.guard, takeover, ConnAction::Reset).await
+                }
             }
         }
-        Some(Terminal::Connection(action)) => return take_over(guard, takeover, action).await,
+        Some(Terminal::Connection(action)) => {
+            return take_over(arrival.guard, takeover, action).await
+        }
     };
+    respond(template, arrival)
+}
+
+fn respond(template: ResponseTemplate, arrival: Arrival) -> Response<JournalBody> {
+    let Arrival {
+        mut guard,
+        slow_body,
+        ..
+    } = arrival;
     guard.set_status(template.status.as_u16());
     let mut response = Response::new(JournalBody::new(template.body, slow_body, guard));
     *response.status_mut() = template.status;

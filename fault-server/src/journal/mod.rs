@@ -7,7 +7,9 @@
 //! outcomes, faults, per window) stay exact whatever the cap, because they are
 //! updated as calls arrive and leave, never recomputed from records.
 
+mod interner;
 mod record;
+mod slot;
 mod stats;
 
 use std::collections::VecDeque;
@@ -16,8 +18,11 @@ pub use record::{CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADE
 pub use stats::{Counters, JournalStats, Window};
 
 use crate::fault::FaultKinds;
+use interner::Interner;
+use slot::Slot;
 
-/// Records kept per dependency unless configured otherwise (about 25 MB at most).
+/// Records kept per dependency unless configured otherwise (about 13 MB, plus
+/// correlation ids and idempotency keys when calls carry them).
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 100_000;
 /// Windows a journal keeps at most; `mark` is refused past it.
 pub const MAX_WINDOWS: usize = 10_000;
@@ -29,7 +34,8 @@ pub const FIRST_WINDOW: &str = "start";
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    records: VecDeque<CallRecord>,
+    records: VecDeque<Slot>,
+    interner: Interner,
     first_seq: u64,
     next_seq: u64,
     in_flight: u64,
@@ -54,6 +60,7 @@ impl Journal {
         Journal {
             capacity,
             records: VecDeque::new(),
+            interner: Interner::default(),
             first_seq: 0,
             next_seq: 0,
             in_flight: 0,
@@ -75,7 +82,7 @@ impl Journal {
     }
 
     /// Records a call's arrival.
-    pub fn arrive(&mut self, info: CallInfo, faults: FaultKinds, now_ns: u64) -> Ticket {
+    pub fn arrive(&mut self, info: &CallInfo<'_>, faults: FaultKinds, now_ns: u64) -> Ticket {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.in_flight += 1;
@@ -91,21 +98,15 @@ impl Journal {
                 self.first_seq += 1;
                 self.dropped += 1;
             }
-            self.records.push_back(CallRecord {
-                seq,
-                arrival_ns: now_ns,
-                departure_ns: None,
-                in_flight: self.in_flight,
-                method: info.method.to_string(),
-                path: info.path,
-                correlation_id: info.correlation_id,
-                idempotency_key: info.idempotency_key,
-                attempt: info.attempt,
+            let slot = Slot::new(
+                &mut self.interner,
+                info,
                 faults,
-                outcome: Outcome::InFlight,
-                status: None,
+                now_ns,
+                self.in_flight,
                 window,
-            });
+            );
+            self.records.push_back(slot);
         } else {
             self.first_seq = self.next_seq;
             self.dropped += 1;
@@ -128,10 +129,8 @@ impl Journal {
             window.counters.count_departure(outcome, status);
         }
         if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
-            if let Some(record) = self.records.get_mut(index as usize) {
-                record.departure_ns = Some(now_ns);
-                record.outcome = outcome;
-                record.status = status;
+            if let Some(slot) = self.records.get_mut(index as usize) {
+                slot.depart(outcome, status, now_ns);
             }
         }
     }
@@ -154,11 +153,13 @@ impl Journal {
     /// Up to `limit` records with `seq >= since`, oldest first.
     pub fn since(&self, since: u64, limit: usize) -> Vec<CallRecord> {
         let skip = since.saturating_sub(self.first_seq);
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
         self.records
             .iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .enumerate()
+            .skip(skip)
             .take(limit)
-            .cloned()
+            .map(|(index, slot)| slot.record(self.first_seq + index as u64, &self.interner))
             .collect()
     }
 
@@ -204,10 +205,10 @@ mod tests {
     use super::*;
     use http::Method;
 
-    fn info() -> CallInfo {
+    fn info() -> CallInfo<'static> {
         CallInfo {
-            method: Method::GET,
-            path: "/".into(),
+            method: &Method::GET,
+            path: "/",
             correlation_id: None,
             idempotency_key: None,
             attempt: None,
@@ -218,13 +219,13 @@ mod tests {
     fn peak_in_flight_is_exact_and_kept_per_window() {
         let mut journal = Journal::new(10);
         let tickets: Vec<_> = (0..5)
-            .map(|i| journal.arrive(info(), FaultKinds::default(), i))
+            .map(|i| journal.arrive(&info(), FaultKinds::default(), i))
             .collect();
         for t in &tickets[..3] {
             journal.depart(*t, Outcome::Responded, Some(200), 10);
         }
         journal.mark("slow", 11);
-        let late = journal.arrive(info(), FaultKinds::default(), 12);
+        let late = journal.arrive(&info(), FaultKinds::default(), 12);
         let stats = journal.stats();
         assert_eq!(stats.total.peak_in_flight, 5);
         assert_eq!(stats.windows[1].name, "slow");
@@ -248,7 +249,7 @@ mod tests {
     fn past_capacity_the_oldest_records_go_and_counters_stay_exact() {
         let mut journal = Journal::new(3);
         for i in 0..10 {
-            let t = journal.arrive(info(), FaultKinds::default(), i);
+            let t = journal.arrive(&info(), FaultKinds::default(), i);
             journal.depart(t, Outcome::Responded, Some(200), i + 1);
         }
         let stats = journal.stats();
@@ -262,11 +263,11 @@ mod tests {
     #[test]
     fn clear_keeps_sequence_numbers_and_in_flight_calls() {
         let mut journal = Journal::new(10);
-        let held = journal.arrive(info(), FaultKinds::default(), 0);
+        let held = journal.arrive(&info(), FaultKinds::default(), 0);
         journal.clear(5);
         assert_eq!(journal.stats().total.calls, 0);
         assert_eq!(journal.in_flight(), 1);
-        let next = journal.arrive(info(), FaultKinds::default(), 6);
+        let next = journal.arrive(&info(), FaultKinds::default(), 6);
         assert_eq!(next.seq, 1);
         journal.depart(held, Outcome::Responded, Some(200), 7);
         assert_eq!(journal.in_flight(), 1);

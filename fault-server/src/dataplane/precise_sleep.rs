@@ -1,0 +1,154 @@
+//! A sleep accurate to a fraction of a millisecond, for injected latency.
+//!
+//! tokio's timer wheel ticks in whole milliseconds and its driver parks in
+//! `epoll_wait`, whose timeout is also whole milliseconds: a 200 ms sleep
+//! wakes 1 to 2 ms late. A latency fault is a measurement instrument (a test
+//! asserts "p99 of a 200 ms dependency stays under 202 ms"), so its delays are
+//! timed by one thread of our own that waits on a condition variable (futex,
+//! nanosecond timeouts, 50 µs timer slack) and wakes each due task.
+//!
+//! Dropped sleeps are not removed: their entry wakes a finished task, a no-op.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Waits until `duration` has passed, to within about 0.1 ms.
+pub(crate) fn sleep(duration: Duration) -> PreciseSleep {
+    PreciseSleep {
+        deadline: Instant::now() + duration,
+        entry: None,
+    }
+}
+
+pub(crate) struct PreciseSleep {
+    deadline: Instant,
+    entry: Option<Arc<Mutex<Waker>>>,
+}
+
+impl Future for PreciseSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        match &self.entry {
+            Some(waker) => {
+                let mut waker = waker.lock().unwrap_or_else(|e| e.into_inner());
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let waker = Arc::new(Mutex::new(cx.waker().clone()));
+                timer().schedule(self.deadline, Arc::clone(&waker));
+                self.entry = Some(waker);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+struct Timer {
+    queue: Mutex<BinaryHeap<Reverse<Entry>>>,
+    changed: Condvar,
+}
+
+struct Entry {
+    deadline: Instant,
+    waker: Arc<Mutex<Waker>>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.deadline == other.deadline
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.deadline.cmp(&other.deadline)
+    }
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            queue: Mutex::new(BinaryHeap::new()),
+            changed: Condvar::new(),
+        }));
+        // If the thread cannot start, due sleeps are still caught by their
+        // next poll; nothing polls them though, so fail loudly at startup.
+        std::thread::Builder::new()
+            .name("fault-server-timer".into())
+            .spawn(move || timer.run())
+            .expect("the fault server's timer thread must start");
+        timer
+    })
+}
+
+impl Timer {
+    fn schedule(&self, deadline: Instant, waker: Arc<Mutex<Waker>>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = queue.peek().is_none_or(|Reverse(e)| deadline < e.deadline);
+        queue.push(Reverse(Entry { deadline, waker }));
+        drop(queue);
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            while queue.peek().is_some_and(|Reverse(e)| e.deadline <= now) {
+                if let Some(Reverse(entry)) = queue.pop() {
+                    entry
+                        .waker
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .wake_by_ref();
+                }
+            }
+            queue = match queue.peek().map(|Reverse(e)| e.deadline - now) {
+                Some(wait) => {
+                    self.changed
+                        .wait_timeout(queue, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.changed.wait(queue).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_precise_sleep_wakes_within_half_a_millisecond() {
+        let mut lateness = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            sleep(Duration::from_millis(20)).await;
+            lateness.push(start.elapsed() - Duration::from_millis(20));
+        }
+        lateness.sort();
+        // The median, so one preemption on a busy machine does not fail it.
+        assert!(lateness[10] < Duration::from_micros(500), "{lateness:?}");
+    }
+}

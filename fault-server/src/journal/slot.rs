@@ -1,0 +1,125 @@
+//! A record as the journal stores it: one cache line, no sequence number (it
+//! follows from the slot's place), method and path interned, and a heap
+//! allocation only for what is unique to the call (correlation id,
+//! idempotency key). A full ring is overwritten on every call, so its size is
+//! what decides how much of the cache the journal costs. Turned into a
+//! [`CallRecord`] when read.
+
+use super::interner::Interner;
+use super::{CallInfo, CallRecord, Outcome};
+use crate::fault::FaultKinds;
+
+#[derive(Debug)]
+#[repr(align(64))]
+pub(super) struct Slot {
+    arrival_ns: u64,
+    /// [`IN_FLIGHT`] until the call departs.
+    departure_ns: u64,
+    extras: Option<Box<Extras>>,
+    /// Interned ids; [`OWN_TEXT`] when the interner was full (the text is in `extras`).
+    method: u32,
+    path: u32,
+    attempt: Option<u32>,
+    in_flight: u32,
+    window: u32,
+    status: Option<u16>,
+    faults: FaultKinds,
+    outcome: Outcome,
+}
+
+/// `departure_ns` of a call still in flight.
+const IN_FLIGHT: u64 = u64::MAX;
+/// An id meaning "not interned": the text is in the slot's extras.
+const OWN_TEXT: u32 = u32::MAX;
+
+/// What few calls carry, kept out of line.
+#[derive(Debug, Default)]
+struct Extras {
+    correlation_id: Option<Box<str>>,
+    idempotency_key: Option<Box<str>>,
+    method: Option<Box<str>>,
+    path: Option<Box<str>>,
+}
+
+impl Slot {
+    pub(super) fn new(
+        interner: &mut Interner,
+        info: &CallInfo<'_>,
+        faults: FaultKinds,
+        now_ns: u64,
+        in_flight: u64,
+        window: u32,
+    ) -> Self {
+        let method = interner.intern(info.method.as_str());
+        let path = interner.intern(info.path);
+        let extras = (info.correlation_id.is_some()
+            || info.idempotency_key.is_some()
+            || method.is_none()
+            || path.is_none())
+        .then(|| {
+            Box::new(Extras {
+                correlation_id: info.correlation_id.map(Box::from),
+                idempotency_key: info.idempotency_key.map(Box::from),
+                method: method.is_none().then(|| info.method.as_str().into()),
+                path: path.is_none().then(|| info.path.into()),
+            })
+        });
+        Slot {
+            arrival_ns: now_ns,
+            departure_ns: IN_FLIGHT,
+            extras,
+            method: method.unwrap_or(OWN_TEXT),
+            path: path.unwrap_or(OWN_TEXT),
+            attempt: info.attempt,
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            window,
+            status: None,
+            faults,
+            outcome: Outcome::InFlight,
+        }
+    }
+
+    pub(super) fn depart(&mut self, outcome: Outcome, status: Option<u16>, now_ns: u64) {
+        self.departure_ns = now_ns.min(IN_FLIGHT - 1);
+        self.outcome = outcome;
+        self.status = status;
+    }
+
+    pub(super) fn record(&self, seq: u64, interner: &Interner) -> CallRecord {
+        let extras = self.extras.as_deref();
+        let text = |id: u32, own: Option<&str>| match id {
+            OWN_TEXT => own.unwrap_or_default().to_owned(),
+            id => interner.resolve(id).to_owned(),
+        };
+        let method = text(self.method, extras.and_then(|e| e.method.as_deref()));
+        CallRecord {
+            seq,
+            arrival_ns: self.arrival_ns,
+            departure_ns: (self.departure_ns != IN_FLIGHT).then_some(self.departure_ns),
+            in_flight: u64::from(self.in_flight),
+            method: http::Method::from_bytes(method.as_bytes()).unwrap_or_default(),
+            path: text(self.path, extras.and_then(|e| e.path.as_deref())),
+            correlation_id: extras
+                .and_then(|e| e.correlation_id.as_deref())
+                .map(str::to_owned),
+            idempotency_key: extras
+                .and_then(|e| e.idempotency_key.as_deref())
+                .map(str::to_owned),
+            attempt: self.attempt,
+            faults: self.faults,
+            outcome: self.outcome,
+            status: self.status,
+            window: self.window,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Slot>(), 64);
+    }
+}
