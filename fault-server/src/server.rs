@@ -55,36 +55,110 @@ pub struct FaultServerBuilder {
 
 impl FaultServerBuilder {
     /// Adds a dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+    ///     .dependency(DependencySpec::stub("crm"))
+    ///     .start()?;
+    /// assert_eq!(server.addrs().len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dependency(mut self, spec: DependencySpec) -> Self {
         self.dependencies.push(spec);
         self
     }
 
     /// Seeds every random decision (default 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// // The same seed and arrival order give the same probabilistic decisions.
+    /// let server = FaultServer::builder().seed(42).start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.settings.seed = seed;
         self
     }
 
     /// Caps each journal's records (default [`DEFAULT_JOURNAL_CAPACITY`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .dependency(DependencySpec::stub("crm"))
+    ///     .journal_capacity(1_000)
+    ///     .start()?;
+    /// assert_eq!(server.stats("crm")?.capacity, 1_000);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn journal_capacity(mut self, records: usize) -> Self {
         self.settings.journal_capacity = records;
         self
     }
 
     /// Also serves the control API on `addr` (its own thread and runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().control("127.0.0.1:0".parse()?).start()?;
+    /// assert!(server.control_addr().unwrap().port() > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn control(mut self, addr: SocketAddr) -> Self {
         self.control = Some(addr);
         self
     }
 
     /// Requires `Authorization: Bearer <token>` on the control API; needed to bind it beyond loopback.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// // Beyond loopback the control API needs a token.
+    /// let refused = FaultServer::builder().control("0.0.0.0:0".parse()?).start();
+    /// assert!(matches!(refused, Err(StartError::TokenRequired(_))));
+    /// let server = FaultServer::builder().control("0.0.0.0:0".parse()?).token("s3cret").start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
     /// Binds every listener and starts serving on the current tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert!(server.url("crm")?.starts_with("http://127.0.0.1:"));
+    /// // Outside a runtime there is nothing to serve on.
+    /// std::thread::spawn(|| assert!(matches!(FaultServer::builder().start(), Err(StartError::NoRuntime))))
+    ///     .join()
+    ///     .unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start(self) -> Result<FaultServer, StartError> {
         let runtime = Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         if let Some(addr) = self.control {
@@ -188,51 +262,161 @@ impl FaultServer {
         SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8474);
 
     /// The address a dependency listens on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert!(server.addr("crm")?.ip().is_loopback());
+    /// assert!(matches!(server.addr("nope"), Err(ControlError::UnknownDependency(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn addr(&self, dependency: &str) -> Result<SocketAddr, ControlError> {
         self.registry.addr(dependency)
     }
 
     /// `http://host:port` of a dependency: what the system under test calls.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert_eq!(server.url("crm")?, format!("http://{}", server.addr("crm")?));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn url(&self, dependency: &str) -> Result<String, ControlError> {
         Ok(format!("http://{}", self.addr(dependency)?))
     }
 
     /// Every dependency's address, by name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert_eq!(server.addrs().keys().collect::<Vec<_>>(), ["crm"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn addrs(&self) -> BTreeMap<String, SocketAddr> {
         self.registry.addrs()
     }
 
     /// Where the control API listens, when it is on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().start()?;
+    /// assert_eq!(server.control_addr(), None, "the control API is off unless asked for");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn control_addr(&self) -> Option<SocketAddr> {
         self.control.as_ref().map(ControlHandle::addr)
     }
 
     /// The clock the journals' timestamps count from.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().start()?;
+    /// let clock = server.clock();
+    /// assert!(clock.now_ns() >= clock.ns_at(clock.origin()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn clock(&self) -> Clock {
         self.registry.clock()
     }
 
     /// Starts another dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().start()?;
+    /// let view = server.add_dependency(&DependencySpec::stub("search"))?;
+    /// assert_eq!(view.url, server.url("search")?);
+    /// assert!(matches!(
+    ///     server.add_dependency(&DependencySpec::stub("search")),
+    ///     Err(ControlError::DuplicateDependency(_))
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_dependency(&self, spec: &DependencySpec) -> Result<DependencyView, ControlError> {
         self.registry.add(spec)
     }
 
     /// Stops a dependency and forgets its journal.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// server.remove_dependency("crm")?;
+    /// assert!(server.dependencies().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remove_dependency(&self, dependency: &str) -> Result<(), ControlError> {
         self.registry.remove(dependency)
     }
 
     /// A dependency's address, response, faults and counts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let view = server.dependency("crm")?;
+    /// assert_eq!((view.calls, view.in_flight, view.faults.len()), (0, 0, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dependency(&self, dependency: &str) -> Result<DependencyView, ControlError> {
         self.registry.view(dependency)
     }
 
     /// Every dependency, by name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert_eq!(server.dependencies()[0].name, "crm");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dependencies(&self) -> Vec<DependencyView> {
         self.registry.views()
     }
 
     /// Replaces a dependency's normal response.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// server.set_response("crm", StubResponse::ok("synced"))?;
+    /// assert_eq!(server.dependency("crm")?.response.body, "synced");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_response(
         &self,
         dependency: &str,
@@ -242,11 +426,36 @@ impl FaultServer {
     }
 
     /// Adds a fault after those in force at a dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// server.inject("crm", serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?)?;
+    /// server.inject("crm", serde_json::from_str(r#"{"error": {"status": 503}, "probability": 0.3}"#)?)?;
+    /// assert_eq!(server.dependency("crm")?.faults.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn inject(&self, dependency: &str, fault: Fault) -> Result<(), ControlError> {
         self.registry.push_fault(dependency, fault).map(drop)
     }
 
     /// Replaces every fault at a dependency; `lease`, when set, removes them all after it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// use std::time::Duration;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?;
+    /// server.replace_faults("crm", vec![slow], Some(Duration::from_secs(60)))?;
+    /// assert!(server.dependency("crm")?.faults[0].expires_in.unwrap() <= Duration::from_secs(60));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn replace_faults(
         &self,
         dependency: &str,
@@ -259,21 +468,72 @@ impl FaultServer {
     }
 
     /// Removes every fault at a dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// server.inject("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
+    /// server.clear("crm")?;
+    /// assert!(server.dependency("crm")?.faults.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn clear(&self, dependency: &str) -> Result<(), ControlError> {
         self.registry.clear_faults(dependency)
     }
 
     /// Opens a journal window named `name` on every dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let mark = server.mark("crm slow")?;
+    /// assert_eq!(mark.windows["crm"], 1);
+    /// assert_eq!(server.stats("crm")?.windows[1].name, "crm slow");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn mark(&self, name: &str) -> Result<Mark, ControlError> {
         self.registry.mark(name)
     }
 
     /// Every record a dependency's journal holds, oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let mut stream = tokio::net::TcpStream::connect(server.addr("crm")?).await?;
+    /// stream.write_all(b"POST /sync HTTP/1.1\r\nhost: x\r\nidempotency-key: order-7\r\nconnection: close\r\n\r\n").await?;
+    /// stream.read_to_end(&mut Vec::new()).await?;
+    /// let record = &server.journal("crm")?[0];
+    /// assert_eq!((record.path.as_str(), record.idempotency_key.as_deref()), ("/sync", Some("order-7")));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn journal(&self, dependency: &str) -> Result<Vec<CallRecord>, ControlError> {
         self.registry.journal(dependency, 0, usize::MAX)
     }
 
     /// Up to `limit` records with `seq >= since`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// // Poll from the sequence number after the last record seen.
+    /// let next = server.stats("crm")?.next_seq;
+    /// assert!(server.journal_since("crm", next, 100)?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn journal_since(
         &self,
         dependency: &str,
@@ -284,17 +544,57 @@ impl FaultServer {
     }
 
     /// A dependency's exact counters, overall and per window.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let stats = server.stats("crm")?;
+    /// assert_eq!((stats.total.calls, stats.total.peak_in_flight, stats.in_flight), (0, 0, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self, dependency: &str) -> Result<JournalStats, ControlError> {
         self.registry.stats(dependency)
     }
 
     /// Clears every fault and journal.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// server.inject("crm", serde_json::from_str(r#"{"close": {}}"#)?)?;
+    /// server.mark("phase")?;
+    /// server.reset();
+    /// assert!(server.dependency("crm")?.faults.is_empty());
+    /// assert_eq!(server.stats("crm")?.windows.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reset(&self) {
         self.registry.reset();
     }
 
     /// Stops every listener, every connection and the control API, and waits
     /// for the control thread to finish.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .dependency(DependencySpec::stub("crm"))
+    ///     .control("127.0.0.1:0".parse()?)
+    ///     .start()?;
+    /// let control = server.control_addr().unwrap();
+    /// server.shutdown();
+    /// assert!(std::net::TcpStream::connect(control).is_err(), "the control API has stopped");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shutdown(mut self) {
         self.registry.shutdown();
         if let Some(control) = self.control.take() {
