@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::fault::{Decision, Fault, FaultSet, RequestView, Terminal};
+use crate::fault::{Decision, Fault, FaultSet, HangEnd, HangFault, RequestView, Terminal};
 use crate::journal::{CallInfo, Journal, Outcome, Ticket};
 use crate::response::ResponseTemplate;
 use crate::{Clock, ControlError, Distribution, StubResponse};
@@ -121,7 +121,7 @@ pub(crate) struct Dependency {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) response: StubResponse,
-    stub: Arc<Stub>,
+    stub: Stub,
     pub(crate) faults: FaultSet,
     pub(crate) journal: Journal,
 }
@@ -133,13 +133,43 @@ pub(crate) struct Stub {
     latency: Option<Distribution>,
 }
 
+/// Bodies up to this size are copied for each call rather than shared: a
+/// copy costs less than the shared reference count that two workers would
+/// pass back and forth on every call.
+const COPIED_BODY: usize = 16 * 1024;
+
+impl Stub {
+    fn response(&self) -> ResponseTemplate {
+        let template = &self.response;
+        ResponseTemplate {
+            status: template.status,
+            headers: template.headers.clone(),
+            body: if template.body.len() <= COPIED_BODY {
+                bytes::Bytes::copy_from_slice(&template.body)
+            } else {
+                template.body.clone()
+            },
+        }
+    }
+}
+
+/// What the calls of one connection share: the dependency, and the way back
+/// to the connection task for faults that take the socket over. A call holds
+/// this rather than the dependency, so its reference count stays with the one
+/// worker running the connection.
+pub(crate) struct Link {
+    pub(crate) dependency: Arc<Dependency>,
+    pub(crate) takeover: Mutex<Option<tokio::sync::oneshot::Sender<crate::fault::ConnAction>>>,
+}
+
 /// A call that has arrived: its journal guard and what to do with it.
 pub(crate) struct Arrival {
     pub(crate) guard: CallGuard,
     pub(crate) delay: Duration,
     pub(crate) terminal: Option<Terminal>,
     pub(crate) slow_body: Option<u64>,
-    pub(crate) stub: Arc<Stub>,
+    /// The stub's response, when the call may end with it.
+    pub(crate) response: Option<ResponseTemplate>,
 }
 
 impl Dependency {
@@ -158,7 +188,7 @@ impl Dependency {
             seed: server_seed ^ fnv1a(spec.name.as_bytes()),
             clock,
             state: Mutex::new(State {
-                stub: Arc::new(stub(&spec.response)?),
+                stub: stub(&spec.response)?,
                 response: spec.response.clone(),
                 faults,
                 journal: Journal::new(journal_capacity),
@@ -174,7 +204,7 @@ impl Dependency {
 
     /// Replaces the stub's response.
     pub(crate) fn set_response(&self, response: StubResponse) -> Result<(), ControlError> {
-        let stub = Arc::new(stub(&response)?);
+        let stub = stub(&response)?;
         let mut state = self.state();
         state.stub = stub;
         state.response = response;
@@ -185,12 +215,13 @@ impl Dependency {
     /// comes from a generator seeded by the server seed, the dependency name
     /// and the call's sequence number: the same seed and arrival order give
     /// the same decisions, whatever the timing.
-    pub(crate) fn arrive(self: &Arc<Self>, request: &RequestView<'_>) -> Arrival {
+    pub(crate) fn arrive(link: &Arc<Link>, request: &RequestView<'_>) -> Arrival {
+        let this = &link.dependency;
         let info = CallInfo::from_parts(request.method, request.path, request.headers);
         let now = Instant::now();
-        let mut state = self.state();
+        let mut state = this.state();
         let seq = state.journal.next_seq();
-        let mut rng = CallRng::new(self.seed, seq);
+        let mut rng = CallRng::new(this.seed, seq);
         let in_flight_before = state.journal.in_flight();
         let Decision {
             mut delay,
@@ -200,18 +231,25 @@ impl Dependency {
         } = state
             .faults
             .decide(request, in_flight_before, &mut rng, now);
-        let stub = Arc::clone(&state.stub);
-        if let Some(latency) = &stub.latency {
+        if let Some(latency) = &state.stub.latency {
             let normal = latency.sample(&mut rng);
             if terminal.is_none() {
                 delay += normal;
             }
         }
-        let ticket = state.journal.arrive(&info, applied, self.clock.ns_at(now));
+        let response = match &terminal {
+            None
+            | Some(Terminal::Hang(HangFault {
+                after: Some(_),
+                then: HangEnd::Respond,
+            })) => Some(state.stub.response()),
+            Some(_) => None,
+        };
+        let ticket = state.journal.arrive(&info, applied, this.clock.ns_at(now));
         drop(state);
         Arrival {
             guard: CallGuard {
-                dependency: Arc::clone(self),
+                link: Arc::clone(link),
                 ticket,
                 outcome: Outcome::ClientGone,
                 status: None,
@@ -219,7 +257,7 @@ impl Dependency {
             delay,
             terminal,
             slow_body,
-            stub,
+            response,
         }
     }
 
@@ -298,7 +336,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Journals a call's departure when dropped: with the outcome it was told
 /// ([`CallGuard::finish`]), or, if the call was abandoned, the one it expected.
 pub(crate) struct CallGuard {
-    dependency: Arc<Dependency>,
+    link: Arc<Link>,
     ticket: Ticket,
     outcome: Outcome,
     status: Option<u16>,
@@ -324,7 +362,8 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        self.dependency
+        self.link
+            .dependency
             .depart(self.ticket, self.outcome, self.status);
     }
 }

@@ -125,6 +125,16 @@ impl ResponseTemplate {
         })
     }
 
+    /// 200 with nothing: never sent in practice (a call that ends with the
+    /// stub's response always carries it), but a safe answer if it were.
+    pub(crate) fn empty() -> Self {
+        ResponseTemplate {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
     /// A bodiless rejection with a `Retry-After`.
     pub(crate) fn rejection(status: StatusCode, retry_after: Duration) -> Self {
         let mut headers = HeaderMap::with_capacity(1);

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::body::JournalBody;
 use super::precise_sleep;
-use crate::dependency::{Arrival, CallGuard, Dependency};
+use crate::dependency::{Arrival, CallGuard, Dependency, Link};
 use crate::fault::{ConnAction, HangEnd, HangFault, RequestView, Terminal};
 use crate::journal::Outcome;
 use crate::response::ResponseTemplate;
@@ -27,19 +27,18 @@ const MAX_DRAINED_BODY: usize = 64 * 1024 * 1024;
 
 /// Serves one connection's requests.
 pub(crate) struct DependencyService {
-    dependency: Arc<Dependency>,
-    takeover: Arc<Takeover>,
+    link: Arc<Link>,
 }
 
-/// The way back to the connection task, used once, by the call that takes the
-/// connection over.
-struct Takeover(Mutex<Option<oneshot::Sender<ConnAction>>>);
-
 impl DependencyService {
+    /// `takeover` is the way back to the connection task, used once, by the
+    /// call that takes the connection over.
     pub(crate) fn new(dependency: Arc<Dependency>, takeover: oneshot::Sender<ConnAction>) -> Self {
         DependencyService {
-            dependency,
-            takeover: Arc::new(Takeover(Mutex::new(Some(takeover)))),
+            link: Arc::new(Link {
+                dependency,
+                takeover: Mutex::new(Some(takeover)),
+            }),
         }
     }
 }
@@ -57,15 +56,22 @@ impl Service<Request<Incoming>> for DependencyService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let arrival = self.dependency.arrive(&RequestView {
-            method: &parts.method,
-            path: parts.uri.path(),
-            headers: &parts.headers,
-        });
+        let arrival = Dependency::arrive(
+            &self.link,
+            &RequestView {
+                method: &parts.method,
+                path: parts.uri.path(),
+                headers: &parts.headers,
+            },
+        );
         if body.is_end_stream() && arrival.delay.is_zero() {
-            let arrival = match arrival.terminal {
+            let mut arrival = arrival;
+            let arrival = match arrival.terminal.take() {
                 None => {
-                    let template = arrival.stub.response.clone();
+                    let template = arrival
+                        .response
+                        .take()
+                        .unwrap_or_else(ResponseTemplate::empty);
                     return Either::Left(ready(Ok(respond(template, arrival))));
                 }
                 Some(Terminal::Respond(template)) => {
@@ -75,14 +81,15 @@ impl Service<Request<Incoming>> for DependencyService {
                     };
                     return Either::Left(ready(Ok(respond(template, arrival))));
                 }
-                Some(_) => arrival,
+                terminal => Arrival {
+                    terminal,
+                    ..arrival
+                },
             };
-            let takeover = Arc::clone(&self.takeover);
-            return Either::Right(Box::pin(
-                async move { Ok(answer(arrival, &takeover).await) },
-            ));
+            let link = Arc::clone(&self.link);
+            return Either::Right(Box::pin(async move { Ok(answer(arrival, &link).await) }));
         }
-        let takeover = Arc::clone(&self.takeover);
+        let link = Arc::clone(&self.link);
         Either::Right(Box::pin(async move {
             // Read the whole request, as a real service would: a client still
             // sending would otherwise stall, and hyper notices a client that
@@ -92,18 +99,21 @@ impl Service<Request<Incoming>> for DependencyService {
                     .collect()
                     .await;
             }
-            Ok(answer(arrival, &takeover).await)
+            Ok(answer(arrival, &link).await)
         }))
     }
 }
 
-async fn answer(mut arrival: Arrival, takeover: &Takeover) -> Response<JournalBody> {
+async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
     if !arrival.delay.is_zero() {
         precise_sleep::sleep(arrival.delay).await;
     }
-    let stub = &arrival.stub;
+    let stub = arrival
+        .response
+        .take()
+        .unwrap_or_else(ResponseTemplate::empty);
     let template = match arrival.terminal.take() {
-        None => stub.response.clone(),
+        None => stub,
         Some(Terminal::Respond(template)) => template,
         Some(Terminal::Hang(HangFault { after: None, .. })) => {
             return std::future::pending().await;
@@ -114,18 +124,12 @@ async fn answer(mut arrival: Arrival, takeover: &Takeover) -> Response<JournalBo
         })) => {
             precise_sleep::sleep(after).await;
             match then {
-                HangEnd::Respond => stub.response.clone(),
-                HangEnd::Close => {
-                    return take_over(arrival.guard, takeover, ConnAction::Close).await
-                }
-                HangEnd::Reset => {
-                    return take_over(arrival.guard, takeover, ConnAction::Reset).await
-                }
+                HangEnd::Respond => stub,
+                HangEnd::Close => return take_over(arrival.guard, link, ConnAction::Close).await,
+                HangEnd::Reset => return take_over(arrival.guard, link, ConnAction::Reset).await,
             }
         }
-        Some(Terminal::Connection(action)) => {
-            return take_over(arrival.guard, takeover, action).await
-        }
+        Some(Terminal::Connection(action)) => return take_over(arrival.guard, link, action).await,
     };
     respond(template, arrival)
 }
@@ -144,17 +148,17 @@ fn respond(template: ResponseTemplate, arrival: Arrival) -> Response<JournalBody
 }
 
 /// Asks the connection task for the socket and waits to be dropped by it.
-async fn take_over(
-    mut guard: CallGuard,
-    takeover: &Takeover,
-    action: ConnAction,
-) -> Response<JournalBody> {
+async fn take_over(mut guard: CallGuard, link: &Link, action: ConnAction) -> Response<JournalBody> {
     guard.expect(match action {
         ConnAction::Reset => Outcome::Reset,
         ConnAction::Close => Outcome::Closed,
         ConnAction::Malformed(_) => Outcome::Malformed,
     });
-    let sender = takeover.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sender = link
+        .takeover
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     if let Some(sender) = sender {
         let _ = sender.send(action);
     }
