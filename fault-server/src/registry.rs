@@ -308,15 +308,15 @@ fn validate_faults(faults: &[Fault]) -> Result<(), ControlError> {
 fn view(running: &Running) -> DependencyView {
     let mut state = running.dependency.state();
     let faults = state.faults.active(Instant::now());
-    let totals = state.journal.totals();
+    let journal = &state.journal;
     DependencyView {
         name: running.dependency.name.clone(),
         addr: running.addr,
         url: format!("http://{}", running.addr),
         response: state.response.clone(),
         faults,
-        calls: totals.calls,
-        in_flight: state.journal.in_flight(),
-        peak_in_flight: totals.peak_in_flight,
+        calls: journal.calls(),
+        in_flight: journal.in_flight(),
+        peak_in_flight: journal.peak_in_flight(),
     }
 }

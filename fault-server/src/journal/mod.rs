@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 
 pub use record::{CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stats::{Counters, JournalStats, Window};
+use stats::{OpenWindow, Tally};
 
 use crate::fault::FaultKinds;
 use interner::Interner;
@@ -41,8 +42,8 @@ pub struct Journal {
     in_flight: u64,
     epoch: u32,
     dropped: u64,
-    total: Counters,
-    windows: Vec<Window>,
+    total: Tally,
+    windows: Vec<OpenWindow>,
 }
 
 /// A call's place in the journal, handed back when it departs.
@@ -66,8 +67,8 @@ impl Journal {
             in_flight: 0,
             epoch: 0,
             dropped: 0,
-            total: Counters::default(),
-            windows: vec![Window::new(0, FIRST_WINDOW.to_owned(), 0, 0)],
+            total: Tally::default(),
+            windows: vec![OpenWindow::new(FIRST_WINDOW.to_owned(), 0, 0)],
         }
     }
 
@@ -88,7 +89,7 @@ impl Journal {
         self.in_flight += 1;
         let window_index = self.windows.len() - 1;
         let window = &mut self.windows[window_index];
-        for counters in [&mut self.total, &mut window.counters] {
+        for counters in [&mut self.total, &mut window.tally] {
             counters.count_arrival(self.in_flight, faults);
         }
         let window = u32::try_from(window_index).unwrap_or(u32::MAX);
@@ -126,7 +127,7 @@ impl Journal {
         }
         self.total.count_departure(outcome, status);
         if let Some(window) = self.windows.get_mut(ticket.window as usize) {
-            window.counters.count_departure(outcome, status);
+            window.tally.count_departure(outcome, status);
         }
         if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
             if let Some(slot) = self.records.get_mut(index as usize) {
@@ -146,7 +147,7 @@ impl Journal {
         }
         let index = u32::try_from(self.windows.len()).ok()?;
         self.windows
-            .push(Window::new(index, name.to_owned(), now_ns, self.in_flight));
+            .push(OpenWindow::new(name.to_owned(), now_ns, self.in_flight));
         Some(index)
     }
 
@@ -164,8 +165,18 @@ impl Journal {
     }
 
     /// Counters since the start (or the last clear).
-    pub fn totals(&self) -> &Counters {
-        &self.total
+    pub fn totals(&self) -> Counters {
+        self.total.counters()
+    }
+
+    /// Calls since the start (or the last clear).
+    pub fn calls(&self) -> u64 {
+        self.total.calls()
+    }
+
+    /// Most calls in flight at once since the start (or the last clear).
+    pub fn peak_in_flight(&self) -> u64 {
+        self.total.peak_in_flight
     }
 
     /// Counters for the whole journal and per window.
@@ -176,8 +187,13 @@ impl Journal {
             retained_records: self.records.len() as u64,
             dropped_records: self.dropped,
             capacity: self.capacity as u64,
-            total: self.total.clone(),
-            windows: self.windows.clone(),
+            total: self.total.counters(),
+            windows: self
+                .windows
+                .iter()
+                .zip(0..)
+                .map(|(window, index)| window.window(index))
+                .collect(),
         }
     }
 
@@ -189,10 +205,8 @@ impl Journal {
         self.first_seq = self.next_seq;
         self.epoch = self.epoch.wrapping_add(1);
         self.dropped = 0;
-        self.total = Counters::default();
-        self.total.peak_in_flight = self.in_flight;
-        self.windows = vec![Window::new(
-            0,
+        self.total = Tally::with_peak(self.in_flight);
+        self.windows = vec![OpenWindow::new(
             FIRST_WINDOW.to_owned(),
             now_ns,
             self.in_flight,

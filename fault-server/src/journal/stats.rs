@@ -24,20 +24,59 @@ pub struct Counters {
     pub faults: BTreeMap<FaultKindName, u64>,
 }
 
-impl Counters {
+/// The counters as the journal updates them, on every call, under its lock:
+/// fixed arrays and a short list instead of maps, turned into [`Counters`]
+/// when read.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tally {
+    calls: u64,
+    completed: u64,
+    pub(super) peak_in_flight: u64,
+    /// Few distinct statuses per window: a short list beats a map.
+    statuses: Vec<(u16, u64)>,
+    outcomes: [u64; Outcome::ALL.len()],
+    faults: [u64; FaultKindName::ALL.len()],
+}
+
+impl Tally {
+    pub(super) fn with_peak(in_flight: u64) -> Self {
+        Tally {
+            peak_in_flight: in_flight,
+            ..Tally::default()
+        }
+    }
+
+    pub(super) fn calls(&self) -> u64 {
+        self.calls
+    }
+
     pub(super) fn count_arrival(&mut self, in_flight: u64, faults: FaultKinds) {
         self.calls += 1;
         self.peak_in_flight = self.peak_in_flight.max(in_flight);
         for kind in faults.iter() {
-            *self.faults.entry(kind).or_default() += 1;
+            self.faults[kind as usize] += 1;
         }
     }
 
     pub(super) fn count_departure(&mut self, outcome: Outcome, status: Option<u16>) {
         self.completed += 1;
-        *self.outcomes.entry(outcome).or_default() += 1;
+        self.outcomes[outcome as usize] += 1;
         if let Some(status) = status {
-            *self.statuses.entry(status).or_default() += 1;
+            match self.statuses.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, count)) => *count += 1,
+                None => self.statuses.push((status, 1)),
+            }
+        }
+    }
+
+    pub(super) fn counters(&self) -> Counters {
+        Counters {
+            calls: self.calls,
+            completed: self.completed,
+            peak_in_flight: self.peak_in_flight,
+            statuses: self.statuses.iter().copied().collect(),
+            outcomes: nonzero(Outcome::ALL.into_iter().zip(self.outcomes)),
+            faults: nonzero(FaultKindName::ALL.into_iter().zip(self.faults)),
         }
     }
 }
@@ -59,17 +98,36 @@ pub struct Window {
     pub counters: Counters,
 }
 
-impl Window {
-    pub(super) fn new(index: u32, name: String, started_ns: u64, in_flight: u64) -> Self {
-        Window {
-            index,
+fn nonzero<K: Ord>(counts: impl Iterator<Item = (K, u64)>) -> BTreeMap<K, u64> {
+    counts.filter(|(_, count)| *count > 0).collect()
+}
+
+/// A window as the journal keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct OpenWindow {
+    pub(super) name: String,
+    pub(super) started_ns: u64,
+    pub(super) ended_ns: Option<u64>,
+    pub(super) tally: Tally,
+}
+
+impl OpenWindow {
+    pub(super) fn new(name: String, started_ns: u64, in_flight: u64) -> Self {
+        OpenWindow {
             name,
             started_ns,
             ended_ns: None,
-            counters: Counters {
-                peak_in_flight: in_flight,
-                ..Counters::default()
-            },
+            tally: Tally::with_peak(in_flight),
+        }
+    }
+
+    pub(super) fn window(&self, index: u32) -> Window {
+        Window {
+            index,
+            name: self.name.clone(),
+            started_ns: self.started_ns,
+            ended_ns: self.ended_ns,
+            counters: self.tally.counters(),
         }
     }
 }
