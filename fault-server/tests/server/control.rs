@@ -456,3 +456,38 @@ async fn arbitrary_fault_json_over_http_gets_a_400_or_is_accepted_never_a_500() 
         server.clear("dep").unwrap();
     }
 }
+
+#[tokio::test]
+async fn every_route_of_an_unknown_dependency_answers_404() {
+    let server = one_stub();
+    let routes = [
+        (Method::GET, "/dependencies/nope", None),
+        (
+            Method::PATCH,
+            "/dependencies/nope",
+            Some(r#"{"response": {}}"#),
+        ),
+        (Method::DELETE, "/dependencies/nope", None),
+        (
+            Method::PUT,
+            "/dependencies/nope/faults",
+            Some(r#"{"faults": []}"#),
+        ),
+        (
+            Method::POST,
+            "/dependencies/nope/faults",
+            Some(r#"{"reset": {}}"#),
+        ),
+        (Method::DELETE, "/dependencies/nope/faults", None),
+        (Method::GET, "/dependencies/nope/journal", None),
+        (Method::GET, "/dependencies/nope/stats", None),
+    ];
+    for (method, path, body) in routes {
+        let (status, reply) = control(&server, method.clone(), path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(
+            reply["error"], "no dependency named `nope`",
+            "{method} {path}"
+        );
+    }
+}
