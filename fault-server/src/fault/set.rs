@@ -28,6 +28,20 @@ use crate::response::ResponseTemplate;
 /// a reset after a delay, `slow_body` + `error` an error whose body crawls.
 /// `first` counts the calls a fault applied to; a throttle that let a call pass
 /// did not apply.
+///
+/// ```
+/// use std::time::Duration;
+/// use fault_server::fault::FaultSet;
+/// use tokio::time::Instant;
+///
+/// let now = Instant::now();
+/// let mut set = FaultSet::default();
+/// let slow = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#).unwrap();
+/// let failing = serde_json::from_str(r#"{"error": {"status": 503}, "lease": "30s"}"#).unwrap();
+/// set.replace(vec![slow, failing], None, now);
+/// assert_eq!(set.active(now + Duration::from_secs(29)).len(), 2);
+/// assert_eq!(set.active(now + Duration::from_secs(30)).len(), 1, "the error's lease ran out");
+/// ```
 #[derive(Debug, Default)]
 pub struct FaultSet {
     entries: Vec<Entry>,

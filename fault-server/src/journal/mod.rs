@@ -32,6 +32,24 @@ pub const MAX_WINDOWS: usize = 10_000;
 pub const FIRST_WINDOW: &str = "start";
 
 /// One dependency's journal. Not synchronised: the dependency holds it under its lock.
+///
+/// ```
+/// use fault_server::journal::{CallInfo, Journal, Outcome};
+/// use fault_server::FaultKinds;
+///
+/// let mut journal = Journal::new(1_000);
+/// let call = CallInfo { method: &http::Method::GET, path: "/crm", correlation_id: Some("req-1"),
+///                       idempotency_key: None, attempt: None };
+/// let ticket = journal.arrive(&call, FaultKinds::default(), 10);
+/// journal.mark("crm slow", 15);
+/// journal.depart(ticket, Outcome::Responded, Some(200), 20);
+///
+/// let record = &journal.since(0, 10)[0];
+/// assert_eq!((record.arrival_ns, record.departure_ns, record.status), (10, Some(20), Some(200)));
+/// let stats = journal.stats();
+/// assert_eq!(stats.windows[0].counters.statuses[&200], 1, "counted in the window it arrived in");
+/// assert_eq!(stats.window("crm slow").unwrap().counters.peak_in_flight, 1);
+/// ```
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
