@@ -26,8 +26,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
-SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-6}
+ROUNDS=${ROUNDS:-10}
+SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-5}
 WHAT=${1:-all}
 OUT=bench/out
 mkdir -p "$OUT"

@@ -75,6 +75,7 @@ async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>) {
         .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), service);
     let action = tokio::select! {
+        biased;
         _ = &mut connection => return,
         action = &mut takeover_rx => match action {
             Ok(action) => action,
