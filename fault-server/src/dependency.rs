@@ -133,12 +133,6 @@ pub(crate) struct Stub {
     latency: Option<Distribution>,
 }
 
-impl Stub {
-    fn response(&self) -> ResponseTemplate {
-        self.response.clone()
-    }
-}
-
 /// What the calls of one connection share: the dependency, and the way back
 /// to the connection task for faults that take the socket over. A call holds
 /// this rather than the dependency, so its reference count stays with the one
@@ -228,7 +222,7 @@ impl Dependency {
             | Some(Terminal::Hang(HangFault {
                 after: Some(_),
                 then: HangEnd::Respond,
-            })) => Some(state.stub.response()),
+            })) => Some(state.stub.response.clone()),
             Some(_) => None,
         };
         let ticket = state.journal.arrive(&info, applied, this.clock.ns_at(now));
