@@ -60,7 +60,6 @@ pub struct Journal {
     in_flight: u64,
     epoch: u32,
     dropped: u64,
-    total: Tally,
     windows: Vec<OpenWindow>,
 }
 
@@ -85,7 +84,6 @@ impl Journal {
             in_flight: 0,
             epoch: 0,
             dropped: 0,
-            total: Tally::default(),
             windows: vec![OpenWindow::new(FIRST_WINDOW.to_owned(), 0, 0)],
         }
     }
@@ -107,9 +105,9 @@ impl Journal {
         self.in_flight += 1;
         let window_index = self.windows.len() - 1;
         let window = &mut self.windows[window_index];
-        for counters in [&mut self.total, &mut window.tally] {
-            counters.count_arrival(self.in_flight, faults);
-        }
+        // Only the window counts: the totals are the windows summed when read,
+        // so a call updates one set of counters, not two.
+        window.tally.count_arrival(self.in_flight, faults);
         let window = u32::try_from(window_index).unwrap_or(u32::MAX);
         if self.capacity > 0 {
             if self.records.len() == self.capacity {
@@ -143,7 +141,6 @@ impl Journal {
         if ticket.epoch != self.epoch {
             return;
         }
-        self.total.count_departure(outcome, status);
         if let Some(window) = self.windows.get_mut(ticket.window as usize) {
             window.tally.count_departure(outcome, status);
         }
@@ -184,17 +181,30 @@ impl Journal {
 
     /// Counters since the start (or the last clear).
     pub fn totals(&self) -> Counters {
-        self.total.counters()
+        self.total().counters()
     }
 
     /// Calls since the start (or the last clear).
     pub fn calls(&self) -> u64 {
-        self.total.calls()
+        self.windows.iter().map(|w| w.tally.calls()).sum()
     }
 
-    /// Most calls in flight at once since the start (or the last clear).
+    /// Most calls in flight at once since the start (or the last clear): every
+    /// moment lies in one window, so it is the highest window peak.
     pub fn peak_in_flight(&self) -> u64 {
-        self.total.peak_in_flight
+        self.windows
+            .iter()
+            .map(|w| w.tally.peak_in_flight)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn total(&self) -> Tally {
+        let mut total = Tally::default();
+        for window in &self.windows {
+            total.add(&window.tally);
+        }
+        total
     }
 
     /// Counters for the whole journal and per window.
@@ -205,7 +215,7 @@ impl Journal {
             retained_records: self.records.len() as u64,
             dropped_records: self.dropped,
             capacity: self.capacity as u64,
-            total: self.total.counters(),
+            total: self.total().counters(),
             windows: self
                 .windows
                 .iter()
@@ -223,7 +233,6 @@ impl Journal {
         self.first_seq = self.next_seq;
         self.epoch = self.epoch.wrapping_add(1);
         self.dropped = 0;
-        self.total = Tally::with_peak(self.in_flight);
         self.windows = vec![OpenWindow::new(
             FIRST_WINDOW.to_owned(),
             now_ns,

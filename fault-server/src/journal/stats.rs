@@ -69,6 +69,25 @@ impl Tally {
         }
     }
 
+    /// Adds another tally's counts; the peak is the higher of the two.
+    pub(super) fn add(&mut self, other: &Tally) {
+        self.calls += other.calls;
+        self.completed += other.completed;
+        self.peak_in_flight = self.peak_in_flight.max(other.peak_in_flight);
+        for (status, count) in &other.statuses {
+            match self.statuses.iter_mut().find(|(s, _)| s == status) {
+                Some((_, total)) => *total += count,
+                None => self.statuses.push((*status, *count)),
+            }
+        }
+        for (total, count) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *total += count;
+        }
+        for (total, count) in self.faults.iter_mut().zip(other.faults) {
+            *total += count;
+        }
+    }
+
     pub(super) fn counters(&self) -> Counters {
         Counters {
             calls: self.calls,
