@@ -17,27 +17,45 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// Waits until `duration` has passed, to within about 0.1 ms.
+/// Waits until `duration` has passed, to within about 0.1 ms (or, if the
+/// timer thread could not be started, to tokio's millisecond).
 pub(crate) fn sleep(duration: Duration) -> PreciseSleep {
-    PreciseSleep {
-        deadline: Instant::now() + duration,
-        entry: None,
+    let deadline = Instant::now() + duration;
+    match timer() {
+        Some(timer) => PreciseSleep::Precise {
+            deadline,
+            timer,
+            entry: None,
+        },
+        None => PreciseSleep::Coarse(Box::pin(tokio::time::sleep_until(deadline.into()))),
     }
 }
 
-pub(crate) struct PreciseSleep {
-    deadline: Instant,
-    entry: Option<Arc<Mutex<Waker>>>,
+pub(crate) enum PreciseSleep {
+    Precise {
+        deadline: Instant,
+        timer: &'static Timer,
+        entry: Option<Arc<Mutex<Waker>>>,
+    },
+    Coarse(Pin<Box<tokio::time::Sleep>>),
 }
 
 impl Future for PreciseSleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let (deadline, timer, entry) = match self.get_mut() {
+            PreciseSleep::Coarse(sleep) => return sleep.as_mut().poll(cx),
+            PreciseSleep::Precise {
+                deadline,
+                timer,
+                entry,
+            } => (*deadline, *timer, entry),
+        };
+        if Instant::now() >= deadline {
             return Poll::Ready(());
         }
-        match &self.entry {
+        match entry {
             Some(waker) => {
                 let mut waker = waker.lock().unwrap_or_else(|e| e.into_inner());
                 if !waker.will_wake(cx.waker()) {
@@ -46,15 +64,15 @@ impl Future for PreciseSleep {
             }
             None => {
                 let waker = Arc::new(Mutex::new(cx.waker().clone()));
-                timer().schedule(self.deadline, Arc::clone(&waker));
-                self.entry = Some(waker);
+                timer.schedule(deadline, Arc::clone(&waker));
+                *entry = Some(waker);
             }
         }
         Poll::Pending
     }
 }
 
-struct Timer {
+pub(crate) struct Timer {
     queue: Mutex<BinaryHeap<Reverse<Entry>>>,
     changed: Condvar,
 }
@@ -81,20 +99,21 @@ impl Ord for Entry {
     }
 }
 
-fn timer() -> &'static Timer {
-    static TIMER: OnceLock<&'static Timer> = OnceLock::new();
-    TIMER.get_or_init(|| {
+/// The process's one timer thread, started on first use; `None` if the
+/// thread could not be started (then sleeps fall back to tokio's timer).
+fn timer() -> Option<&'static Timer> {
+    static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
+    *TIMER.get_or_init(|| {
+        // Leaked once: the thread runs for the life of the process.
         let timer: &'static Timer = Box::leak(Box::new(Timer {
             queue: Mutex::new(BinaryHeap::new()),
             changed: Condvar::new(),
         }));
-        // If the thread cannot start, due sleeps are still caught by their
-        // next poll; nothing polls them though, so fail loudly at startup.
         std::thread::Builder::new()
             .name("fault-server-timer".into())
             .spawn(move || timer.run())
-            .expect("the fault server's timer thread must start");
-        timer
+            .ok()
+            .map(|_| timer)
     })
 }
 
