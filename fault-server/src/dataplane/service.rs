@@ -56,7 +56,7 @@ impl Service<Request<Incoming>> for DependencyService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let arrival = Dependency::arrive(
+        let mut arrival = Dependency::arrive(
             &self.link,
             &RequestView {
                 method: &parts.method,
@@ -65,29 +65,9 @@ impl Service<Request<Incoming>> for DependencyService {
             },
         );
         if body.is_end_stream() && arrival.delay.is_zero() {
-            let mut arrival = arrival;
-            let arrival = match arrival.terminal.take() {
-                None => {
-                    let template = arrival
-                        .response
-                        .take()
-                        .unwrap_or_else(ResponseTemplate::empty);
-                    return Either::Left(ready(Ok(respond(template, arrival))));
-                }
-                Some(Terminal::Respond(template)) => {
-                    let arrival = Arrival {
-                        terminal: None,
-                        ..arrival
-                    };
-                    return Either::Left(ready(Ok(respond(template, arrival))));
-                }
-                terminal => Arrival {
-                    terminal,
-                    ..arrival
-                },
-            };
-            let link = Arc::clone(&self.link);
-            return Either::Right(Box::pin(async move { Ok(answer(arrival, &link).await) }));
+            if let Some(template) = immediate(&mut arrival) {
+                return Either::Left(ready(Ok(respond(template, arrival))));
+            }
         }
         let link = Arc::clone(&self.link);
         Either::Right(Box::pin(async move {
@@ -101,6 +81,24 @@ impl Service<Request<Incoming>> for DependencyService {
             }
             Ok(answer(arrival, &link).await)
         }))
+    }
+}
+
+/// The response of a call that ends with one and nothing else: the stub's,
+/// or an error's. Leaves hangs and takeovers in place.
+fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
+    match arrival.terminal.take() {
+        None => Some(
+            arrival
+                .response
+                .take()
+                .unwrap_or_else(ResponseTemplate::empty),
+        ),
+        Some(Terminal::Respond(template)) => Some(template),
+        other => {
+            arrival.terminal = other;
+            None
+        }
     }
 }
 
