@@ -64,6 +64,7 @@ async fn errored_seqs(seed: u64, n: usize) -> Vec<u64> {
     let server = FaultServer::builder()
         .dependency(DependencySpec::stub("dep"))
         .seed(seed)
+        .journal_capacity(n)
         .start()
         .unwrap();
     server
