@@ -12,12 +12,21 @@ const MAX_INTERNED: usize = 65_536;
 pub(super) struct Interner {
     ids: HashMap<Arc<str>, u32>,
     strings: Vec<Arc<str>>,
+    /// The last text looked up: calls to one endpoint repeat one path, and
+    /// comparing it costs less than hashing it again, under the journal's lock.
+    last: Option<(Arc<str>, u32)>,
 }
 
 impl Interner {
     /// The text's id, or `None` once the interner is full and the text is new.
     pub(super) fn intern(&mut self, text: &str) -> Option<u32> {
-        if let Some(id) = self.ids.get(text) {
+        if let Some((last, id)) = &self.last {
+            if **last == *text {
+                return Some(*id);
+            }
+        }
+        if let Some((shared, id)) = self.ids.get_key_value(text) {
+            self.last = Some((Arc::clone(shared), *id));
             return Some(*id);
         }
         if self.strings.len() >= MAX_INTERNED {
@@ -26,7 +35,8 @@ impl Interner {
         let id = u32::try_from(self.strings.len()).ok()?;
         let shared: Arc<str> = Arc::from(text);
         self.ids.insert(Arc::clone(&shared), id);
-        self.strings.push(shared);
+        self.strings.push(Arc::clone(&shared));
+        self.last = Some((shared, id));
         Some(id)
     }
 
@@ -43,7 +53,11 @@ mod tests {
     fn the_same_text_gets_the_same_id_and_resolves_back() {
         let mut interner = Interner::default();
         let a = interner.intern("/orders").unwrap();
+        let b = interner.intern("/search").unwrap();
+        assert_ne!(a, b);
         assert_eq!(interner.intern("/orders"), Some(a));
+        assert_eq!(interner.intern("/orders"), Some(a));
+        assert_eq!(interner.intern("/search"), Some(b));
         assert_eq!(interner.resolve(a), "/orders");
     }
 

@@ -10,9 +10,10 @@
 //! The records are a ring for readers to drain as they go (`since` a
 //! sequence number), not an archive: the harness reads them while it runs. The
 //! default is small on purpose. A ring overwritten on every call costs cache:
-//! measured against a bare hyper server at ~200k calls/s on two cores, 8,192
-//! records kept ~0.92 of its throughput and 100,000 records ~0.86, the larger
-//! ring pushing the kernel's socket data out of the CPU's cache.
+//! measured against a bare hyper server at ~200k calls/s on two cores
+//! (`bench/fault-server.sh throughput`), 4,096 records kept 0.93–0.95 of its
+//! throughput, 8,192 about 0.90 and 100,000 about 0.86, the larger rings
+//! pushing the kernel's socket data out of the CPU's cache.
 
 mod interner;
 mod record;
@@ -29,9 +30,9 @@ use crate::fault::FaultKinds;
 use interner::Interner;
 use slot::Slot;
 
-/// Records kept per dependency unless configured otherwise: 512 KiB of
+/// Records kept per dependency unless configured otherwise: 256 KiB of
 /// 64-byte records, plus correlation ids and idempotency keys when calls carry them.
-pub const DEFAULT_JOURNAL_CAPACITY: usize = 8_192;
+pub const DEFAULT_JOURNAL_CAPACITY: usize = 4_096;
 /// Windows a journal keeps at most; `mark` is refused past it.
 pub const MAX_WINDOWS: usize = 10_000;
 
