@@ -10,9 +10,13 @@ use crate::response::ResponseTemplate;
 /// Answers with `status`, `body` and `headers`, plus `Retry-After` in whole
 /// seconds (rounded up) when `retry_after` is set.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// error = { status = 503, body = "unavailable", retry_after = "30s" }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,11 +9,15 @@ use serde::{Deserialize, Serialize};
 /// what `then` says: `respond` (the stub's response, the default), `close`
 /// or `reset`.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// hang = {}
 /// [[faults]]
 /// hang = { after = "30s", then = "close" }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,9 +7,13 @@ use crate::Distribution;
 /// Delays each affected call by a draw from its distribution, then lets the
 /// rest of the fault set decide the answer. Several latency faults add up.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// latency = { log_normal = { p50 = "200ms", p99 = "2s" } }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]

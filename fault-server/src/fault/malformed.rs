@@ -10,9 +10,13 @@ const GARBAGE: &[u8] = b"\x00\xff\xfeNOT-HTTP garbage from faultline\n\x00\r\n\r
 /// Reads the request, writes `bytes` (or a built-in run of garbage that no HTTP
 /// parser accepts), then closes.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// malformed = { bytes = "HTTP/9.9 banana\r\n" }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

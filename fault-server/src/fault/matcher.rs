@@ -25,10 +25,14 @@ pub struct RequestView<'a> {
 ///   (`"/orders/*/items"`; `*` does not cross `/`, `**` does).
 /// - `headers`: each named header must be present with exactly this value.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// error = { status = 500 }
 /// match = { method = "POST", path = "/charge", headers = { "x-tenant" = "acme" } }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawMatch", into = "RawMatch")]

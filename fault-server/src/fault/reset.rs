@@ -5,9 +5,13 @@ use serde::{Deserialize, Serialize};
 /// Reads the request, then resets the connection (SO_LINGER 0 and close):
 /// the client sees ECONNRESET and no response.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// reset = {}
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,9 +14,13 @@ use serde::{Deserialize, Serialize};
 /// With one call at a time it answers in `base`; with `workers` in flight, in
 /// 2 × base; load piles on latency linearly, as a real saturated pool does.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// saturation = { base = "200ms", workers = 10, max = "8s" }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,9 +14,13 @@ use tokio::time::Sleep;
 /// `bytes_per_second`, in about twenty chunks a second. The `Content-Length`
 /// is the full length, so a client that gives up early sees a short body.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// slow_body = { bytes_per_second = 100 }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

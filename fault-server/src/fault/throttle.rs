@@ -15,11 +15,15 @@ use tokio::time::Instant;
 /// - a cap on in-flight calls at this dependency: a call that arrives while
 ///   `max_in_flight` calls are already in flight is rejected.
 ///
-/// ```toml
+/// ```
+/// # #[derive(serde::Deserialize)] struct File { faults: Vec<fault_server::Fault> }
+/// let file: File = toml::from_str(r#"
 /// [[faults]]
 /// throttle = { rate = 50.0, burst = 10 }
 /// [[faults]]
 /// throttle = { max_in_flight = 30, status = 503, retry_after = "2s" }
+/// "#).unwrap();
+/// # assert!(!file.faults.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
