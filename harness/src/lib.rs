@@ -1,8 +1,32 @@
 //! # harness
 //!
-//! faultline's harness: load, timed phases, resilience properties, suites and
-//! reports. Not built yet: today the `faultline` binary only serves the fault
-//! server (`faultline serve`).
+//! faultline's harness: it drives load at a system under test, switches
+//! faults at its dependencies in timed phases, and judges resilience
+//! properties against what it saw.
+//!
+//! Built so far: the [`Observations`] every property reads, the [`Verdict`]
+//! with its evidence, and the first [`properties`] (max in-flight, retry
+//! amplification, latency bounds, success rate). The load driver, the
+//! timeline, suite files and `faultline run` come next (issue 3); today the
+//! `faultline` binary only serves the fault server (`faultline serve`).
+//!
+//! ```
+//! use harness::properties::{MaxInFlight, Property, Scope};
+//! use harness::{Observations, Outcome, Phase};
+//!
+//! let mut seen = Observations::default();
+//! seen.phases.push(Phase::new("crm slow", 0, 10_000_000_000));
+//! let verdict = MaxInFlight::new("crm", 30, Scope::phase("crm slow")).check(&seen);
+//! // No call reached the crm: the bulkhead was never exercised, so no pass.
+//! assert_eq!(verdict.outcome, Outcome::Inconclusive);
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod observations;
+pub mod properties;
+mod verdict;
+
+pub use observations::{EdgeOutcome, EdgeRecord, Observations, Phase};
+pub use verdict::{Evidence, Measure, Outcome, Verdict};

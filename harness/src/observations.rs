@@ -1,0 +1,166 @@
+//! What a run saw, in one value every property checker reads: the phases,
+//! every request the load driver sent (the edge view), and every call each
+//! dependency received (the fault server's journal). All instants are
+//! nanoseconds on the fault server's clock.
+//!
+//! A live run fills it from sockets; a unit test or a simulation builds it by hand.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fault_server::CallRecord;
+use serde::{Deserialize, Serialize};
+
+/// Everything a run observed.
+///
+/// ```
+/// use harness::{EdgeOutcome, EdgeRecord, Observations, Phase};
+///
+/// let mut seen = Observations::default();
+/// seen.phases.push(Phase::new("baseline", 0, 1_000_000_000));
+/// seen.edge.push(EdgeRecord::new("checkout", 10, 12, 5_000_000, EdgeOutcome::Status(200)));
+/// let phase = seen.phase("baseline").unwrap();
+/// assert_eq!(seen.edge_in(phase, std::time::Duration::ZERO, Some("checkout")).count(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observations {
+    /// The run's phases, in order.
+    pub phases: Vec<Phase>,
+    /// Every request sent at the system under test.
+    pub edge: Vec<EdgeRecord>,
+    /// Every call each dependency received, by dependency name.
+    pub dependencies: BTreeMap<String, Vec<CallRecord>>,
+}
+
+/// A named stretch of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// Its name (`baseline`, `crm slow`, `recovery`).
+    pub name: String,
+    /// When it began.
+    pub start_ns: u64,
+    /// When it ended (exclusive).
+    pub end_ns: u64,
+}
+
+impl Phase {
+    /// A phase from `start_ns` to `end_ns`.
+    pub fn new(name: impl Into<String>, start_ns: u64, end_ns: u64) -> Self {
+        Phase {
+            name: name.into(),
+            start_ns,
+            end_ns,
+        }
+    }
+
+    /// Whether `at_ns` lies in the phase once its first `settle` has passed.
+    pub fn holds(&self, at_ns: u64, settle: Duration) -> bool {
+        let from = self.start_ns.saturating_add(nanos(settle));
+        (from..self.end_ns).contains(&at_ns)
+    }
+}
+
+/// One request the load driver sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeRecord {
+    /// The endpoint's name in the suite.
+    pub endpoint: String,
+    /// When the schedule meant to send it (latency counts from here, so a
+    /// stalled target cannot hide behind coordinated omission).
+    pub intended_ns: u64,
+    /// When it was actually sent.
+    pub sent_ns: u64,
+    /// When its answer (or failure) came.
+    pub ended_ns: u64,
+    /// How it ended.
+    pub outcome: EdgeOutcome,
+    /// The id it carried (`x-faultline-request` and the trace-id of its `traceparent`).
+    pub correlation_id: Option<String>,
+}
+
+impl EdgeRecord {
+    /// A record without a correlation id.
+    pub fn new(
+        endpoint: impl Into<String>,
+        intended_ns: u64,
+        sent_ns: u64,
+        ended_ns: u64,
+        outcome: EdgeOutcome,
+    ) -> Self {
+        EdgeRecord {
+            endpoint: endpoint.into(),
+            intended_ns,
+            sent_ns,
+            ended_ns,
+            outcome,
+            correlation_id: None,
+        }
+    }
+
+    /// Sets the correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// From the intended send time to the end.
+    pub fn latency(&self) -> Duration {
+        Duration::from_nanos(self.ended_ns.saturating_sub(self.intended_ns))
+    }
+
+    /// Whether it got a 2xx or 3xx answer.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, EdgeOutcome::Status(status) if (200..400).contains(&status))
+    }
+}
+
+/// How an edge request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeOutcome {
+    /// An answer with this status.
+    Status(u16),
+    /// No answer within the client timeout.
+    Timeout,
+    /// The connection could not be made.
+    ConnectError,
+    /// The connection was reset or closed before an answer.
+    Reset,
+}
+
+impl Observations {
+    /// The phase with this name.
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+
+    /// Edge requests intended within `phase` after `settle`, of `endpoint` (all when `None`).
+    pub fn edge_in<'a>(
+        &'a self,
+        phase: &'a Phase,
+        settle: Duration,
+        endpoint: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a EdgeRecord> + 'a {
+        self.edge.iter().filter(move |r| {
+            phase.holds(r.intended_ns, settle) && endpoint.is_none_or(|e| r.endpoint == e)
+        })
+    }
+
+    /// Calls that reached `dependency` within `phase` after `settle`.
+    pub fn calls_in<'a>(
+        &'a self,
+        dependency: &str,
+        phase: &'a Phase,
+        settle: Duration,
+    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
+        self.dependencies
+            .get(dependency)
+            .into_iter()
+            .flatten()
+            .filter(move |r| phase.holds(r.arrival_ns, settle))
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,137 @@
+//! `max_in_flight`: a bulkhead holds: a dependency never sees more than N calls at once.
+
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// At most `at_most` calls in flight at `dependency` during the phase, from
+/// the journal's exact in-flight count at each arrival.
+///
+/// ```
+/// use harness::properties::{MaxInFlight, Property, Scope};
+/// use harness::{Observations, Outcome};
+///
+/// let verdict = MaxInFlight::new("crm", 30, Scope::phase("crm slow")).check(&Observations::default());
+/// assert_eq!(verdict.outcome, Outcome::Inconclusive, "no phase, no calls: nothing to judge");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxInFlight {
+    /// The dependency's name.
+    pub dependency: String,
+    /// The most calls allowed in flight at once.
+    pub at_most: u64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl MaxInFlight {
+    /// `max_in_flight(dependency) <= at_most` within `scope`.
+    pub fn new(dependency: impl Into<String>, at_most: u64, scope: Scope) -> Self {
+        MaxInFlight {
+            dependency: dependency.into(),
+            at_most,
+            scope,
+        }
+    }
+}
+
+impl Property for MaxInFlight {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!("max_in_flight({}) <= {}", self.dependency, self.at_most);
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Count(self.at_most),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let mut peak = None::<&fault_server::CallRecord>;
+        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+            evidence.samples += 1;
+            if call.in_flight > self.at_most && evidence.first_broke_ns.is_none() {
+                evidence.first_broke_ns = Some(call.arrival_ns);
+            }
+            if peak.is_none_or(|p| call.in_flight > p.in_flight) {
+                peak = Some(call);
+            }
+        }
+        evidence.observed = peak.map(|p| Measure::Count(p.in_flight));
+        evidence.witness = peak.and_then(|p| p.correlation_id.clone());
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} calls reached {} (need {}): the bulkhead was not exercised",
+                evidence.samples, self.dependency, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let held = peak.is_none_or(|p| p.in_flight <= self.at_most);
+        Verdict::judged(name, &phase.name, held, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, two_phases, MS};
+    use crate::Outcome;
+
+    #[test]
+    fn passes_when_the_peak_stays_at_the_limit() {
+        let mut seen = two_phases();
+        for i in 0..20 {
+            call(&mut seen, "crm", 1_000 + i, 1 + i % 30, "r");
+        }
+        let verdict = MaxInFlight::new("crm", 30, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+        assert_eq!(verdict.evidence.observed, Some(Measure::Count(20)));
+    }
+
+    #[test]
+    fn fails_at_the_first_call_past_the_limit_with_the_worst_as_witness() {
+        let mut seen = two_phases();
+        for i in 0..20 {
+            call(
+                &mut seen,
+                "crm",
+                1_000 + i * 10,
+                25 + i,
+                &format!("req-{i}"),
+            );
+        }
+        let verdict = MaxInFlight::new("crm", 30, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.observed, Some(Measure::Count(44)));
+        assert_eq!(verdict.evidence.first_broke_ns, Some((1_000 + 60) * MS));
+        assert_eq!(verdict.evidence.witness.as_deref(), Some("req-19"));
+    }
+
+    #[test]
+    fn is_inconclusive_when_too_few_calls_arrive_or_the_settle_skips_them() {
+        let mut seen = two_phases();
+        for i in 0..20 {
+            call(&mut seen, "crm", 1_000 + i, 99, "r");
+        }
+        call(&mut seen, "crm", 500, 99, "in the baseline");
+        let baseline = MaxInFlight::new("crm", 30, Scope::phase("baseline")).check(&seen);
+        assert_eq!(baseline.outcome, Outcome::Inconclusive);
+        let settled = MaxInFlight::new(
+            "crm",
+            30,
+            Scope::phase("fault").with_settle(std::time::Duration::from_millis(100)),
+        )
+        .check(&seen);
+        assert_eq!(
+            settled.outcome,
+            Outcome::Inconclusive,
+            "the first 100 ms are skipped"
+        );
+    }
+}

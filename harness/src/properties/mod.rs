@@ -1,0 +1,164 @@
+//! Resilience properties: each a claim about one phase of a run, judged from
+//! [`Observations`] into a [`Verdict`] with evidence. One module per property.
+
+mod latency;
+mod max_in_flight;
+mod retry_amplification;
+mod success_rate;
+
+use std::time::Duration;
+
+pub use latency::{LatencyBound, LatencyLimit};
+pub use max_in_flight::MaxInFlight;
+pub use retry_amplification::RetryAmplification;
+pub use success_rate::SuccessRate;
+
+use crate::{Observations, Verdict};
+
+/// A resilience claim that can be checked against what a run observed.
+pub trait Property {
+    /// Judges the observations.
+    fn check(&self, seen: &Observations) -> Verdict;
+}
+
+/// Samples a property needs before it will judge, unless told otherwise.
+pub const DEFAULT_MIN_SAMPLES: u64 = 10;
+
+/// Where a property looks: a phase, minus its first `settle`, and how many
+/// samples it needs there before a pass or a fail means anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    /// The phase's name.
+    pub phase: String,
+    /// Skipped at the start of the phase (let the system reach its steady state).
+    pub settle: Duration,
+    /// Fewer samples than this make the verdict inconclusive.
+    pub min_samples: u64,
+}
+
+impl Scope {
+    /// The whole of `phase`, with [`DEFAULT_MIN_SAMPLES`].
+    pub fn phase(name: impl Into<String>) -> Self {
+        Scope {
+            phase: name.into(),
+            settle: Duration::ZERO,
+            min_samples: DEFAULT_MIN_SAMPLES,
+        }
+    }
+
+    /// Skips the first `settle` of the phase.
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Needs at least `samples` to judge.
+    pub fn with_min_samples(mut self, samples: u64) -> Self {
+        self.min_samples = samples;
+        self
+    }
+}
+
+/// The `percentile` (0 to 100; 100 is the maximum) of `values` by nearest rank.
+pub(crate) fn percentile(values: &mut [Duration], percentile: f64) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = (percentile / 100.0 * values.len() as f64).ceil() as usize;
+    values.get(rank.clamp(1, values.len()) - 1).copied()
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Hand-built observations for the properties' unit tests.
+    use fault_server::{CallRecord, FaultKinds};
+
+    use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
+
+    pub(crate) const MS: u64 = 1_000_000;
+
+    /// A baseline phase 0..1 s and a fault phase 1..2 s.
+    pub(crate) fn two_phases() -> Observations {
+        Observations {
+            phases: vec![
+                Phase::new("baseline", 0, 1_000 * MS),
+                Phase::new("fault", 1_000 * MS, 2_000 * MS),
+            ],
+            ..Observations::default()
+        }
+    }
+
+    /// `n` requests to `endpoint`, one every 10 ms from `start_ms`, each taking `latency_ms`.
+    pub(crate) fn requests(
+        seen: &mut Observations,
+        endpoint: &str,
+        start_ms: u64,
+        n: u64,
+        latency_ms: u64,
+        status: u16,
+    ) {
+        for i in 0..n {
+            let at = (start_ms + i * 10) * MS;
+            seen.edge.push(
+                EdgeRecord::new(
+                    endpoint,
+                    at,
+                    at,
+                    at + latency_ms * MS,
+                    EdgeOutcome::Status(status),
+                )
+                .with_correlation_id(format!("{endpoint}-{start_ms}-{i}")),
+            );
+        }
+    }
+
+    /// A dependency call arriving at `at_ms` with `in_flight` calls in flight.
+    pub(crate) fn call(
+        seen: &mut Observations,
+        dependency: &str,
+        at_ms: u64,
+        in_flight: u64,
+        correlation: &str,
+    ) {
+        let calls = seen.dependencies.entry(dependency.to_owned()).or_default();
+        calls.push(CallRecord {
+            seq: calls.len() as u64,
+            arrival_ns: at_ms * MS,
+            departure_ns: Some(at_ms * MS + MS),
+            in_flight,
+            method: http::Method::GET,
+            path: "/".to_owned(),
+            correlation_id: Some(correlation.to_owned()),
+            idempotency_key: None,
+            attempt: None,
+            faults: FaultKinds::default(),
+            outcome: fault_server::Outcome::Responded,
+            status: Some(200),
+            window: 0,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(
+            percentile(&mut values, 50.0),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(
+            percentile(&mut values, 99.0),
+            Some(Duration::from_millis(99))
+        );
+        assert_eq!(
+            percentile(&mut values, 100.0),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(percentile(&mut [], 99.0), None);
+    }
+}

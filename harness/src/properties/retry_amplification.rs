@@ -1,0 +1,152 @@
+//! `retry_amplification`: retries do not multiply the load on a dependency.
+
+use std::collections::BTreeMap;
+
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// Calls reaching `dependency` per edge request sent (to `endpoint`, or to
+/// every endpoint) in the phase stays at or under `at_most`: three immediate
+/// retries at one layer make it about 4, at two layers about 9-16.
+///
+/// Every call at the dependency counts, correlated or not; the witness is the
+/// correlation id that reached it most often.
+///
+/// ```
+/// use harness::properties::{Property, RetryAmplification, Scope};
+/// let claim = RetryAmplification::new("payments", 2.0, Scope::phase("payments down"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryAmplification {
+    /// The dependency's name.
+    pub dependency: String,
+    /// Only requests to this endpoint count as edge requests; all when `None`.
+    pub endpoint: Option<String>,
+    /// The most dependency calls per edge request.
+    pub at_most: f64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl RetryAmplification {
+    /// `calls(dependency) / requests <= at_most` within `scope`.
+    pub fn new(dependency: impl Into<String>, at_most: f64, scope: Scope) -> Self {
+        RetryAmplification {
+            dependency: dependency.into(),
+            endpoint: None,
+            at_most,
+            scope,
+        }
+    }
+
+    /// Counts only requests to `endpoint`.
+    pub fn for_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+}
+
+impl Property for RetryAmplification {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!(
+            "retry_amplification({}) <= {}",
+            self.dependency, self.at_most
+        );
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Ratio(self.at_most),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let requests = seen
+            .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
+            .count() as u64;
+        let mut per_request: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut calls = 0u64;
+        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+            calls += 1;
+            if let Some(id) = call.correlation_id.as_deref() {
+                *per_request.entry(id).or_default() += 1;
+            }
+        }
+        evidence.samples = requests;
+        evidence.witness = per_request
+            .iter()
+            .max_by_key(|(_, count)| **count)
+            .map(|(id, _)| (*id).to_owned());
+        if requests < self.scope.min_samples {
+            let why = format!(
+                "{requests} edge requests in the phase (need {})",
+                self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let ratio = calls as f64 / requests as f64;
+        evidence.observed = Some(Measure::Ratio(ratio));
+        Verdict::judged(name, &phase.name, ratio <= self.at_most, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, requests, two_phases};
+    use crate::Outcome;
+
+    fn storm(retries_per_request: u64) -> Observations {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 5, 502);
+        for i in 0..50 {
+            for attempt in 0..=retries_per_request {
+                call(
+                    &mut seen,
+                    "payments",
+                    1_000 + i * 10 + attempt,
+                    1,
+                    &format!("checkout-1000-{i}"),
+                );
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn three_immediate_retries_amplify_four_times_and_fail() {
+        let verdict =
+            RetryAmplification::new("payments", 2.0, Scope::phase("fault")).check(&storm(3));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.observed, Some(Measure::Ratio(4.0)));
+        assert_eq!(verdict.evidence.samples, 50);
+        assert!(verdict
+            .evidence
+            .witness
+            .unwrap()
+            .starts_with("checkout-1000-"));
+    }
+
+    #[test]
+    fn one_retry_stays_under_two_and_passes() {
+        let verdict = RetryAmplification::new("payments", 2.0, Scope::phase("fault"))
+            .for_endpoint("checkout")
+            .check(&storm(1));
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+    }
+
+    #[test]
+    fn is_inconclusive_without_enough_edge_requests() {
+        let verdict =
+            RetryAmplification::new("payments", 2.0, Scope::phase("baseline")).check(&storm(3));
+        assert_eq!(verdict.outcome, Outcome::Inconclusive);
+    }
+}

@@ -1,0 +1,125 @@
+//! `success_rate`: an endpoint keeps answering 2xx/3xx (isolation: an
+//! endpoint that does not use the faulty dependency keeps its success rate).
+
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// At least `at_least` (a fraction, 0.99 for 99%) of the requests to
+/// `endpoint` (every endpoint when `None`) succeed in the phase.
+///
+/// ```
+/// use harness::properties::{Property, Scope, SuccessRate};
+/// let isolation = SuccessRate::new(0.99, Scope::phase("crm slow")).for_endpoint("checkout");
+/// assert_eq!(isolation.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuccessRate {
+    /// The endpoint; every endpoint when `None`.
+    pub endpoint: Option<String>,
+    /// The least share of successes, 0 to 1.
+    pub at_least: f64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl SuccessRate {
+    /// `success_rate >= at_least` within `scope`.
+    pub fn new(at_least: f64, scope: Scope) -> Self {
+        SuccessRate {
+            endpoint: None,
+            at_least,
+            scope,
+        }
+    }
+
+    /// Judges only requests to `endpoint`.
+    pub fn for_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+}
+
+impl Property for SuccessRate {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
+        let name = format!("success_rate({subject}) >= {}", self.at_least);
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Ratio(self.at_least),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let mut succeeded = 0u64;
+        let mut first_failure = None::<&crate::EdgeRecord>;
+        for request in seen.edge_in(phase, self.scope.settle, self.endpoint.as_deref()) {
+            evidence.samples += 1;
+            if request.succeeded() {
+                succeeded += 1;
+            } else if first_failure.is_none_or(|f| request.intended_ns < f.intended_ns) {
+                first_failure = Some(request);
+            }
+        }
+        evidence.first_broke_ns = first_failure.map(|f| f.intended_ns);
+        evidence.witness = first_failure.and_then(|f| f.correlation_id.clone());
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} requests in the phase (need {})",
+                evidence.samples, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let rate = succeeded as f64 / evidence.samples as f64;
+        evidence.observed = Some(Measure::Ratio(rate));
+        Verdict::judged(name, &phase.name, rate >= self.at_least, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{requests, two_phases, MS};
+    use crate::Outcome;
+
+    #[test]
+    fn throttled_checkouts_fail_isolation_and_name_the_first_429() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 80, 5, 200);
+        requests(&mut seen, "checkout", 1_805, 20, 5, 429);
+        let verdict = SuccessRate::new(0.99, Scope::phase("fault"))
+            .for_endpoint("checkout")
+            .check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.observed, Some(Measure::Ratio(0.8)));
+        assert_eq!(verdict.evidence.first_broke_ns, Some(1_805 * MS));
+        assert_eq!(verdict.evidence.witness.as_deref(), Some("checkout-1805-0"));
+    }
+
+    #[test]
+    fn an_unaffected_endpoint_passes() {
+        let mut seen = two_phases();
+        requests(&mut seen, "search", 1_000, 100, 5, 200);
+        requests(&mut seen, "checkout", 1_000, 50, 5, 503);
+        let verdict = SuccessRate::new(0.99, Scope::phase("fault"))
+            .for_endpoint("search")
+            .check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn is_inconclusive_with_too_few_requests() {
+        let mut seen = two_phases();
+        requests(&mut seen, "search", 1_000, 3, 5, 200);
+        let verdict = SuccessRate::new(0.99, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Inconclusive);
+    }
+}
