@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod load;
 mod observations;
 pub mod properties;
 mod verdict;

@@ -1,0 +1,146 @@
+//! Drives several loads at once and gathers what they saw.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fault_server::Clock;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::request::{correlation_id, send, HttpClient};
+use super::{Arrival, Load, MAX_IN_FLIGHT};
+use crate::EdgeRecord;
+
+/// What a driver saw.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Every request sent, in the order they ended.
+    pub records: Vec<EdgeRecord>,
+    /// Open-loop sends skipped because `MAX_IN_FLIGHT` requests were outstanding.
+    pub dropped: u64,
+    /// The latest an open-loop send went out after its intended time.
+    pub max_lag: Duration,
+}
+
+struct Shared {
+    client: HttpClient,
+    clock: Clock,
+    run: u64,
+    next_id: AtomicU64,
+    in_flight: AtomicUsize,
+    records: Mutex<Vec<EdgeRecord>>,
+}
+
+impl Shared {
+    async fn send(&self, load: &Load, intended: Instant) {
+        let id = correlation_id(self.run, self.next_id.fetch_add(1, Ordering::Relaxed));
+        let record = send(&self.client, &load.endpoint, self.clock, intended, id).await;
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+}
+
+/// Runs every load to its end, stamping instants on `clock` (the fault
+/// server's, so edge records and journals share one timeline). `run` tells
+/// this run's correlation ids apart from any other's.
+pub async fn drive(loads: Vec<Load>, clock: Clock, run: u64) -> LoadReport {
+    let shared = Arc::new(Shared {
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        clock,
+        run,
+        next_id: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        records: Mutex::new(Vec::new()),
+    });
+    let mut drivers = JoinSet::new();
+    for load in loads {
+        let shared = Arc::clone(&shared);
+        drivers.spawn(async move {
+            match load.arrival {
+                Arrival::Open { rate } => open_loop(shared, load, rate).await,
+                Arrival::Closed { clients } => closed_loop(shared, load, clients).await,
+            }
+        });
+    }
+    let mut report = LoadReport::default();
+    while let Some(result) = drivers.join_next().await {
+        if let Ok((dropped, lag)) = result {
+            report.dropped += dropped;
+            report.max_lag = report.max_lag.max(lag);
+        }
+    }
+    report.records = std::mem::take(&mut *shared.records.lock().unwrap_or_else(|e| e.into_inner()));
+    report
+}
+
+/// Sends on schedule: request k is due at start + k / rate. The timer wakes
+/// at most once a millisecond, so each wake sends every request now due, each
+/// stamped with its own intended time.
+async fn open_loop(shared: Arc<Shared>, load: Load, rate: f64) -> (u64, Duration) {
+    let start = Instant::now();
+    let end = deadline(start, load.duration);
+    let load = Arc::new(load);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-9));
+    let (mut k, mut dropped, mut max_lag) = (0u32, 0u64, Duration::ZERO);
+    let mut requests = JoinSet::new();
+    while let Some(due) = interval
+        .checked_mul(k)
+        .and_then(|offset| start.checked_add(offset))
+    {
+        if due >= end {
+            break;
+        }
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        let now = Instant::now();
+        max_lag = max_lag.max(now.saturating_duration_since(due));
+        k += 1;
+        if shared.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            dropped += 1;
+            continue;
+        }
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (shared, load) = (Arc::clone(&shared), Arc::clone(&load));
+        requests.spawn(async move {
+            shared.send(&load, due).await;
+            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        while requests.try_join_next().is_some() {}
+    }
+    while requests.join_next().await.is_some() {}
+    (dropped, max_lag)
+}
+
+/// `clients` loops, each sending as soon as its last answer came.
+async fn closed_loop(shared: Arc<Shared>, load: Load, clients: usize) -> (u64, Duration) {
+    let end = deadline(Instant::now(), load.duration);
+    let load = Arc::new(load);
+    let mut loops = JoinSet::new();
+    for _ in 0..clients {
+        let (shared, load) = (Arc::clone(&shared), Arc::clone(&load));
+        loops.spawn(async move {
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                shared.send(&load, now).await;
+            }
+        });
+    }
+    while loops.join_next().await.is_some() {}
+    (0, Duration::ZERO)
+}
+
+/// `start + duration`, or a year on for a duration past what the clock holds.
+fn deadline(start: Instant, duration: Duration) -> Instant {
+    start
+        .checked_add(duration)
+        .unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
+}

@@ -1,0 +1,86 @@
+//! The load driver: requests at the system under test, open loop (on a
+//! schedule, whether or not earlier requests returned) or closed loop (N
+//! clients, each sending when its last answer came).
+//!
+//! Every request carries a fresh W3C `traceparent` and an
+//! `x-faultline-request` header with the same id, so the calls a target makes
+//! on its behalf can be found in the fault server's journal. Latency counts
+//! from the intended send time: a stalled target cannot hide behind
+//! coordinated omission. Schedule lag and sends dropped for want of capacity
+//! are counted, never silent.
+
+mod driver;
+mod request;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+
+pub use driver::{drive, LoadReport};
+
+/// One endpoint of the system under test.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its name in the suite and the reports.
+    pub name: String,
+    /// Request method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Uri,
+    /// Extra headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+    /// How long a request may take before it counts as a timeout.
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    /// A GET of `url` with a 10 s timeout.
+    pub fn get(name: impl Into<String>, url: Uri) -> Self {
+        Endpoint {
+            name: name.into(),
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// How requests arrive at an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    /// `rate` requests per second on a fixed schedule.
+    Open {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// `clients` concurrent clients, each sending again as soon as it has its answer.
+    Closed {
+        /// Concurrent clients.
+        clients: usize,
+    },
+}
+
+/// Load at one endpoint for a while.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Where to send.
+    pub endpoint: Endpoint,
+    /// How requests arrive.
+    pub arrival: Arrival,
+    /// For how long.
+    pub duration: Duration,
+}
+
+/// Requests a driver keeps in flight at most; a send due past it is dropped and counted.
+pub const MAX_IN_FLIGHT: usize = 10_000;

@@ -1,0 +1,149 @@
+//! The load driver against a real fault server on loopback.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fault_server::{DependencySpec, FaultServer, StubResponse};
+use harness::load::{drive, Arrival, Endpoint, Load};
+use harness::EdgeOutcome;
+
+fn server() -> FaultServer {
+    FaultServer::builder()
+        .dependency(DependencySpec::stub("target").with_response(StubResponse::ok("ok")))
+        .start()
+        .unwrap()
+}
+
+fn load(server: &FaultServer, arrival: Arrival, duration: Duration) -> Load {
+    let url = format!("{}/checkout", server.url("target").unwrap())
+        .parse()
+        .unwrap();
+    Load {
+        endpoint: Endpoint::get("checkout", url).with_timeout(Duration::from_millis(500)),
+        arrival,
+        duration,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_journal() {
+    let server = server();
+    let report = drive(
+        vec![load(
+            &server,
+            Arrival::Open { rate: 200.0 },
+            Duration::from_secs(1),
+        )],
+        server.clock(),
+        1,
+    )
+    .await;
+    assert_eq!(report.records.len(), 200);
+    assert_eq!(report.dropped, 0);
+    assert!(report
+        .records
+        .iter()
+        .all(|r| r.outcome == EdgeOutcome::Status(200)));
+    let mut intended: Vec<u64> = report.records.iter().map(|r| r.intended_ns).collect();
+    intended.sort_unstable();
+    let spacing = (intended[199] - intended[0]) as f64 / 199.0 / 1e6;
+    assert!(
+        (spacing - 5.0).abs() < 0.01,
+        "requests are due every 5 ms, got {spacing} ms"
+    );
+    let sent: BTreeSet<_> = report
+        .records
+        .iter()
+        .filter_map(|r| r.correlation_id.clone())
+        .collect();
+    let journaled: BTreeSet<_> = server
+        .journal("target")
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.correlation_id)
+        .collect();
+    assert_eq!(sent.len(), 200, "every request has its own id");
+    assert_eq!(
+        sent, journaled,
+        "the fault server saw each request under its id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_counts_from_the_intended_time_so_a_stall_cannot_hide() {
+    let server = server();
+    server
+        .inject("target", serde_json::from_str(r#"{"hang": {}}"#).unwrap())
+        .unwrap();
+    let report = drive(
+        vec![load(
+            &server,
+            Arrival::Open { rate: 50.0 },
+            Duration::from_millis(400),
+        )],
+        server.clock(),
+        2,
+    )
+    .await;
+    assert_eq!(report.records.len(), 20);
+    for record in &report.records {
+        assert_eq!(record.outcome, EdgeOutcome::Timeout);
+        assert!(
+            record.latency() >= Duration::from_millis(500),
+            "{:?}",
+            record.latency()
+        );
+        assert!(record.sent_ns >= record.intended_ns);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_loop_client_waits_for_each_answer() {
+    let server = server();
+    server
+        .inject(
+            "target",
+            serde_json::from_str(r#"{"latency": {"fixed": "100ms"}}"#).unwrap(),
+        )
+        .unwrap();
+    let report = drive(
+        vec![load(
+            &server,
+            Arrival::Closed { clients: 2 },
+            Duration::from_millis(1_000),
+        )],
+        server.clock(),
+        3,
+    )
+    .await;
+    // Two clients, each one request per 100 ms, for 1 s: 20, fewer on a busy
+    // machine; an open loop at this rate would have sent without waiting.
+    let n = report.records.len();
+    assert!((12..=22).contains(&n), "{n} requests");
+    assert_eq!(server.stats("target").unwrap().total.peak_in_flight, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_a_connect_error() {
+    let server = server();
+    let url: http::Uri = format!("{}/x", server.url("target").unwrap())
+        .parse()
+        .unwrap();
+    server.remove_dependency("target").unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let report = drive(
+        vec![Load {
+            endpoint: Endpoint::get("gone", url),
+            arrival: Arrival::Open { rate: 20.0 },
+            duration: Duration::from_millis(200),
+        }],
+        server.clock(),
+        4,
+    )
+    .await;
+    assert_eq!(report.records.len(), 4);
+    assert!(report
+        .records
+        .iter()
+        .all(|r| r.outcome == EdgeOutcome::ConnectError));
+}
