@@ -4,11 +4,13 @@
 //! faults at its dependencies in timed phases, and judges resilience
 //! properties against what it saw.
 //!
-//! Built so far: the [`Observations`] every property reads, the [`Verdict`]
-//! with its evidence, and the first [`properties`] (max in-flight, retry
-//! amplification, latency bounds, success rate). The load driver, the
-//! timeline, suite files and `faultline run` come next (issue 3); today the
-//! `faultline` binary only serves the fault server (`faultline serve`).
+//! Built so far: the [`load`] driver (open and closed loop, correlated
+//! requests), the [`timeline`] that runs loads through phases of faults and
+//! drains the journals, the [`Observations`] every property reads, the
+//! [`Verdict`] with its evidence, and the first [`properties`] (max
+//! in-flight, retry amplification, latency bounds, success rate). Suite files
+//! and `faultline run` come next (issue 3); today the `faultline` binary only
+//! serves the fault server (`faultline serve`).
 //!
 //! ```
 //! use harness::properties::{MaxInFlight, Property, Scope};
@@ -27,6 +29,7 @@
 pub mod load;
 mod observations;
 pub mod properties;
+pub mod timeline;
 mod verdict;
 
 pub use observations::{EdgeOutcome, EdgeRecord, Observations, Phase};

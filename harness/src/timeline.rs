@@ -1,0 +1,173 @@
+//! A run: load through a sequence of phases, each with the faults in force at
+//! each dependency, while the journals are drained into [`Observations`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fault_server::{CallRecord, ControlError, Fault, FaultServer};
+use tokio::sync::watch;
+
+use crate::load::{drive, Load, LoadReport};
+use crate::{Observations, Phase};
+
+/// One phase: its name, how long it lasts, and the faults at each dependency
+/// (a dependency it does not name has none).
+#[derive(Debug, Clone)]
+pub struct PhasePlan {
+    /// Its name (`baseline`, `crm slow`, `recovery`).
+    pub name: String,
+    /// How long it lasts.
+    pub duration: Duration,
+    /// Faults by dependency name.
+    pub faults: BTreeMap<String, Vec<Fault>>,
+}
+
+impl PhasePlan {
+    /// A phase with no faults.
+    pub fn calm(name: impl Into<String>, duration: Duration) -> Self {
+        PhasePlan {
+            name: name.into(),
+            duration,
+            faults: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a fault at `dependency`.
+    pub fn with_fault(mut self, dependency: impl Into<String>, fault: Fault) -> Self {
+        self.faults
+            .entry(dependency.into())
+            .or_default()
+            .push(fault);
+        self
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Everything observed, for the properties.
+    pub observations: Observations,
+    /// Open-loop sends dropped for want of capacity.
+    pub dropped: u64,
+    /// The latest an open-loop send went out after its intended time.
+    pub max_lag: Duration,
+}
+
+/// Faults outlive their phase by this much, and no more: a run that dies
+/// leaves nothing injected for long.
+const LEASE_GRACE: Duration = Duration::from_secs(5);
+/// How often the journals are drained while the run goes on.
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs `loads` through `phases` in order against the dependencies of `server`.
+/// Each load lasts the whole run. At each phase boundary the faults at every
+/// dependency are replaced (with a lease of the phase plus a grace) and the
+/// journals are marked; after the last phase every fault is cleared.
+pub async fn run(
+    server: &FaultServer,
+    phases: &[PhasePlan],
+    loads: Vec<Load>,
+    run_id: u64,
+) -> Result<RunResult, ControlError> {
+    let total: Duration = phases.iter().map(|p| p.duration).sum();
+    let loads = loads
+        .into_iter()
+        .map(|load| Load {
+            duration: total,
+            ..load
+        })
+        .collect();
+    let dependencies: Vec<String> = server.addrs().into_keys().collect();
+    let (done_tx, done_rx) = watch::channel(false);
+    let timeline = switch_phases(server, phases, &dependencies);
+    let load = async {
+        let report = drive(loads, server.clock(), run_id).await;
+        let _ = done_tx.send(true);
+        report
+    };
+    let (timeline, report, journals) =
+        tokio::join!(timeline, load, drain(server, &dependencies, done_rx));
+    for dependency in &dependencies {
+        server.clear(dependency)?;
+    }
+    let LoadReport {
+        records,
+        dropped,
+        max_lag,
+    } = report;
+    Ok(RunResult {
+        observations: Observations {
+            phases: timeline?,
+            edge: records,
+            dependencies: journals?,
+        },
+        dropped,
+        max_lag,
+    })
+}
+
+async fn switch_phases(
+    server: &FaultServer,
+    phases: &[PhasePlan],
+    dependencies: &[String],
+) -> Result<Vec<Phase>, ControlError> {
+    let clock = server.clock();
+    let mut seen = Vec::with_capacity(phases.len());
+    for phase in phases {
+        for dependency in dependencies {
+            let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
+            server.replace_faults(dependency, faults, Some(phase.duration + LEASE_GRACE))?;
+        }
+        let start_ns = server.mark(&phase.name)?.at_ns;
+        tokio::time::sleep(phase.duration).await;
+        seen.push(Phase::new(phase.name.clone(), start_ns, clock.now_ns()));
+    }
+    Ok(seen)
+}
+
+/// Reads every journal as the run goes (a journal keeps only its latest
+/// records), and once more when the load has finished. A call still in flight
+/// when read is read again until it has ended.
+async fn drain(
+    server: &FaultServer,
+    dependencies: &[String],
+    mut done: watch::Receiver<bool>,
+) -> Result<BTreeMap<String, Vec<CallRecord>>, ControlError> {
+    let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
+    let mut resume: BTreeMap<&str, u64> = BTreeMap::new();
+    loop {
+        let finished = *done.borrow();
+        for dependency in dependencies {
+            let from = resume.get(dependency.as_str()).copied().unwrap_or(0);
+            let records = server.journal_since(dependency, from, usize::MAX)?;
+            let next = records
+                .iter()
+                .find(|r| r.departure_ns.is_none())
+                .or(records.last())
+                .map(|r| {
+                    if r.departure_ns.is_none() {
+                        r.seq
+                    } else {
+                        r.seq + 1
+                    }
+                })
+                .unwrap_or(from);
+            resume.insert(dependency, next);
+            let kept = calls.entry(dependency.clone()).or_default();
+            for record in records {
+                kept.insert(record.seq, record);
+            }
+        }
+        if finished {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DRAIN_EVERY) => {}
+            _ = done.changed() => {}
+        }
+    }
+    Ok(calls
+        .into_iter()
+        .map(|(name, records)| (name, records.into_values().collect()))
+        .collect())
+}
