@@ -2,14 +2,18 @@
 //! [`Observations`] into a [`Verdict`] with evidence. One module per property.
 
 mod latency;
+mod max_attempts;
 mod max_in_flight;
+mod recovers_within;
 mod retry_amplification;
 mod success_rate;
 
 use std::time::Duration;
 
 pub use latency::{LatencyBound, LatencyLimit};
+pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;
+pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
 pub use success_rate::SuccessRate;
 

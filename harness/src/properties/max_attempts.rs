@@ -1,0 +1,125 @@
+//! `max_attempts`: retries have a cap: no edge request reaches a dependency
+//! more than A times.
+
+use std::collections::BTreeMap;
+
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// No correlation id reaches `dependency` more than `at_most` times in the
+/// phase. Needs a target that passes the correlation id on; calls without one
+/// are not counted (and too few correlated calls make it inconclusive).
+///
+/// ```
+/// use harness::properties::{MaxAttempts, Property, Scope};
+/// let claim = MaxAttempts::new("payments", 3, Scope::phase("payments down"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxAttempts {
+    /// The dependency's name.
+    pub dependency: String,
+    /// The most calls one edge request may cause there.
+    pub at_most: u64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl MaxAttempts {
+    /// `attempts(dependency) <= at_most` per correlated request within `scope`.
+    pub fn new(dependency: impl Into<String>, at_most: u64, scope: Scope) -> Self {
+        MaxAttempts {
+            dependency: dependency.into(),
+            at_most,
+            scope,
+        }
+    }
+}
+
+impl Property for MaxAttempts {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!("max_attempts({}) <= {}", self.dependency, self.at_most);
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Count(self.at_most),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
+        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+            let Some(id) = call.correlation_id.as_deref() else {
+                continue;
+            };
+            let count = attempts.entry(id).or_default();
+            *count += 1;
+            if *count > self.at_most && evidence.first_broke_ns.is_none() {
+                evidence.first_broke_ns = Some(call.arrival_ns);
+            }
+        }
+        evidence.samples = attempts.len() as u64;
+        let worst = attempts.iter().max_by_key(|(_, n)| **n);
+        evidence.observed = worst.map(|(_, n)| Measure::Count(*n));
+        evidence.witness = worst.map(|(id, _)| (*id).to_owned());
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} correlated requests reached {} (need {}; does the target pass x-faultline-request or traceparent on?)",
+                evidence.samples, self.dependency, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let held = worst.is_none_or(|(_, n)| *n <= self.at_most);
+        Verdict::judged(name, &phase.name, held, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, two_phases};
+    use crate::Outcome;
+
+    fn retries(per_request: u64) -> Observations {
+        let mut seen = two_phases();
+        for request in 0..20 {
+            for attempt in 0..per_request {
+                call(
+                    &mut seen,
+                    "payments",
+                    1_000 + request * 20 + attempt,
+                    1,
+                    &format!("req-{request}"),
+                );
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn three_attempts_pass_a_cap_of_three_and_four_fail_it() {
+        let claim = MaxAttempts::new("payments", 3, Scope::phase("fault"));
+        assert_eq!(claim.check(&retries(3)).outcome, Outcome::Pass);
+        let verdict = claim.check(&retries(4));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.observed, Some(Measure::Count(4)));
+        assert_eq!(
+            verdict.evidence.first_broke_ns,
+            Some(1_003 * crate::properties::fixtures::MS)
+        );
+    }
+
+    #[test]
+    fn uncorrelated_calls_make_it_inconclusive() {
+        let claim = MaxAttempts::new("payments", 3, Scope::phase("baseline"));
+        assert_eq!(claim.check(&retries(4)).outcome, Outcome::Inconclusive);
+    }
+}

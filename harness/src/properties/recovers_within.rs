@@ -1,0 +1,182 @@
+//! `recovers_within`: after the fault clears, the system is healthy again in time.
+
+use std::time::Duration;
+
+use crate::observations::nanos;
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// In the phase after a fault (the recovery), the success rate over a sliding
+/// `window` of requests' intended times is back to at least `at_least` within
+/// `within` of the phase's start, and stays there until the phase ends.
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::properties::{Property, RecoversWithin, Scope};
+/// let claim = RecoversWithin::new(0.99, Duration::from_secs(5), Scope::phase("recovery"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoversWithin {
+    /// The endpoint; every endpoint when `None`.
+    pub endpoint: Option<String>,
+    /// The success rate that counts as recovered, 0 to 1.
+    pub at_least: f64,
+    /// How long after the phase starts recovery may take.
+    pub within: Duration,
+    /// The sliding window the rate is measured over.
+    pub window: Duration,
+    /// The recovery phase (its `settle` is ignored: recovery counts from the start).
+    pub scope: Scope,
+}
+
+impl RecoversWithin {
+    /// Recovered to `at_least` within `within` of the phase's start, over a 1 s window.
+    pub fn new(at_least: f64, within: Duration, scope: Scope) -> Self {
+        RecoversWithin {
+            endpoint: None,
+            at_least,
+            within,
+            window: Duration::from_secs(1),
+            scope,
+        }
+    }
+
+    /// Judges only requests to `endpoint`.
+    pub fn for_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Measures the rate over `window`.
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+}
+
+impl Property for RecoversWithin {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
+        let name = format!(
+            "recovers_within({subject}, {:?}) to {}",
+            self.within, self.at_least
+        );
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Duration(self.within),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let mut requests: Vec<_> = seen
+            .edge_in(phase, Duration::ZERO, self.endpoint.as_deref())
+            .collect();
+        requests.sort_by_key(|r| r.intended_ns);
+        evidence.samples = requests.len() as u64;
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} requests in the phase (need {})",
+                evidence.samples, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        // Walk windows ending at each request; remember the last unhealthy one.
+        let window = nanos(self.window);
+        let (mut from, mut ok) = (0usize, 0u64);
+        let mut last_unhealthy = None::<&crate::EdgeRecord>;
+        let mut full_window_seen = false;
+        for (to, request) in requests.iter().enumerate() {
+            ok += u64::from(request.succeeded());
+            while requests[from].intended_ns + window <= request.intended_ns {
+                ok -= u64::from(requests[from].succeeded());
+                from += 1;
+            }
+            if request.intended_ns < phase.start_ns + window {
+                continue;
+            }
+            full_window_seen = true;
+            let rate = ok as f64 / (to + 1 - from) as f64;
+            if rate < self.at_least {
+                last_unhealthy = Some(request);
+            }
+        }
+        if !full_window_seen {
+            return Verdict::inconclusive(
+                name,
+                &phase.name,
+                evidence,
+                "the phase is shorter than the window",
+            );
+        }
+        let recovered_after = last_unhealthy.map_or(self.window, |r| {
+            Duration::from_nanos(r.intended_ns.saturating_sub(phase.start_ns))
+        });
+        evidence.observed = Some(Measure::Duration(recovered_after));
+        evidence.witness = last_unhealthy.and_then(|r| r.correlation_id.clone());
+        if let Some(late) = last_unhealthy.filter(|_| recovered_after > self.within) {
+            evidence.first_broke_ns = Some(late.intended_ns);
+        }
+        Verdict::judged(name, &phase.name, recovered_after <= self.within, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{requests, two_phases};
+    use crate::Outcome;
+
+    /// The fault phase (1..2 s) is the recovery: failures until `failing_ms` in, then successes.
+    fn recovery(failing_ms: u64) -> Observations {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, failing_ms / 10, 5, 503);
+        requests(
+            &mut seen,
+            "checkout",
+            1_000 + failing_ms,
+            (1_000 - failing_ms) / 10,
+            5,
+            200,
+        );
+        seen
+    }
+
+    #[test]
+    fn a_quick_recovery_passes_and_says_when() {
+        let claim = RecoversWithin::new(0.9, Duration::from_millis(500), Scope::phase("fault"))
+            .with_window(Duration::from_millis(200));
+        let verdict = claim.check(&recovery(100));
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+        let Some(Measure::Duration(after)) = verdict.evidence.observed else {
+            panic!()
+        };
+        assert!(after <= Duration::from_millis(300), "{after:?}");
+    }
+
+    #[test]
+    fn a_slow_recovery_fails_at_the_last_unhealthy_window() {
+        let claim = RecoversWithin::new(0.9, Duration::from_millis(300), Scope::phase("fault"))
+            .with_window(Duration::from_millis(200));
+        let verdict = claim.check(&recovery(600));
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:?}");
+        assert!(verdict.evidence.first_broke_ns.is_some());
+        assert!(verdict.evidence.witness.is_some());
+    }
+
+    #[test]
+    fn a_phase_shorter_than_the_window_is_inconclusive() {
+        let claim = RecoversWithin::new(0.9, Duration::from_millis(300), Scope::phase("fault"))
+            .with_window(Duration::from_secs(5));
+        assert_eq!(claim.check(&recovery(100)).outcome, Outcome::Inconclusive);
+    }
+}
