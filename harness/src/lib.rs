@@ -8,9 +8,9 @@
 //! requests), the [`timeline`] that runs loads through phases of faults and
 //! drains the journals, the [`Observations`] every property reads, the
 //! [`Verdict`] with its evidence, and the first [`properties`] (max
-//! in-flight, retry amplification, latency bounds, success rate). Suite files
-//! and `faultline run` come next (issue 3); today the `faultline` binary only
-//! serves the fault server (`faultline serve`).
+//! in-flight, retry amplification, max attempts, latency bounds, success
+//! rate, recovery), [`suite`] files, and [`run`] / [`report`] behind
+//! `faultline run` and `faultline validate`.
 //!
 //! ```
 //! use harness::properties::{MaxInFlight, Property, Scope};
@@ -29,6 +29,9 @@
 pub mod load;
 mod observations;
 pub mod properties;
+pub mod report;
+pub mod run;
+pub mod suite;
 pub mod timeline;
 mod verdict;
 

@@ -1,0 +1,53 @@
+//! What a run tells a person: the verdict table, and the exit code.
+
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use crate::{Outcome, Verdict};
+
+#[derive(Tabled)]
+struct Row<'a> {
+    suite: &'a str,
+    property: &'a str,
+    phase: &'a str,
+    verdict: &'static str,
+    observed: String,
+    threshold: String,
+    samples: u64,
+    note: &'a str,
+}
+
+/// One row per verdict: suite, property, phase, verdict, observed vs threshold.
+pub fn table(verdicts: &[(String, Verdict)]) -> String {
+    let rows = verdicts.iter().map(|(suite, v)| Row {
+        suite,
+        property: &v.property,
+        phase: &v.phase,
+        verdict: match v.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "inconclusive",
+        },
+        observed: v
+            .evidence
+            .observed
+            .map_or_else(|| "-".to_owned(), |m| m.to_string()),
+        threshold: v.evidence.threshold.to_string(),
+        samples: v.evidence.samples,
+        note: v.note.as_deref().unwrap_or(""),
+    });
+    Table::new(rows).with(Style::sharp()).to_string()
+}
+
+/// 0 when every property held, 1 when one failed, 3 when none failed but one
+/// was inconclusive.
+pub fn exit_code(verdicts: &[(String, Verdict)]) -> u8 {
+    let outcomes = || verdicts.iter().map(|(_, v)| v.outcome);
+    if outcomes().any(|o| o == Outcome::Fail) {
+        1
+    } else if outcomes().any(|o| o == Outcome::Inconclusive) {
+        3
+    } else {
+        0
+    }
+}

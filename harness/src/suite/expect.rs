@@ -1,0 +1,244 @@
+//! `[[expect]]` entries: a property by name, its phase and its parameters.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::location::suggest;
+use crate::properties::{
+    LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin,
+    RetryAmplification, Scope, SuccessRate,
+};
+
+/// The properties a suite can expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyKind {
+    /// At most N calls in flight at a dependency.
+    MaxInFlight,
+    /// Dependency calls per edge request at most k.
+    RetryAmplification,
+    /// Calls per correlated request at most A.
+    MaxAttempts,
+    /// A latency percentile within a bound.
+    Latency,
+    /// A success rate at least x.
+    SuccessRate,
+    /// Back to a success rate within T after the fault.
+    RecoversWithin,
+}
+
+/// One `[[expect]]` entry.
+///
+/// ```toml
+/// [[expect]]
+/// property = "latency"
+/// endpoint = "search"
+/// percentile = 99
+/// at_most = "250ms"          # or: baseline = "baseline", factor = 1.5
+/// phase = "crm slow"
+/// settle = "1s"              # skip the first second of the phase
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Which property.
+    #[serde(rename = "property")]
+    pub kind: PropertyKind,
+    /// The phase it judges.
+    pub phase: String,
+    /// Skipped at the start of the phase.
+    #[serde(default, with = "humantime_serde::option")]
+    pub settle: Option<Duration>,
+    /// Samples needed to judge (default 10).
+    #[serde(default)]
+    pub min_samples: Option<u64>,
+    /// The dependency (max_in_flight, retry_amplification, max_attempts).
+    #[serde(default)]
+    pub dependency: Option<String>,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The upper bound: a number, or a duration for `latency`.
+    #[serde(default)]
+    pub at_most: Option<Bound>,
+    /// The lower bound on a success rate, 0 to 1.
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    /// Which latency percentile (default 99; 100 is the maximum).
+    #[serde(default)]
+    pub percentile: Option<f64>,
+    /// `latency` relative to this phase...
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// ...times this factor.
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// `recovers_within`: how long recovery may take.
+    #[serde(default, with = "humantime_serde::option")]
+    pub within: Option<Duration>,
+    /// `recovers_within`: the sliding window (default 1 s).
+    #[serde(default, with = "humantime_serde::option")]
+    pub window: Option<Duration>,
+}
+
+/// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// A count or ratio.
+    Number(f64),
+    /// A latency.
+    Duration(Duration),
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoundVisitor;
+        impl Visitor<'_> for BoundVisitor {
+            type Value = Bound;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, or a duration like \"250ms\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound::Number(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
+                humantime::parse_duration(v)
+                    .map(Bound::Duration)
+                    .map_err(|e| E::custom(format!("`{v}` is not a duration: {e}")))
+            }
+        }
+        deserializer.deserialize_any(BoundVisitor)
+    }
+}
+
+impl Expect {
+    /// Checks that the names it uses exist and it has what its property needs.
+    pub(super) fn check(
+        &self,
+        phases: &[&str],
+        endpoints: &[&str],
+        dependencies: &BTreeSet<String>,
+    ) -> Result<(), String> {
+        let known = |kind: &str, name: &str, names: &[&str]| {
+            if names.contains(&name) {
+                Ok(())
+            } else {
+                let hint = suggest(name, names.iter().copied())
+                    .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+                Err(format!("no {kind} named `{name}`{hint}"))
+            }
+        };
+        known("phase", &self.phase, phases)?;
+        if let Some(baseline) = &self.baseline {
+            known("phase", baseline, phases)?;
+        }
+        if let Some(endpoint) = &self.endpoint {
+            known("endpoint", endpoint, endpoints)?;
+        }
+        let dependency_names: Vec<&str> = dependencies.iter().map(String::as_str).collect();
+        if let Some(dependency) = &self.dependency {
+            known("dependency", dependency, &dependency_names)?;
+        }
+        let needs = |present: bool, key: &str| {
+            if present {
+                Ok(())
+            } else {
+                Err(format!("{:?} needs `{key}`", self.kind).to_lowercase())
+            }
+        };
+        match self.kind {
+            PropertyKind::MaxInFlight
+            | PropertyKind::MaxAttempts
+            | PropertyKind::RetryAmplification => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(
+                    matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0),
+                    "at_most (a number)",
+                )
+            }
+            PropertyKind::Latency => needs(
+                matches!(self.at_most, Some(Bound::Duration(_)))
+                    || (self.baseline.is_some() && self.factor.is_some_and(|f| f > 0.0)),
+                "at_most (a duration) or baseline and factor",
+            ),
+            PropertyKind::SuccessRate => needs(
+                self.at_least.is_some_and(|x| (0.0..=1.0).contains(&x)),
+                "at_least (0 to 1)",
+            ),
+            PropertyKind::RecoversWithin => {
+                needs(
+                    self.at_least.is_some_and(|x| (0.0..=1.0).contains(&x)),
+                    "at_least (0 to 1)",
+                )?;
+                needs(self.within.is_some(), "within")
+            }
+        }
+    }
+
+    /// The property to check.
+    pub fn property(&self) -> Box<dyn Property + Send + Sync> {
+        let mut scope =
+            Scope::phase(self.phase.clone()).with_settle(self.settle.unwrap_or_default());
+        if let Some(samples) = self.min_samples {
+            scope = scope.with_min_samples(samples);
+        }
+        let dependency = self.dependency.clone().unwrap_or_default();
+        let number = match self.at_most {
+            Some(Bound::Number(n)) => n,
+            _ => 0.0,
+        };
+        match self.kind {
+            PropertyKind::MaxInFlight => {
+                Box::new(MaxInFlight::new(dependency, number as u64, scope))
+            }
+            PropertyKind::MaxAttempts => {
+                Box::new(MaxAttempts::new(dependency, number as u64, scope))
+            }
+            PropertyKind::RetryAmplification => {
+                let mut property = RetryAmplification::new(dependency, number, scope);
+                property.endpoint = self.endpoint.clone();
+                Box::new(property)
+            }
+            PropertyKind::Latency => {
+                let limit = match (self.at_most, &self.baseline) {
+                    (Some(Bound::Duration(bound)), _) => LatencyLimit::Absolute(bound),
+                    (_, Some(phase)) => LatencyLimit::Baseline {
+                        phase: phase.clone(),
+                        factor: self.factor.unwrap_or(1.0),
+                    },
+                    _ => LatencyLimit::Absolute(Duration::ZERO),
+                };
+                let mut property = LatencyBound::new(self.percentile.unwrap_or(99.0), limit, scope);
+                property.endpoint = self.endpoint.clone();
+                Box::new(property)
+            }
+            PropertyKind::SuccessRate => {
+                let mut property = SuccessRate::new(self.at_least.unwrap_or(1.0), scope);
+                property.endpoint = self.endpoint.clone();
+                Box::new(property)
+            }
+            PropertyKind::RecoversWithin => {
+                let mut property = RecoversWithin::new(
+                    self.at_least.unwrap_or(1.0),
+                    self.within.unwrap_or_default(),
+                    scope,
+                );
+                property.endpoint = self.endpoint.clone();
+                if let Some(window) = self.window {
+                    property = property.with_window(window);
+                }
+                Box::new(property)
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Suite files: one TOML file per checklist item naming the target, the
+//! dependencies, the load, the phases and the expected properties. See
+//! `suites/README.md` for the format by example.
+
+mod expect;
+mod location;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fault_server::{DependencySpec, Fault};
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use expect::{Expect, PropertyKind};
+use location::Locator;
+pub use location::SuiteError;
+
+/// A parsed and checked suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Its name: the `name` key, else the file's stem.
+    pub name: String,
+    /// Where it came from.
+    pub path: PathBuf,
+    /// What is under test.
+    pub target: Target,
+    /// The dependencies the fault server plays.
+    pub dependencies: Vec<DependencySpec>,
+    /// The load, per endpoint.
+    pub load: Vec<LoadSpec>,
+    /// The phases, in order.
+    pub phases: Vec<PhaseSpec>,
+    /// The properties to judge.
+    pub expect: Vec<Expect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    #[serde(default)]
+    name: Option<String>,
+    target: Target,
+    #[serde(default)]
+    dependencies: Vec<Spanned<DependencySpec>>,
+    load: Vec<Spanned<LoadSpec>>,
+    phases: Vec<Spanned<PhaseSpec>>,
+    expect: Vec<Spanned<Expect>>,
+}
+
+/// The `[target]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// An already running system under test; `--target-url` overrides it.
+    pub base_url: Option<String>,
+}
+
+/// One `[[load]]` entry: an endpoint and how requests arrive at it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The endpoint's name in verdicts and reports.
+    pub endpoint: String,
+    /// Path and query, joined to the target's base URL.
+    pub path: String,
+    /// Request method.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Open loop: requests per second.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Closed loop: concurrent clients.
+    #[serde(default)]
+    pub clients: Option<usize>,
+    /// Client timeout.
+    #[serde(default = "ten_seconds", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One `[[phases]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Its name.
+    pub name: String,
+    /// How long it lasts.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Faults by dependency name.
+    #[serde(default)]
+    pub faults: BTreeMap<String, Vec<Fault>>,
+}
+
+impl Suite {
+    /// Reads and checks a suite file.
+    pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SuiteError::unreadable(path, &e))?;
+        Suite::parse(&text, path)
+    }
+
+    /// Parses and checks suite text; `path` names it in errors.
+    ///
+    /// ```
+    /// let err = harness::suite::Suite::parse("[target]\nbase_ur = \"http://127.0.0.1:1\"\n", "s.toml".as_ref()).unwrap_err();
+    /// assert!(err.to_string().starts_with("s.toml:2:1: unknown field `base_ur`"), "{err}");
+    /// assert!(err.to_string().contains("did you mean `base_url`?"), "{err}");
+    /// ```
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+        let at = Locator::new(text, path);
+        let file: SuiteFile = toml::from_str(text).map_err(|e| at.toml(&e))?;
+        if file.phases.is_empty() {
+            return Err(at.whole("a suite needs at least one [[phases]] entry"));
+        }
+        let dependencies: Vec<DependencySpec> = file
+            .dependencies
+            .iter()
+            .map(|d| d.get_ref().clone())
+            .collect();
+        let mut names = std::collections::BTreeSet::new();
+        for spanned in &file.dependencies {
+            let spec = spanned.get_ref();
+            spec.validate()
+                .map_err(|e| at.span(spanned.span(), format!("dependency `{}`: {e}", spec.name)))?;
+            if !names.insert(spec.name.clone()) {
+                return Err(at.span(
+                    spanned.span(),
+                    format!("dependency `{}` is defined twice", spec.name),
+                ));
+            }
+        }
+        for spanned in &file.load {
+            let load = spanned.get_ref();
+            match (load.rate, load.clients) {
+                (Some(rate), None) if rate.is_finite() && rate > 0.0 => {}
+                (None, Some(clients)) if clients > 0 => {}
+                (Some(_), Some(_)) => {
+                    return Err(at.span(
+                        spanned.span(),
+                        "a load is open (`rate`) or closed (`clients`), not both",
+                    ))
+                }
+                _ => {
+                    return Err(at.span(
+                        spanned.span(),
+                        "a load needs `rate` (requests/s above 0) or `clients` (at least 1)",
+                    ))
+                }
+            }
+            if http::Method::from_bytes(load.method.as_bytes()).is_err() {
+                return Err(at.span(
+                    spanned.span(),
+                    format!("`{}` is not an HTTP method", load.method),
+                ));
+            }
+        }
+        let phase_names: Vec<&str> = file
+            .phases
+            .iter()
+            .map(|p| p.get_ref().name.as_str())
+            .collect();
+        for spanned in &file.phases {
+            for dependency in spanned.get_ref().faults.keys() {
+                if !names.contains(dependency) {
+                    return Err(at.span(
+                        spanned.span(),
+                        format!(
+                            "faults for `{dependency}`, which is not a dependency of this suite"
+                        ),
+                    ));
+                }
+            }
+        }
+        let endpoints: Vec<&str> = file
+            .load
+            .iter()
+            .map(|l| l.get_ref().endpoint.as_str())
+            .collect();
+        for spanned in &file.expect {
+            spanned
+                .get_ref()
+                .check(&phase_names, &endpoints, &names)
+                .map_err(|e| at.span(spanned.span(), e))?;
+        }
+        Ok(Suite {
+            name: file.name.unwrap_or_else(|| {
+                path.file_stem()
+                    .map_or_else(|| "suite".to_owned(), |s| s.to_string_lossy().into_owned())
+            }),
+            path: path.to_owned(),
+            target: file.target,
+            dependencies,
+            load: file.load.into_iter().map(Spanned::into_inner).collect(),
+            phases: file.phases.into_iter().map(Spanned::into_inner).collect(),
+            expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
+        })
+    }
+}
+
+/// Suite files named by `paths`: each file as given, each folder's `*.toml` files, sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SuiteError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| SuiteError::unreadable(path, &e))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "bulkhead"
+[target]
+base_url = "http://127.0.0.1:8080"
+
+[[dependencies]]
+name = "crm"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+
+[[phases]]
+name = "baseline"
+duration = "2s"
+
+[[phases]]
+name = "crm slow"
+duration = "5s"
+faults = { crm = [{ latency = { fixed = "8s" } }] }
+
+[[expect]]
+property = "max_in_flight"
+dependency = "crm"
+at_most = 30
+phase = "crm slow"
+"#;
+
+    fn parse(text: &str) -> Result<Suite, String> {
+        Suite::parse(text, Path::new("s.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_good_suite_parses() {
+        let suite = parse(GOOD).unwrap();
+        assert_eq!(suite.name, "bulkhead");
+        assert_eq!(suite.phases[1].faults["crm"].len(), 1);
+        assert_eq!(suite.expect[0].kind, PropertyKind::MaxInFlight);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_located_and_the_intended_one_suggested() {
+        let err = parse(&GOOD.replace("rate = 50.0", "rat = 50.0")).unwrap_err();
+        assert!(err.starts_with("s.toml:12:1: unknown field `rat`"), "{err}");
+        assert!(err.contains("did you mean `rate`?"), "{err}");
+    }
+
+    #[test]
+    fn an_expectation_on_an_unknown_phase_is_refused_where_it_stands() {
+        let err = parse(&GOOD.replace("phase = \"crm slow\"", "phase = \"crm slwo\"")).unwrap_err();
+        assert!(err.starts_with("s.toml:23:"), "{err}");
+        assert!(err.contains("no phase named `crm slwo`"), "{err}");
+    }
+
+    #[test]
+    fn faults_for_an_unknown_dependency_are_refused() {
+        let err = parse(&GOOD.replace("faults = { crm", "faults = { cmr")).unwrap_err();
+        assert!(err.contains("`cmr`, which is not a dependency"), "{err}");
+    }
+
+    #[test]
+    fn a_load_needs_exactly_one_of_rate_and_clients() {
+        let err = parse(&GOOD.replace("rate = 50.0", "rate = 50.0\nclients = 2")).unwrap_err();
+        assert!(err.contains("not both"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// Every suite in the repository parses: the examples are documentation.
+    #[test]
+    fn every_suite_under_suites_parses() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
+        let mut found = 0;
+        let mut folders = vec![root];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|x| x == "toml") {
+                    Suite::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                    found += 1;
+                }
+            }
+        }
+        assert!(found >= 1, "no suites found");
+    }
+}

@@ -1,0 +1,142 @@
+//! `faultline run` and `faultline validate` as a user runs them: the real
+//! binary, a real target on loopback, exit codes and the verdict table.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+/// A target that answers 200 after `delay`.
+async fn target(delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn suite(name: &str, expect: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"
+[target]
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+timeout = "2s"
+
+[[phases]]
+name = "baseline"
+duration = "600ms"
+
+[[phases]]
+name = "payments down"
+duration = "400ms"
+faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
+{expect}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn faultline(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holding_property_exits_0_a_failing_one_1_and_too_few_samples_3() {
+    let addr = target(Duration::from_millis(30)).await;
+    let url = format!("http://{addr}");
+
+    let holds = suite("holds", "[[expect]]\nproperty = \"success_rate\"\nendpoint = \"checkout\"\nat_least = 0.99\nphase = \"baseline\"\n");
+    let (code, table, stderr) =
+        faultline(&["run", holds.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(code, Some(0), "{table}{stderr}");
+    assert!(
+        table.contains("success_rate(checkout) >= 0.99") && table.contains("pass"),
+        "{table}"
+    );
+
+    let fails = suite("fails", "[[expect]]\nproperty = \"latency\"\npercentile = 99\nat_most = \"10ms\"\nphase = \"baseline\"\n");
+    let (code, table, _) = faultline(&["run", fails.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(code, Some(1), "{table}");
+    assert!(table.contains("FAIL"), "{table}");
+
+    let thin = suite("thin", "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.99\nphase = \"baseline\"\nmin_samples = 1000\n");
+    let (code, table, _) = faultline(&["run", thin.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(code, Some(3), "{table}");
+    assert!(table.contains("inconclusive"), "{table}");
+}
+
+#[tokio::test]
+async fn validate_reports_every_broken_suite_with_file_line_and_column_and_exits_2() {
+    let good = suite("good", "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
+    let (code, stdout, _) = faultline(&["validate", good.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let bad = suite("bad", "[[expect]]\nproperty = \"max_in_flight\"\ndependncy = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
+    let (code, _, stderr) =
+        faultline(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!(
+            "{}:24:1: unknown field `dependncy`",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `dependency`?"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_run_without_a_target_is_bad_usage() {
+    let path = suite(
+        "no-target",
+        "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
+    );
+    let (code, _, stderr) = faultline(&["run", path.to_str().unwrap()]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no target"), "{stderr}");
+}
