@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin,
+    Deadline, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin,
     RetryAmplification, Scope, SuccessRate,
 };
 
@@ -29,6 +29,8 @@ pub enum PropertyKind {
     SuccessRate,
     /// Back to a success rate within T after the fault.
     RecoversWithin,
+    /// No correlated dependency call after its request's budget ran out.
+    Deadline,
 }
 
 /// One `[[expect]]` entry.
@@ -77,7 +79,7 @@ pub struct Expect {
     /// ...times this factor.
     #[serde(default)]
     pub factor: Option<f64>,
-    /// `recovers_within`: how long recovery may take.
+    /// `recovers_within`: how long recovery may take; `deadline`: the request's budget.
     #[serde(default, with = "humantime_serde::option")]
     pub within: Option<Duration>,
     /// `recovers_within`: the sliding window (default 1 s).
@@ -182,6 +184,10 @@ impl Expect {
                 )?;
                 needs(self.within.is_some(), "within")
             }
+            PropertyKind::Deadline => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(self.within.is_some(), "within (the request's budget)")
+            }
         }
     }
 
@@ -227,6 +233,11 @@ impl Expect {
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }
+            PropertyKind::Deadline => Box::new(Deadline::new(
+                dependency,
+                self.within.unwrap_or_default(),
+                scope,
+            )),
             PropertyKind::RecoversWithin => {
                 let mut property = RecoversWithin::new(
                     self.at_least.unwrap_or(1.0),

@@ -1,0 +1,150 @@
+//! `deadline`: timeout budgets cover the whole chain: no call reaches a
+//! dependency after the edge request it serves has run out of time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::observations::nanos;
+use crate::properties::{Property, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Verdict};
+
+/// No call correlated with an edge request arrives at `dependency` later than
+/// `budget` after that request was sent: work the caller has already given
+/// up on is work a timeout budget should have cancelled. Needs a target that
+/// passes the correlation id on.
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::properties::{Deadline, Property, Scope};
+/// let claim = Deadline::new("crm", Duration::from_secs(29), Scope::phase("crm slow"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deadline {
+    /// The dependency's name.
+    pub dependency: String,
+    /// The edge request's whole budget.
+    pub budget: Duration,
+    /// Where to look (the edge requests sent in this phase).
+    pub scope: Scope,
+}
+
+impl Deadline {
+    /// No correlated call at `dependency` after send + `budget`.
+    pub fn new(dependency: impl Into<String>, budget: Duration, scope: Scope) -> Self {
+        Deadline {
+            dependency: dependency.into(),
+            budget,
+            scope,
+        }
+    }
+}
+
+impl Property for Deadline {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!("deadline({}) within {:?}", self.dependency, self.budget);
+        let mut evidence = Evidence {
+            observed: None,
+            threshold: Measure::Duration(self.budget),
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        let Some(phase) = seen.phase(&self.scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &self.scope.phase,
+                evidence,
+                "no such phase in this run",
+            );
+        };
+        let sent: HashMap<&str, u64> = seen
+            .edge_in(phase, self.scope.settle, None)
+            .filter_map(|r| Some((r.correlation_id.as_deref()?, r.sent_ns)))
+            .collect();
+        let mut latest = None::<(u64, &str)>;
+        let budget = nanos(self.budget);
+        let calls = seen
+            .dependencies
+            .get(&self.dependency)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for call in calls {
+            let Some(id) = call.correlation_id.as_deref() else {
+                continue;
+            };
+            let Some(start) = sent.get(id) else {
+                continue;
+            };
+            evidence.samples += 1;
+            let after = call.arrival_ns.saturating_sub(*start);
+            if after > budget && evidence.first_broke_ns.is_none_or(|t| call.arrival_ns < t) {
+                evidence.first_broke_ns = Some(call.arrival_ns);
+            }
+            if latest.is_none_or(|(worst, _)| after > worst) {
+                latest = Some((after, id));
+            }
+        }
+        evidence.observed = latest.map(|(after, _)| Measure::Duration(Duration::from_nanos(after)));
+        evidence.witness = latest.map(|(_, id)| id.to_owned());
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} calls at {} carried the id of a request in the phase (need {}; does the target pass it on?)",
+                evidence.samples, self.dependency, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let held = latest.is_none_or(|(after, _)| after <= budget);
+        Verdict::judged(name, &phase.name, held, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, requests, two_phases};
+    use crate::Outcome;
+
+    /// 20 checkout requests in the fault phase; each causes a crm call `delay_ms` after it was sent.
+    fn chain(delay_ms: u64) -> Observations {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 20, 5, 504);
+        for i in 0..20 {
+            call(
+                &mut seen,
+                "crm",
+                1_000 + i * 10 + delay_ms,
+                1,
+                &format!("checkout-1000-{i}"),
+            );
+        }
+        seen
+    }
+
+    #[test]
+    fn calls_within_the_budget_pass() {
+        let verdict = Deadline::new("crm", Duration::from_millis(300), Scope::phase("fault"))
+            .check(&chain(250));
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_call_after_the_caller_gave_up_fails() {
+        let verdict = Deadline::new("crm", Duration::from_millis(300), Scope::phase("fault"))
+            .check(&chain(400));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(
+            verdict.evidence.observed,
+            Some(Measure::Duration(Duration::from_millis(400)))
+        );
+        assert!(verdict.evidence.witness.is_some());
+    }
+
+    #[test]
+    fn uncorrelated_calls_are_inconclusive() {
+        let verdict = Deadline::new("crm", Duration::from_millis(300), Scope::phase("baseline"))
+            .check(&chain(100));
+        assert_eq!(verdict.outcome, Outcome::Inconclusive);
+    }
+}
