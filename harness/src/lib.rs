@@ -32,6 +32,7 @@ pub mod properties;
 pub mod report;
 pub mod run;
 pub mod suite;
+pub mod target;
 pub mod timeline;
 mod verdict;
 

@@ -12,7 +12,9 @@ use crate::Verdict;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Neither the suite nor the command line names a target.
-    #[error("{suite}: no target: set [target] base_url in the suite or pass --target-url")]
+    #[error(
+        "{suite}: no target: set [target] base_url or command in the suite, or pass --target-url"
+    )]
     NoTarget {
         /// The suite's name.
         suite: String,
@@ -35,6 +37,15 @@ pub enum RunError {
         /// Why.
         #[source]
         source: StartError,
+    },
+    /// The target command did not start or become ready.
+    #[error("{suite}: {source}")]
+    Target {
+        /// The suite's name.
+        suite: String,
+        /// Why.
+        #[source]
+        source: crate::target::TargetError,
     },
     /// The fault server refused an operation during the run.
     #[error("{suite}: {source}")]
@@ -62,10 +73,36 @@ pub async fn run_suite(
     seed: u64,
 ) -> Result<Vec<Verdict>, RunError> {
     let name = || suite.name.clone();
-    let base = target_url
-        .or(suite.target.base_url.as_deref())
-        .ok_or_else(|| RunError::NoTarget { suite: name() })?
-        .trim_end_matches('/');
+    let mut builder = FaultServer::builder().seed(seed);
+    for dependency in &suite.dependencies {
+        builder = builder.dependency(dependency.clone());
+    }
+    let server = builder.start().map_err(|source| RunError::Start {
+        suite: name(),
+        source,
+    })?;
+    // Kept alive for the run; dropping it stops the target.
+    let mut started = None;
+    let base = match (target_url, &suite.target.command, &suite.target.base_url) {
+        (Some(url), _, _) => url.to_owned(),
+        (None, Some(command), _) => {
+            let urls = server
+                .addrs()
+                .into_iter()
+                .map(|(name, addr)| (name, format!("http://{addr}")))
+                .collect();
+            let target = crate::target::start(&suite.target, command, &urls)
+                .await
+                .map_err(|source| RunError::Target {
+                    suite: name(),
+                    source,
+                })?;
+            started.insert(target).base_url.clone()
+        }
+        (None, None, Some(url)) => url.clone(),
+        (None, None, None) => return Err(RunError::NoTarget { suite: name() }),
+    };
+    let base = base.trim_end_matches('/');
     let mut loads = Vec::with_capacity(suite.load.len());
     for spec in &suite.load {
         let url = format!("{base}{}", spec.path);
@@ -87,14 +124,6 @@ pub async fn run_suite(
             duration: std::time::Duration::ZERO,
         });
     }
-    let mut builder = FaultServer::builder().seed(seed);
-    for dependency in &suite.dependencies {
-        builder = builder.dependency(dependency.clone());
-    }
-    let server = builder.start().map_err(|source| RunError::Start {
-        suite: name(),
-        source,
-    })?;
     let phases: Vec<PhasePlan> = suite
         .phases
         .iter()
@@ -111,6 +140,7 @@ pub async fn run_suite(
             source,
         })?;
     server.shutdown();
+    drop(started);
     Ok(suite
         .expect
         .iter()

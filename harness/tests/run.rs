@@ -140,3 +140,60 @@ async fn a_run_without_a_target_is_bad_usage() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no target"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_target_started_by_command_gets_its_port_and_dependency_urls_and_is_stopped() {
+    let dir = std::env::temp_dir().join(format!("faultline-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seen = dir.join("payments-url.txt");
+    let path = dir.join("command.toml");
+    let text = format!(
+        r#"
+[target]
+command = ["sh", "-c", "echo {{payments}} > {seen}; exec python3 -m http.server {{port}} --bind 127.0.0.1"]
+ready = "/"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "index"
+path = "/"
+rate = 20.0
+
+[[phases]]
+name = "steady"
+duration = "1s"
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "steady"
+"#,
+        seen = seen.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, table, stderr) = faultline(&["run", path.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{table}{stderr}");
+    let url = std::fs::read_to_string(&seen).unwrap();
+    assert!(url.trim().starts_with("http://127.0.0.1:"), "{url}");
+}
+
+#[tokio::test]
+async fn a_placeholder_that_names_nothing_is_an_invalid_suite() {
+    let path = suite(
+        "bad-placeholder",
+        "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[target]\n",
+        "[target]\ncommand = [\"server\", \"--crm={crm}\"]\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, _, stderr) = faultline(&["validate", path.to_str().unwrap()]).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("`{crm}` is neither {port} nor a dependency"),
+        "{stderr}"
+    );
+}

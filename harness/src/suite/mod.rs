@@ -54,7 +54,26 @@ struct SuiteFile {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// An already running system under test; `--target-url` overrides it.
+    #[serde(default)]
     pub base_url: Option<String>,
+    /// Or a command the harness starts (and stops at the end): `{port}` is
+    /// replaced by a free loopback port it must listen on, `{name}` by the URL
+    /// of the dependency called `name`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Environment for the command, templated the same way.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Path polled until it answers (any status under 500) before load starts.
+    #[serde(default = "root")]
+    pub ready: String,
+    /// How long the command may take to become ready.
+    #[serde(default = "ten_seconds", with = "humantime_serde")]
+    pub ready_timeout: Duration,
+}
+
+fn root() -> String {
+    "/".to_owned()
 }
 
 /// One `[[load]]` entry: an endpoint and how requests arrive at it.
@@ -163,6 +182,7 @@ impl Suite {
                 ));
             }
         }
+        check_target(&file.target, &names).map_err(|e| at.whole(format!("[target]: {e}")))?;
         let phase_names: Vec<&str> = file
             .phases
             .iter()
@@ -204,6 +224,29 @@ impl Suite {
             expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
         })
     }
+}
+
+/// A target is a URL or a command, and a command's placeholders name dependencies.
+fn check_target(
+    target: &Target,
+    dependencies: &std::collections::BTreeSet<String>,
+) -> Result<(), String> {
+    match (&target.base_url, &target.command) {
+        (Some(_), Some(_)) => return Err("set base_url or command, not both".into()),
+        (_, Some(command)) if command.is_empty() => return Err("command is empty".into()),
+        _ => {}
+    }
+    let texts = target.command.iter().flatten().chain(target.env.values());
+    for text in texts {
+        for placeholder in crate::target::placeholders(text) {
+            if placeholder != "port" && !dependencies.contains(placeholder) {
+                return Err(format!(
+                    "`{{{placeholder}}}` is neither {{port}} nor a dependency of this suite"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Suite files named by `paths`: each file as given, each folder's `*.toml` files, sorted.

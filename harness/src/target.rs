@@ -1,0 +1,146 @@
+//! A target the harness starts itself: templated command, readiness probe,
+//! stopped when the run ends.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::process::{Child, Command};
+
+use crate::suite::Target;
+
+/// A started target; dropping it kills the process.
+#[derive(Debug)]
+pub struct Started {
+    /// Where it listens.
+    pub base_url: String,
+    _child: Child,
+}
+
+/// Why a target did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// No free port could be had for it.
+    #[error("no free loopback port for the target: {0}")]
+    Port(#[source] std::io::Error),
+    /// The command could not be run.
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It exited or did not answer its readiness probe in time.
+    #[error("`{program}` did not answer {url} within {timeout:?}{exited}")]
+    NotReady {
+        /// The program.
+        program: String,
+        /// The probe URL.
+        url: String,
+        /// The time allowed.
+        timeout: Duration,
+        /// How it exited, if it did.
+        exited: String,
+    },
+}
+
+/// The names between braces in `text`: `{port}`, `{payments}`.
+pub(crate) fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
+fn fill(text: &str, values: &BTreeMap<String, String>) -> String {
+    values.iter().fold(text.to_owned(), |text, (name, value)| {
+        text.replace(&format!("{{{name}}}"), value)
+    })
+}
+
+/// Starts `target.command` with `{port}` and each dependency's URL filled in,
+/// and waits until it answers its readiness probe.
+pub async fn start(
+    target: &Target,
+    command: &[String],
+    dependency_urls: &BTreeMap<String, String>,
+) -> Result<Started, TargetError> {
+    // A port the kernel just handed out and we let go of: the target binds it
+    // next. Another process could take it first; on loopback in a test run
+    // that is rare, and the readiness probe then fails with a clear error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(TargetError::Port)?
+        .port();
+    let mut values = dependency_urls.clone();
+    values.insert("port".to_owned(), port.to_string());
+    let program = fill(&command[0], &values);
+    let mut process = Command::new(&program);
+    process
+        .args(command[1..].iter().map(|arg| fill(arg, &values)))
+        .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = process.spawn().map_err(|source| TargetError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let url = format!("{base_url}{}", target.ready);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let deadline = tokio::time::Instant::now() + target.ready_timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(TargetError::NotReady {
+                program,
+                url,
+                timeout: target.ready_timeout,
+                exited: format!(": it exited with {status}"),
+            });
+        }
+        if let Ok(uri) = url.parse() {
+            let probe = tokio::time::timeout(Duration::from_secs(1), client.get(uri)).await;
+            if matches!(probe, Ok(Ok(ref answer)) if answer.status().as_u16() < 500) {
+                return Ok(Started {
+                    base_url,
+                    _child: child,
+                });
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TargetError::NotReady {
+                program,
+                url,
+                timeout: target.ready_timeout,
+                exited: String::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_found_and_filled() {
+        let text = "--payments={payments} --listen=127.0.0.1:{port}";
+        assert_eq!(placeholders(text).collect::<Vec<_>>(), ["payments", "port"]);
+        let values = BTreeMap::from([
+            ("payments".to_owned(), "http://127.0.0.1:9".to_owned()),
+            ("port".to_owned(), "80".to_owned()),
+        ]);
+        assert_eq!(
+            fill(text, &values),
+            "--payments=http://127.0.0.1:9 --listen=127.0.0.1:80"
+        );
+    }
+}
