@@ -1,0 +1,9 @@
+//! The harness's integration tests, in one binary: the CLI as a user runs it,
+//! the load driver, runs through phases against small targets with and
+//! without each defence.
+
+mod common;
+mod load;
+mod run;
+mod serve;
+mod timeline;

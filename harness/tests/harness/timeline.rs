@@ -1,0 +1,156 @@
+//! Whole runs through phases against the test checkout service, judged by
+//! properties: each passes with the defence it checks and fails without it.
+
+use std::time::Duration;
+
+use fault_server::{DependencySpec, FaultServer, StubResponse};
+use harness::load::{Arrival, Endpoint, Load};
+use harness::properties::{
+    LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope, SuccessRate,
+};
+use harness::timeline::{run, PhasePlan};
+use harness::{Measure, Observations, Outcome};
+
+use crate::common::{checkout_service, Defences};
+
+async fn payments_slow_run(bulkhead: Option<usize>) -> Observations {
+    let server = FaultServer::builder()
+        .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+        .start()
+        .unwrap();
+    let target = checkout_service(
+        server.url("payments").unwrap(),
+        Defences {
+            bulkhead,
+            ..Defences::default()
+        },
+    )
+    .await;
+    let slow = serde_json::from_str(r#"{"latency": {"fixed": "200ms"}}"#).unwrap();
+    let phases = [
+        PhasePlan::calm("baseline", Duration::from_millis(300)),
+        PhasePlan::calm("payments slow", Duration::from_millis(800)).with_fault("payments", slow),
+        PhasePlan::calm("recovery", Duration::from_millis(300)),
+    ];
+    let load = Load {
+        endpoint: Endpoint::get(
+            "checkout",
+            format!("http://{target}/checkout").parse().unwrap(),
+        ),
+        arrival: Arrival::Open { rate: 100.0 },
+        duration: Duration::ZERO,
+    };
+    let result = run(&server, &phases, vec![load], 1).await.unwrap();
+    assert!(
+        server.dependency("payments").unwrap().faults.is_empty(),
+        "a run clears its faults"
+    );
+    result.observations
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulkhead_keeps_max_in_flight_and_its_absence_fails_it() {
+    let guarded = payments_slow_run(Some(5)).await;
+    let unguarded = payments_slow_run(None).await;
+    let claim = MaxInFlight::new("payments", 5, Scope::phase("payments slow"));
+    let held = claim.check(&guarded);
+    assert_eq!(held.outcome, Outcome::Pass, "{held:?}");
+    let broke = claim.check(&unguarded);
+    assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
+    // 100 requests/s held 200 ms each: about 20 at once without a bulkhead.
+    assert!(
+        matches!(broke.evidence.observed, Some(harness::Measure::Count(n)) if n >= 15),
+        "{broke:?}"
+    );
+    assert!(
+        broke.evidence.witness.is_some(),
+        "the target passed the correlation id on"
+    );
+
+    // The phases line up with the journals: the calm phases saw no slow calls.
+    let baseline = SuccessRate::new(0.99, Scope::phase("baseline")).check(&unguarded);
+    assert_eq!(baseline.outcome, Outcome::Pass, "{baseline:?}");
+    assert_eq!(guarded.phases.len(), 3);
+    assert!(
+        guarded.edge.len() >= 130,
+        "{} requests in 1.4 s at 100/s",
+        guarded.edge.len()
+    );
+}
+
+/// Checkout through baseline, a phase where `fault` holds at payments, and recovery.
+async fn run_with(defences: Defences, fault: &str, client_timeout: Duration) -> Observations {
+    let server = FaultServer::builder()
+        .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+        .start()
+        .unwrap();
+    let target = checkout_service(server.url("payments").unwrap(), defences).await;
+    let phases = [
+        PhasePlan::calm("baseline", Duration::from_millis(300)),
+        PhasePlan::calm("payments failing", Duration::from_millis(600))
+            .with_fault("payments", serde_json::from_str(fault).unwrap()),
+        PhasePlan::calm("recovery", Duration::from_millis(300)),
+    ];
+    let load = Load {
+        endpoint: Endpoint::get(
+            "checkout",
+            format!("http://{target}/checkout").parse().unwrap(),
+        )
+        .with_timeout(client_timeout),
+        arrival: Arrival::Open { rate: 50.0 },
+        duration: Duration::ZERO,
+    };
+    run(&server, &phases, vec![load], 2)
+        .await
+        .unwrap()
+        .observations
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_immediate_retries_amplify_about_four_times_and_no_retries_do_not() {
+    let down = r#"{"error": {"status": 503}}"#;
+    let storm = run_with(
+        Defences {
+            retries: 3,
+            ..Defences::default()
+        },
+        down,
+        Duration::from_secs(2),
+    )
+    .await;
+    let calm = run_with(Defences::default(), down, Duration::from_secs(2)).await;
+    let claim = RetryAmplification::new("payments", 1.5, Scope::phase("payments failing"));
+    let broke = claim.check(&storm);
+    assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
+    let Some(Measure::Ratio(ratio)) = broke.evidence.observed else {
+        panic!("{broke:?}")
+    };
+    assert!((3.5..=4.5).contains(&ratio), "amplification {ratio}");
+    assert_eq!(claim.check(&calm).outcome, Outcome::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_on_a_hung_dependency_fails_fast_and_its_absence_does_not() {
+    let hung = r#"{"hang": {}}"#;
+    let guarded = run_with(
+        Defences {
+            timeout: Some(Duration::from_millis(100)),
+            ..Defences::default()
+        },
+        hung,
+        Duration::from_millis(800),
+    )
+    .await;
+    let unguarded = run_with(Defences::default(), hung, Duration::from_millis(800)).await;
+    let fast_fail = LatencyBound::new(
+        99.0,
+        LatencyLimit::Absolute(Duration::from_millis(300)),
+        Scope::phase("payments failing"),
+    )
+    .for_endpoint("checkout");
+    let held = fast_fail.check(&guarded);
+    assert_eq!(held.outcome, Outcome::Pass, "{held:?}");
+    let broke = fast_fail.check(&unguarded);
+    assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
+    assert!(broke.evidence.first_broke_ns.is_some());
+}
