@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::observations::nanos;
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// No call correlated with an edge request arrives at `dependency` later than
@@ -44,21 +44,14 @@ impl Deadline {
 impl Property for Deadline {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("deadline({}) within {:?}", self.dependency, self.budget);
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Duration(self.budget),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self
+                .scope
+                .start(seen, &name, Measure::Duration(self.budget))
+            {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let sent: HashMap<&str, u64> = seen
             .edge_in(phase, self.scope.settle, None)
             .filter_map(|r| Some((r.correlation_id.as_deref()?, r.sent_ns)))

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// No correlation id reaches `dependency` more than `at_most` times in the
@@ -40,21 +40,11 @@ impl MaxAttempts {
 impl Property for MaxAttempts {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("max_attempts({}) <= {}", self.dependency, self.at_most);
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Count(self.at_most),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
             let Some(id) = call.correlation_id.as_deref() else {

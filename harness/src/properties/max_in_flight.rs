@@ -1,7 +1,7 @@
 //! `max_in_flight`: a bulkhead holds: a dependency never sees more than N calls at once.
 
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// At most `at_most` calls in flight at `dependency` during the phase, from
@@ -38,21 +38,11 @@ impl MaxInFlight {
 impl Property for MaxInFlight {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("max_in_flight({}) <= {}", self.dependency, self.at_most);
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Count(self.at_most),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let mut peak = None::<&fault_server::CallRecord>;
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
             evidence.samples += 1;

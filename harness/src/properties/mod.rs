@@ -19,7 +19,8 @@ pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
 pub use success_rate::SuccessRate;
 
-use crate::{Observations, Verdict};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase, Verdict};
 
 /// A resilience claim that can be checked against what a run observed.
 pub trait Property {
@@ -62,6 +63,34 @@ impl Scope {
     pub fn with_min_samples(mut self, samples: u64) -> Self {
         self.min_samples = samples;
         self
+    }
+}
+
+impl Scope {
+    /// The scope's phase in `seen`, and empty evidence against `threshold`; or,
+    /// when the run has no such phase, the inconclusive verdict to return.
+    pub(crate) fn start<'a>(
+        &self,
+        seen: &'a Observations,
+        property: &str,
+        threshold: Measure,
+    ) -> Result<(&'a Phase, Evidence), Verdict> {
+        let evidence = Evidence {
+            observed: None,
+            threshold,
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        };
+        match seen.phase(&self.phase) {
+            Some(phase) => Ok((phase, evidence)),
+            None => Err(Verdict::inconclusive(
+                property.to_owned(),
+                &self.phase,
+                evidence,
+                "no such phase in this run",
+            )),
+        }
     }
 }
 

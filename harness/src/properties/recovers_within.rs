@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::observations::nanos;
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// In the phase after a fault (the recovery), the success rate over a sliding
@@ -63,21 +63,14 @@ impl Property for RecoversWithin {
             "recovers_within({subject}, {:?}) to {}",
             self.within, self.at_least
         );
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Duration(self.within),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self
+                .scope
+                .start(seen, &name, Measure::Duration(self.within))
+            {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let mut requests: Vec<_> = seen
             .edge_in(phase, Duration::ZERO, self.endpoint.as_deref())
             .collect();

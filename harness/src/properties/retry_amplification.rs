@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// Calls reaching `dependency` per edge request sent (to `endpoint`, or to
@@ -54,21 +54,11 @@ impl Property for RetryAmplification {
             "retry_amplification({}) <= {}",
             self.dependency, self.at_most
         );
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Ratio(self.at_most),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self.scope.start(seen, &name, Measure::Ratio(self.at_most)) {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let requests = seen
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
             .count() as u64;

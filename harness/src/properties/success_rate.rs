@@ -2,7 +2,7 @@
 //! endpoint that does not use the faulty dependency keeps its success rate).
 
 use crate::properties::{Property, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// At least `at_least` (a fraction, 0.99 for 99%) of the requests to
@@ -44,21 +44,11 @@ impl Property for SuccessRate {
     fn check(&self, seen: &Observations) -> Verdict {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         let name = format!("success_rate({subject}) >= {}", self.at_least);
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Ratio(self.at_least),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        let Some(phase) = seen.phase(&self.scope.phase) else {
-            return Verdict::inconclusive(
-                name,
-                &self.scope.phase,
-                evidence,
-                "no such phase in this run",
-            );
-        };
+        let (phase, mut evidence) =
+            match self.scope.start(seen, &name, Measure::Ratio(self.at_least)) {
+                Ok(found) => found,
+                Err(verdict) => return verdict,
+            };
         let mut succeeded = 0u64;
         let mut first_failure = None::<&crate::EdgeRecord>;
         for request in seen.edge_in(phase, self.scope.settle, self.endpoint.as_deref()) {
