@@ -50,7 +50,7 @@ impl Property for Deadline {
                 .start(seen, &name, Measure::Duration(self.budget))
             {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let sent: HashMap<&str, u64> = seen
             .edge_in(phase, self.scope.settle, None)

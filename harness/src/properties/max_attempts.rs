@@ -43,7 +43,7 @@ impl Property for MaxAttempts {
         let (phase, mut evidence) =
             match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {

@@ -41,7 +41,7 @@ impl Property for MaxInFlight {
         let (phase, mut evidence) =
             match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let mut peak = None::<&fault_server::CallRecord>;
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {

@@ -74,7 +74,7 @@ impl Scope {
         seen: &'a Observations,
         property: &str,
         threshold: Measure,
-    ) -> Result<(&'a Phase, Evidence), Verdict> {
+    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
         let evidence = Evidence {
             observed: None,
             threshold,
@@ -84,12 +84,12 @@ impl Scope {
         };
         match seen.phase(&self.phase) {
             Some(phase) => Ok((phase, evidence)),
-            None => Err(Verdict::inconclusive(
+            None => Err(Box::new(Verdict::inconclusive(
                 property.to_owned(),
                 &self.phase,
                 evidence,
                 "no such phase in this run",
-            )),
+            ))),
         }
     }
 }

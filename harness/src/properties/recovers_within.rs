@@ -69,7 +69,7 @@ impl Property for RecoversWithin {
                 .start(seen, &name, Measure::Duration(self.within))
             {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let mut requests: Vec<_> = seen
             .edge_in(phase, Duration::ZERO, self.endpoint.as_deref())

@@ -57,7 +57,7 @@ impl Property for RetryAmplification {
         let (phase, mut evidence) =
             match self.scope.start(seen, &name, Measure::Ratio(self.at_most)) {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let requests = seen
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())

@@ -47,7 +47,7 @@ impl Property for SuccessRate {
         let (phase, mut evidence) =
             match self.scope.start(seen, &name, Measure::Ratio(self.at_least)) {
                 Ok(found) => found,
-                Err(verdict) => return verdict,
+                Err(verdict) => return *verdict,
             };
         let mut succeeded = 0u64;
         let mut first_failure = None::<&crate::EdgeRecord>;
