@@ -1,0 +1,208 @@
+//! [`FaultServerBuilder`]: what a fault server starts with.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+use super::FaultServer;
+use crate::control::{self, ControlHandle};
+use crate::journal::DEFAULT_JOURNAL_CAPACITY;
+use crate::registry::{Registry, Settings};
+use crate::{ControlError, DependencySpec};
+
+/// Why a fault server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `start` was called outside a tokio runtime.
+    #[error("the fault server needs a tokio runtime: call start from inside one")]
+    NoRuntime,
+    /// A dependency was invalid or could not listen.
+    #[error("dependency `{name}`: {source}")]
+    Dependency {
+        /// Its name.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: ControlError,
+    },
+    /// The control API could not listen.
+    #[error("control API on {addr}: {source}")]
+    Control {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+    /// The control API would listen beyond loopback without a token.
+    #[error(
+        "the control API on {0} is reachable beyond this machine: set a token (--token) to bind it"
+    )]
+    TokenRequired(SocketAddr),
+}
+
+/// Configures and starts a [`FaultServer`].
+#[derive(Debug, Clone)]
+pub struct FaultServerBuilder {
+    dependencies: Vec<DependencySpec>,
+    settings: Settings,
+    control: Option<SocketAddr>,
+    token: Option<String>,
+}
+
+impl FaultServerBuilder {
+    /// No dependencies, seed 0, no control API.
+    pub(super) fn new() -> Self {
+        FaultServerBuilder {
+            dependencies: Vec::new(),
+            settings: Settings {
+                seed: 0,
+                journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            },
+            control: None,
+            token: None,
+        }
+    }
+
+    /// Adds a dependency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+    ///     .dependency(DependencySpec::stub("crm"))
+    ///     .start()?;
+    /// assert_eq!(server.addrs().len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dependency(mut self, spec: DependencySpec) -> Self {
+        self.dependencies.push(spec);
+        self
+    }
+
+    /// Seeds every random decision (default 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// // The same seed and arrival order give the same probabilistic decisions.
+    /// let server = FaultServer::builder().seed(42).start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.settings.seed = seed;
+        self
+    }
+
+    /// Caps each journal's records (default [`DEFAULT_JOURNAL_CAPACITY`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .dependency(DependencySpec::stub("crm"))
+    ///     .journal_capacity(1_000)
+    ///     .start()?;
+    /// assert_eq!(server.stats("crm")?.capacity, 1_000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn journal_capacity(mut self, records: usize) -> Self {
+        self.settings.journal_capacity = records;
+        self
+    }
+
+    /// Also serves the control API on `addr` (its own thread and runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().control("127.0.0.1:0".parse()?).start()?;
+    /// assert!(server.control_addr().unwrap().port() > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn control(mut self, addr: SocketAddr) -> Self {
+        self.control = Some(addr);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the control API; needed to bind it beyond loopback.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// // Beyond loopback the control API needs a token.
+    /// let refused = FaultServer::builder().control("0.0.0.0:0".parse()?).start();
+    /// assert!(matches!(refused, Err(StartError::TokenRequired(_))));
+    /// let server = FaultServer::builder().control("0.0.0.0:0".parse()?).token("s3cret").start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Binds every listener and starts serving on the current tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// assert!(server.url("crm")?.starts_with("http://127.0.0.1:"));
+    /// // Outside a runtime there is nothing to serve on.
+    /// std::thread::spawn(|| assert!(matches!(FaultServer::builder().start(), Err(StartError::NoRuntime))))
+    ///     .join()
+    ///     .unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start(self) -> Result<FaultServer, StartError> {
+        let runtime = Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        if let Some(addr) = self.control {
+            if !addr.ip().is_loopback() && self.token.is_none() {
+                return Err(StartError::TokenRequired(addr));
+            }
+        }
+        let registry = Arc::new(Registry::new(self.settings.clone(), runtime));
+        let started = self.start_parts(&registry);
+        match started {
+            Ok(control) => Ok(FaultServer { registry, control }),
+            Err(e) => {
+                registry.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_parts(&self, registry: &Arc<Registry>) -> Result<Option<ControlHandle>, StartError> {
+        for spec in &self.dependencies {
+            registry
+                .add(spec)
+                .map_err(|source| StartError::Dependency {
+                    name: spec.name.clone(),
+                    source,
+                })?;
+        }
+        self.control
+            .map(|addr| {
+                control::spawn(Arc::clone(registry), addr, self.token.clone())
+                    .map_err(|source| StartError::Control { addr, source })
+            })
+            .transpose()
+    }
+}
