@@ -1,6 +1,7 @@
 //! Resilience properties: each a claim about one phase of a run, judged from
 //! [`Observations`] into a [`Verdict`] with evidence. One module per property.
 
+mod breaker;
 mod deadline;
 mod latency;
 mod max_attempts;
@@ -11,6 +12,7 @@ mod success_rate;
 
 use std::time::Duration;
 
+pub use breaker::Breaker;
 pub use deadline::Deadline;
 pub use latency::{LatencyBound, LatencyLimit};
 pub use max_attempts::MaxAttempts;

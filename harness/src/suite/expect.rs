@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    Deadline, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin,
-    RetryAmplification, Scope, SuccessRate,
+    Breaker, Deadline, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property,
+    RecoversWithin, RetryAmplification, Scope, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -31,6 +31,8 @@ pub enum PropertyKind {
     RecoversWithin,
     /// No correlated dependency call after its request's budget ran out.
     Deadline,
+    /// A circuit breaker opens, holds calls back, and probes again.
+    Breaker,
 }
 
 /// One `[[expect]]` entry.
@@ -85,6 +87,15 @@ pub struct Expect {
     /// `recovers_within`: the sliding window (default 1 s).
     #[serde(default, with = "humantime_serde::option")]
     pub window: Option<Duration>,
+    /// `breaker`: consecutive failures that open it.
+    #[serde(default)]
+    pub failures: Option<u64>,
+    /// `breaker`: how long it stays open.
+    #[serde(default, with = "humantime_serde::option")]
+    pub reset: Option<Duration>,
+    /// `breaker`: calls allowed per reset interval while open (default 1).
+    #[serde(default)]
+    pub probes: Option<u64>,
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -188,6 +199,17 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::Breaker => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(
+                    self.failures.is_some_and(|n| n > 0),
+                    "failures (at least 1)",
+                )?;
+                needs(
+                    self.reset.is_some_and(|r| !r.is_zero()),
+                    "reset (a duration)",
+                )
+            }
         }
     }
 
@@ -233,6 +255,13 @@ impl Expect {
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }
+            PropertyKind::Breaker => Box::new(Breaker::new(
+                dependency,
+                self.failures.unwrap_or(1),
+                self.reset.unwrap_or_default(),
+                self.probes.unwrap_or(1),
+                scope,
+            )),
             PropertyKind::Deadline => Box::new(Deadline::new(
                 dependency,
                 self.within.unwrap_or_default(),

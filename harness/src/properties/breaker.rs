@@ -1,0 +1,210 @@
+//! `breaker`: a circuit breaker opens on repeated failures, holds back calls
+//! while open, and lets probes through again after its reset interval.
+
+use std::time::Duration;
+
+use fault_server::{CallRecord, Outcome as CallOutcome};
+
+use crate::observations::nanos;
+use crate::properties::{Property, Scope};
+use crate::verdict::Measure;
+use crate::{Observations, Verdict};
+
+/// At `dependency`, once `failures` calls in a row have ended in failure
+/// (a 5xx or 429, a reset, a close, garbage, or the caller giving up), at most
+/// `probes` calls arrive in any `reset` interval that follows while the
+/// dependency keeps failing (safety); and calls do arrive again after the
+/// first `reset` interval (liveness: a breaker stuck open fails too).
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::properties::{Breaker, Property, Scope};
+/// let claim = Breaker::new("crm", 5, Duration::from_secs(30), 1, Scope::phase("crm down"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breaker {
+    /// The dependency's name.
+    pub dependency: String,
+    /// Consecutive failures that open the breaker.
+    pub failures: u64,
+    /// How long it stays open before letting probes through.
+    pub reset: Duration,
+    /// Calls allowed per reset interval while open (half-open probes).
+    pub probes: u64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl Breaker {
+    /// Opens after `failures` in a row, stays open `reset`, lets `probes` through per interval.
+    pub fn new(
+        dependency: impl Into<String>,
+        failures: u64,
+        reset: Duration,
+        probes: u64,
+        scope: Scope,
+    ) -> Self {
+        Breaker {
+            dependency: dependency.into(),
+            failures,
+            reset,
+            probes,
+            scope,
+        }
+    }
+}
+
+fn failed(call: &CallRecord) -> bool {
+    match call.outcome {
+        CallOutcome::Responded => call.status.is_some_and(|s| s >= 500 || s == 429),
+        CallOutcome::InFlight => false,
+        CallOutcome::Reset
+        | CallOutcome::Closed
+        | CallOutcome::Malformed
+        | CallOutcome::ClientGone => true,
+    }
+}
+
+impl Property for Breaker {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!(
+            "breaker({}) opens after {} failures for {:?}, {} probe(s)",
+            self.dependency, self.failures, self.reset, self.probes
+        );
+        let (phase, mut evidence) = match self.scope.start(seen, &name, Measure::Count(self.probes))
+        {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
+        let mut calls: Vec<&CallRecord> = seen
+            .calls_in(&self.dependency, phase, self.scope.settle)
+            .collect();
+        calls.sort_by_key(|c| c.arrival_ns);
+        evidence.samples = calls.len() as u64;
+        // The breaker must be open once `failures` calls in a row have ended failing.
+        let mut by_departure: Vec<&CallRecord> = calls
+            .iter()
+            .copied()
+            .filter(|c| c.departure_ns.is_some())
+            .collect();
+        by_departure.sort_by_key(|c| c.departure_ns);
+        let mut streak = 0;
+        let mut opened_ns = None;
+        for call in &by_departure {
+            streak = if failed(call) { streak + 1 } else { 0 };
+            if streak >= self.failures {
+                opened_ns = call.departure_ns;
+                break;
+            }
+        }
+        let Some(opened_ns) = opened_ns else {
+            let why = format!(
+                "{} calls in a row never failed at {}: the breaker was not exercised",
+                self.failures, self.dependency
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        };
+        let reset = nanos(self.reset).max(1);
+        if opened_ns.saturating_add(reset) > phase.end_ns {
+            let why =
+                "the phase ends before one reset interval has passed after the breaker opened";
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        // Safety: at most `probes` arrivals in each reset interval after it opened.
+        let after: Vec<&CallRecord> = calls
+            .iter()
+            .copied()
+            .filter(|c| c.arrival_ns > opened_ns)
+            .collect();
+        let (mut worst, mut end) = (0u64, 0usize);
+        for (start, call) in after.iter().enumerate() {
+            // `end` only moves forward: the windows slide, so this is linear.
+            while end < after.len() && after[end].arrival_ns < call.arrival_ns + reset {
+                end += 1;
+            }
+            let in_window = (end - start) as u64;
+            if in_window > worst {
+                worst = in_window;
+                evidence.witness = call.correlation_id.clone();
+            }
+            if in_window > self.probes && evidence.first_broke_ns.is_none() {
+                evidence.first_broke_ns = Some(call.arrival_ns);
+            }
+        }
+        evidence.observed = Some(Measure::Count(worst));
+        if worst > self.probes {
+            return Verdict::judged(name, &phase.name, false, evidence);
+        }
+        // Liveness: probes resume after the reset interval.
+        let resumed = after.iter().any(|c| c.arrival_ns >= opened_ns + reset);
+        if !resumed {
+            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
+            verdict.note = Some(format!(
+                "no call reached {} after the reset interval: the breaker stayed open",
+                self.dependency
+            ));
+            return verdict;
+        }
+        Verdict::judged(name, &phase.name, true, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{two_phases, MS};
+    use crate::Outcome;
+
+    /// Calls at `times_ms` (into the 1 s fault phase), each failing with 503 after 1 ms.
+    fn failing_calls(times_ms: &[u64]) -> Observations {
+        let mut seen = two_phases();
+        for (i, at) in times_ms.iter().enumerate() {
+            crate::properties::fixtures::call(&mut seen, "crm", 1_000 + at, 1, &format!("r{i}"));
+        }
+        for call in seen.dependencies.get_mut("crm").unwrap() {
+            call.status = Some(503);
+        }
+        seen
+    }
+
+    fn breaker(probes: u64) -> Breaker {
+        Breaker::new(
+            "crm",
+            5,
+            Duration::from_millis(200),
+            probes,
+            Scope::phase("fault").with_min_samples(1),
+        )
+    }
+
+    #[test]
+    fn a_breaker_that_opens_and_probes_once_per_interval_passes() {
+        // Five failures, then one probe every 200 ms.
+        let seen = failing_calls(&[0, 10, 20, 30, 40, 250, 450, 650, 850]);
+        let verdict = breaker(1).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+    }
+
+    #[test]
+    fn no_breaker_keeps_calling_and_fails() {
+        let times: Vec<u64> = (0..90).map(|i| i * 10).collect();
+        let verdict = breaker(1).check(&failing_calls(&times));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.observed, Some(Measure::Count(20)));
+        assert_eq!(verdict.evidence.first_broke_ns, Some((1_000 + 50) * MS));
+    }
+
+    #[test]
+    fn a_breaker_stuck_open_fails_liveness() {
+        let verdict = breaker(1).check(&failing_calls(&[0, 10, 20, 30, 40]));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert!(verdict.note.unwrap().contains("stayed open"));
+    }
+
+    #[test]
+    fn without_enough_failures_in_a_row_it_is_inconclusive() {
+        let verdict = breaker(1).check(&failing_calls(&[0, 10, 20]));
+        assert_eq!(verdict.outcome, Outcome::Inconclusive);
+    }
+}
