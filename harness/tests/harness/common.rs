@@ -27,6 +27,16 @@ pub struct Defences {
     pub retries: u32,
     /// A timeout on each payments call.
     pub timeout: Option<Duration>,
+    /// A circuit breaker: open after this many failures in a row, for this long,
+    /// then one probe at a time.
+    pub breaker: Option<(u32, Duration)>,
+}
+
+/// A breaker's state: failures in a row, and until when it is open.
+#[derive(Debug, Default)]
+struct BreakerState {
+    failures: u32,
+    open_until: Option<tokio::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -34,6 +44,7 @@ struct Checkout {
     client: Client<HttpConnector, Full<Bytes>>,
     payments: String,
     permits: Option<Arc<Semaphore>>,
+    breaker: Arc<std::sync::Mutex<BreakerState>>,
     defences: Defences,
 }
 
@@ -45,6 +56,7 @@ pub async fn checkout_service(payments: String, defences: Defences) -> SocketAdd
         client: Client::builder(TokioExecutor::new()).build_http(),
         payments,
         permits: defences.bulkhead.map(|n| Arc::new(Semaphore::new(n))),
+        breaker: Arc::default(),
         defences,
     };
     tokio::spawn(async move {
@@ -76,6 +88,9 @@ impl Checkout {
             },
             None => None,
         };
+        if !self.breaker_allows() {
+            return status(StatusCode::SERVICE_UNAVAILABLE);
+        }
         let id = request.headers().get("x-faultline-request").cloned();
         let mut last = StatusCode::BAD_GATEWAY;
         for _attempt in 0..=self.defences.retries {
@@ -97,6 +112,7 @@ impl Checkout {
                 Some(limit) => tokio::time::timeout(limit, exchange).await.ok().flatten(),
                 None => exchange.await,
             };
+            self.breaker_records(answer.is_some_and(|code| code.is_success()));
             match answer {
                 Some(code) if code.is_success() => return status(code),
                 Some(code) => last = code,
@@ -104,6 +120,38 @@ impl Checkout {
             }
         }
         status(last)
+    }
+
+    /// Closed: yes. Open: no, until the reset interval has passed; then one
+    /// probe, and open again for another interval until it reports.
+    fn breaker_allows(&self) -> bool {
+        let Some((_, reset)) = self.defences.breaker else {
+            return true;
+        };
+        let mut state = self.breaker.lock().unwrap();
+        match state.open_until {
+            Some(until) if tokio::time::Instant::now() < until => false,
+            Some(_) => {
+                state.open_until = Some(tokio::time::Instant::now() + reset);
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn breaker_records(&self, succeeded: bool) {
+        let Some((threshold, reset)) = self.defences.breaker else {
+            return;
+        };
+        let mut state = self.breaker.lock().unwrap();
+        if succeeded {
+            *state = BreakerState::default();
+        } else {
+            state.failures += 1;
+            if state.failures >= threshold && state.open_until.is_none() {
+                state.open_until = Some(tokio::time::Instant::now() + reset);
+            }
+        }
     }
 }
 

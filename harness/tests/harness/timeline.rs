@@ -6,7 +6,8 @@ use std::time::Duration;
 use fault_server::{DependencySpec, FaultServer, StubResponse};
 use harness::load::{Arrival, Endpoint, Load};
 use harness::properties::{
-    LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope, SuccessRate,
+    Breaker, LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope,
+    SuccessRate,
 };
 use harness::timeline::{run, PhasePlan};
 use harness::{Measure, Observations, Outcome};
@@ -153,4 +154,26 @@ async fn a_timeout_on_a_hung_dependency_fails_fast_and_its_absence_does_not() {
     let broke = fast_fail.check(&unguarded);
     assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
     assert!(broke.evidence.first_broke_ns.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_holds_calls_back_and_probes_again_and_its_absence_fails() {
+    let down = r#"{"error": {"status": 503}}"#;
+    let breaker = Defences {
+        breaker: Some((5, Duration::from_millis(150))),
+        ..Defences::default()
+    };
+    let guarded = run_with(breaker, down, Duration::from_secs(2)).await;
+    let unguarded = run_with(Defences::default(), down, Duration::from_secs(2)).await;
+    let claim = Breaker::new(
+        "payments",
+        5,
+        Duration::from_millis(150),
+        1,
+        Scope::phase("payments failing"),
+    );
+    let held = claim.check(&guarded);
+    assert_eq!(held.outcome, Outcome::Pass, "{held:?}");
+    let broke = claim.check(&unguarded);
+    assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
 }
