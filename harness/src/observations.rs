@@ -76,6 +76,9 @@ pub struct EdgeRecord {
     pub outcome: EdgeOutcome,
     /// The id it carried (`x-faultline-request` and the trace-id of its `traceparent`).
     pub correlation_id: Option<String>,
+    /// Whether the answer carried a `Retry-After` header.
+    #[serde(default)]
+    pub retry_after: bool,
 }
 
 impl EdgeRecord {
@@ -94,12 +97,19 @@ impl EdgeRecord {
             ended_ns,
             outcome,
             correlation_id: None,
+            retry_after: false,
         }
     }
 
     /// Sets the correlation id.
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
         self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Marks the answer as carrying `Retry-After`.
+    pub fn with_retry_after(mut self) -> Self {
+        self.retry_after = true;
         self
     }
 

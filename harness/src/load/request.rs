@@ -46,10 +46,11 @@ pub(super) async fn send(
         );
     }
     let sent = Instant::now();
-    let outcome = match tokio::time::timeout(endpoint.timeout, exchange(client, request)).await {
-        Ok(outcome) => outcome,
-        Err(_) => EdgeOutcome::Timeout,
-    };
+    let (outcome, retry_after) =
+        match tokio::time::timeout(endpoint.timeout, exchange(client, request)).await {
+            Ok(answer) => answer,
+            Err(_) => (EdgeOutcome::Timeout, false),
+        };
     let ended = Instant::now();
     EdgeRecord {
         endpoint: endpoint.name.clone(),
@@ -58,21 +59,24 @@ pub(super) async fn send(
         ended_ns: clock.ns_at(ended),
         outcome,
         correlation_id: Some(id),
+        retry_after,
     }
 }
 
-async fn exchange(client: &HttpClient, request: Request<Full<Bytes>>) -> EdgeOutcome {
+/// The outcome, and whether the answer carried `Retry-After`.
+async fn exchange(client: &HttpClient, request: Request<Full<Bytes>>) -> (EdgeOutcome, bool) {
     match client.request(request).await {
         Ok(response) => {
             let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
             // The answer counts once its whole body has arrived.
             match response.into_body().collect().await {
-                Ok(_) => EdgeOutcome::Status(status),
-                Err(_) => EdgeOutcome::Reset,
+                Ok(_) => (EdgeOutcome::Status(status), retry_after),
+                Err(_) => (EdgeOutcome::Reset, false),
             }
         }
-        Err(error) if error.is_connect() => EdgeOutcome::ConnectError,
-        Err(_) => EdgeOutcome::Reset,
+        Err(error) if error.is_connect() => (EdgeOutcome::ConnectError, false),
+        Err(_) => (EdgeOutcome::Reset, false),
     }
 }
 

@@ -8,6 +8,7 @@ mod max_attempts;
 mod max_in_flight;
 mod recovers_within;
 mod retry_amplification;
+mod shed_fast;
 mod success_rate;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;
 pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
+pub use shed_fast::ShedFast;
 pub use success_rate::SuccessRate;
 
 use crate::verdict::{Evidence, Measure};

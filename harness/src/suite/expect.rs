@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::location::suggest;
 use crate::properties::{
     Breaker, Deadline, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property,
-    RecoversWithin, RetryAmplification, Scope, SuccessRate,
+    RecoversWithin, RetryAmplification, Scope, ShedFast, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -33,6 +33,8 @@ pub enum PropertyKind {
     Deadline,
     /// A circuit breaker opens, holds calls back, and probes again.
     Breaker,
+    /// Overload is shed with a fast 503/429 and Retry-After.
+    ShedFast,
 }
 
 /// One `[[expect]]` entry.
@@ -96,6 +98,12 @@ pub struct Expect {
     /// `breaker`: calls allowed per reset interval while open (default 1).
     #[serde(default)]
     pub probes: Option<u64>,
+    /// `shed_fast`: bound on the p99 of rejections.
+    #[serde(default, with = "humantime_serde::option")]
+    pub rejected_within: Option<Duration>,
+    /// `shed_fast`: bound on the p99 of accepted requests.
+    #[serde(default, with = "humantime_serde::option")]
+    pub accepted_within: Option<Duration>,
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -199,6 +207,10 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::ShedFast => {
+                needs(self.rejected_within.is_some(), "rejected_within")?;
+                needs(self.accepted_within.is_some(), "accepted_within")
+            }
             PropertyKind::Breaker => {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(
@@ -252,6 +264,15 @@ impl Expect {
             }
             PropertyKind::SuccessRate => {
                 let mut property = SuccessRate::new(self.at_least.unwrap_or(1.0), scope);
+                property.endpoint = self.endpoint.clone();
+                Box::new(property)
+            }
+            PropertyKind::ShedFast => {
+                let mut property = ShedFast::new(
+                    self.rejected_within.unwrap_or_default(),
+                    self.accepted_within.unwrap_or_default(),
+                    scope,
+                );
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 /// The defences a checkout service may have.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Defences {
-    /// At most this many payments calls at once; a fast 429 beyond.
+    /// At most this many payments calls at once; a fast 429 with Retry-After beyond.
     pub bulkhead: Option<usize>,
     /// Immediate retries after a failed payments call.
     pub retries: u32,
@@ -84,7 +84,15 @@ impl Checkout {
         let _permit = match &self.permits {
             Some(permits) => match permits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
-                Err(_) => return status(StatusCode::TOO_MANY_REQUESTS),
+                Err(_) => {
+                    // Shed at once, and say when to come back.
+                    let mut shed = status(StatusCode::TOO_MANY_REQUESTS);
+                    shed.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static("1"),
+                    );
+                    return shed;
+                }
             },
             None => None,
         };

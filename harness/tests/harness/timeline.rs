@@ -7,7 +7,7 @@ use fault_server::{DependencySpec, FaultServer, StubResponse};
 use harness::load::{Arrival, Endpoint, Load};
 use harness::properties::{
     Breaker, LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope,
-    SuccessRate,
+    ShedFast, SuccessRate,
 };
 use harness::timeline::{run, PhasePlan};
 use harness::{Measure, Observations, Outcome};
@@ -172,6 +172,30 @@ async fn a_breaker_holds_calls_back_and_probes_again_and_its_absence_fails() {
         1,
         Scope::phase("payments failing"),
     );
+    let held = claim.check(&guarded);
+    assert_eq!(held.outcome, Outcome::Pass, "{held:?}");
+    let broke = claim.check(&unguarded);
+    assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_answers_overload_with_a_fast_429_and_its_absence_lets_latency_pile_up() {
+    // Payments slows down with the calls it holds: 100 ms more per call in
+    // flight. Five at once (the bulkhead) answer within 500 ms; without a
+    // bulkhead, 50 requests/s pile up without end.
+    let saturating = r#"{"saturation": {"base": "100ms", "workers": 1}}"#;
+    let shedding = Defences {
+        bulkhead: Some(5),
+        ..Defences::default()
+    };
+    let guarded = run_with(shedding, saturating, Duration::from_secs(2)).await;
+    let unguarded = run_with(Defences::default(), saturating, Duration::from_secs(2)).await;
+    let claim = ShedFast::new(
+        Duration::from_millis(50),
+        Duration::from_millis(800),
+        Scope::phase("payments failing"),
+    )
+    .for_endpoint("checkout");
     let held = claim.check(&guarded);
     assert_eq!(held.outcome, Outcome::Pass, "{held:?}");
     let broke = claim.check(&unguarded);
