@@ -1,6 +1,7 @@
 //! Resilience properties: each a claim about one phase of a run, judged from
 //! [`Observations`] into a [`Verdict`] with evidence. One module per property.
 
+mod backoff;
 mod breaker;
 mod deadline;
 mod latency;
@@ -13,6 +14,7 @@ mod success_rate;
 
 use std::time::Duration;
 
+pub use backoff::{Backoff, Jitter};
 pub use breaker::Breaker;
 pub use deadline::Deadline;
 pub use latency::{LatencyBound, LatencyLimit};

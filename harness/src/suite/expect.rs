@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    Breaker, Deadline, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property,
-    RecoversWithin, RetryAmplification, Scope, ShedFast, SuccessRate,
+    Backoff, Breaker, Deadline, Jitter, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight,
+    Property, RecoversWithin, RetryAmplification, Scope, ShedFast, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -35,6 +35,8 @@ pub enum PropertyKind {
     Breaker,
     /// Overload is shed with a fast 503/429 and Retry-After.
     ShedFast,
+    /// Retries wait inside an exponential envelope, with jitter.
+    Backoff,
 }
 
 /// One `[[expect]]` entry.
@@ -104,6 +106,18 @@ pub struct Expect {
     /// `shed_fast`: bound on the p99 of accepted requests.
     #[serde(default, with = "humantime_serde::option")]
     pub accepted_within: Option<Duration>,
+    /// `backoff`: the first retry's envelope.
+    #[serde(default, with = "humantime_serde::option")]
+    pub base: Option<Duration>,
+    /// `backoff`: growth per retry (default 2).
+    #[serde(default)]
+    pub multiplier: Option<f64>,
+    /// `backoff`: the largest envelope.
+    #[serde(default, with = "humantime_serde::option")]
+    pub max: Option<Duration>,
+    /// `backoff`: `none`, `full` (default) or `equal`.
+    #[serde(default)]
+    pub jitter: Option<Jitter>,
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -207,6 +221,11 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::Backoff => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(self.base.is_some(), "base")?;
+                needs(self.max.is_some(), "max")
+            }
             PropertyKind::ShedFast => {
                 needs(self.rejected_within.is_some(), "rejected_within")?;
                 needs(self.accepted_within.is_some(), "accepted_within")
@@ -267,6 +286,14 @@ impl Expect {
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }
+            PropertyKind::Backoff => Box::new(Backoff::new(
+                dependency,
+                self.base.unwrap_or_default(),
+                self.multiplier.unwrap_or(2.0),
+                self.max.unwrap_or_default(),
+                self.jitter.unwrap_or(Jitter::Full),
+                scope,
+            )),
             PropertyKind::ShedFast => {
                 let mut property = ShedFast::new(
                     self.rejected_within.unwrap_or_default(),

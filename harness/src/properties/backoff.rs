@@ -1,0 +1,234 @@
+//! `backoff`: retries wait, exponentially longer, up to a cap, with jitter.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fault_server::CallRecord;
+
+use crate::observations::nanos;
+use crate::properties::{Property, Scope};
+use crate::verdict::Measure;
+use crate::{Observations, Verdict};
+
+/// How retry delays are spread inside their exponential envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Exactly the envelope: base × factor^(n-1), capped.
+    None,
+    /// Anywhere from zero to the envelope ("full jitter").
+    Full,
+    /// From half the envelope to the envelope ("equal jitter").
+    Equal,
+}
+
+/// Between a failed call at `dependency` and the next attempt of the same
+/// request (by correlation id), the wait stays inside the envelope of retry
+/// n: `min(max, base × factor^(n-1))`, per the `jitter` model, give or take
+/// `slack`. With jitter, the first retries of different requests must not all
+/// wait the same (requests that fail together must not retry together).
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::properties::{Backoff, Jitter, Property, Scope};
+/// let claim = Backoff::new("payments", Duration::from_millis(100), 2.0, Duration::from_secs(2), Jitter::Full, Scope::phase("payments down"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    /// The dependency's name.
+    pub dependency: String,
+    /// The first retry's envelope.
+    pub base: Duration,
+    /// Growth per retry.
+    pub factor: f64,
+    /// The largest envelope.
+    pub max: Duration,
+    /// How delays spread inside the envelope.
+    pub jitter: Jitter,
+    /// Tolerance for timing on a busy machine (default 20 ms).
+    pub slack: Duration,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl Backoff {
+    /// Exponential backoff from `base` by `factor` up to `max`, with `jitter`.
+    pub fn new(
+        dependency: impl Into<String>,
+        base: Duration,
+        factor: f64,
+        max: Duration,
+        jitter: Jitter,
+        scope: Scope,
+    ) -> Self {
+        Backoff {
+            dependency: dependency.into(),
+            base,
+            factor,
+            max,
+            jitter,
+            slack: Duration::from_millis(20),
+            scope,
+        }
+    }
+
+    /// The envelope of retry `n` (1 for the first retry).
+    fn envelope(&self, n: u32) -> Duration {
+        let grown = self.base.as_secs_f64() * self.factor.max(1.0).powi(n.saturating_sub(1) as i32);
+        Duration::try_from_secs_f64(grown)
+            .unwrap_or(Duration::MAX)
+            .min(self.max)
+    }
+
+    fn allowed(&self, n: u32) -> (Duration, Duration) {
+        let envelope = self.envelope(n);
+        let low = match self.jitter {
+            Jitter::None => envelope,
+            Jitter::Full => Duration::ZERO,
+            Jitter::Equal => envelope / 2,
+        };
+        (low.saturating_sub(self.slack), envelope + self.slack)
+    }
+}
+
+impl Property for Backoff {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!(
+            "backoff({}) {:?} x{} up to {:?}, {:?} jitter",
+            self.dependency, self.base, self.factor, self.max, self.jitter
+        );
+        let (phase, mut evidence) =
+            match self
+                .scope
+                .start(seen, &name, Measure::Duration(self.envelope(1)))
+            {
+                Ok(found) => found,
+                Err(verdict) => return *verdict,
+            };
+        let mut attempts: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
+        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+            if let Some(id) = call.correlation_id.as_deref() {
+                attempts.entry(id).or_default().push(call);
+            }
+        }
+        let mut first_retry_waits = Vec::new();
+        for (id, calls) in &mut attempts {
+            calls.sort_by_key(|c| c.arrival_ns);
+            for (n, pair) in (1u32..).zip(calls.windows(2)) {
+                let Some(failed_at) = pair[0].departure_ns else {
+                    continue;
+                };
+                let wait = Duration::from_nanos(pair[1].arrival_ns.saturating_sub(failed_at));
+                evidence.samples += 1;
+                if n == 1 {
+                    first_retry_waits.push(wait);
+                }
+                let (low, high) = self.allowed(n);
+                if !(low..=high).contains(&wait)
+                    && evidence
+                        .first_broke_ns
+                        .is_none_or(|t| pair[1].arrival_ns < t)
+                {
+                    evidence.first_broke_ns = Some(pair[1].arrival_ns);
+                    evidence.observed = Some(Measure::Duration(wait));
+                    evidence.threshold = Measure::Duration(if wait < low { low } else { high });
+                    evidence.witness = Some((*id).to_owned());
+                }
+            }
+        }
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} retries seen at {} (need {}; does the target retry, and pass the correlation id on?)",
+                evidence.samples, self.dependency, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        if evidence.first_broke_ns.is_some() {
+            return Verdict::judged(name, &phase.name, false, evidence);
+        }
+        if self.jitter != Jitter::None {
+            let spread = first_retry_waits.iter().max().copied().unwrap_or_default()
+                - first_retry_waits.iter().min().copied().unwrap_or_default();
+            // Retries that fail together and wait within a few milliseconds of
+            // each other come back together: no jitter.
+            if first_retry_waits.len() >= 3 && nanos(spread) < nanos(self.envelope(1)) / 10 {
+                evidence.observed = Some(Measure::Duration(spread));
+                let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
+                verdict.note = Some(format!(
+                    "first retries all waited within {spread:?} of each other: no jitter"
+                ));
+                return verdict;
+            }
+        }
+        Verdict::judged(name, &phase.name, true, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, two_phases};
+    use crate::Outcome;
+
+    /// 10 requests, each retried with these waits (ms) after 1 ms failures.
+    fn retried(waits: impl Fn(u64, u32) -> u64) -> Observations {
+        let mut seen = two_phases();
+        for request in 0..10u64 {
+            let mut at = 1_000 + request * 5;
+            call(&mut seen, "payments", at, 1, &format!("r{request}"));
+            for n in 1..=3u32 {
+                at += 1 + waits(request, n);
+                call(&mut seen, "payments", at, 1, &format!("r{request}"));
+            }
+        }
+        seen
+    }
+
+    fn claim(jitter: Jitter) -> Backoff {
+        Backoff::new(
+            "payments",
+            Duration::from_millis(100),
+            2.0,
+            Duration::from_millis(300),
+            jitter,
+            Scope::phase("fault"),
+        )
+    }
+
+    #[test]
+    fn exact_exponential_waits_pass_without_jitter_and_fail_with_it_required() {
+        let exact = retried(|_, n| [100, 200, 300][n as usize - 1]);
+        assert_eq!(claim(Jitter::None).check(&exact).outcome, Outcome::Pass);
+        let verdict = claim(Jitter::Full).check(&exact);
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert!(verdict.note.unwrap().contains("no jitter"));
+    }
+
+    #[test]
+    fn jittered_waits_inside_the_envelope_pass() {
+        let jittered =
+            retried(|r, n| (r * 37 + u64::from(n) * 13) % [100, 200, 300][n as usize - 1]);
+        assert_eq!(claim(Jitter::Full).check(&jittered).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn immediate_retries_fail_the_envelope_at_the_first_one() {
+        let verdict = claim(Jitter::None).check(&retried(|_, _| 0));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(
+            verdict.evidence.observed,
+            Some(Measure::Duration(Duration::from_millis(0)))
+        );
+    }
+
+    #[test]
+    fn without_retries_it_is_inconclusive() {
+        let mut seen = two_phases();
+        call(&mut seen, "payments", 1_000, 1, "only");
+        assert_eq!(
+            claim(Jitter::Full).check(&seen).outcome,
+            Outcome::Inconclusive
+        );
+    }
+}
