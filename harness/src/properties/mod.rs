@@ -4,6 +4,8 @@
 mod backoff;
 mod breaker;
 mod deadline;
+mod delivered;
+mod fast_accept;
 mod latency;
 mod max_attempts;
 mod max_in_flight;
@@ -17,6 +19,8 @@ use std::time::Duration;
 pub use backoff::{Backoff, Jitter};
 pub use breaker::Breaker;
 pub use deadline::Deadline;
+pub use delivered::Delivered;
+pub use fast_accept::FastAccept;
 pub use latency::{LatencyBound, LatencyLimit};
 pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;

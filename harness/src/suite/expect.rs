@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    Backoff, Breaker, Deadline, Jitter, LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight,
-    Property, RecoversWithin, RetryAmplification, Scope, ShedFast, SuccessRate,
+    Backoff, Breaker, Deadline, Delivered, FastAccept, Jitter, LatencyBound, LatencyLimit,
+    MaxAttempts, MaxInFlight, Property, RecoversWithin, RetryAmplification, Scope, ShedFast,
+    SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -37,6 +38,10 @@ pub enum PropertyKind {
     ShedFast,
     /// Retries wait inside an exponential envelope, with jitter.
     Backoff,
+    /// Offloaded work is answered 202 at once.
+    FastAccept,
+    /// Offloaded work reaches its dependency exactly once, in time.
+    Delivered,
 }
 
 /// One `[[expect]]` entry.
@@ -221,6 +226,15 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::FastAccept => {
+                needs(self.endpoint.is_some(), "endpoint")?;
+                needs(self.within.is_some(), "within")
+            }
+            PropertyKind::Delivered => {
+                needs(self.endpoint.is_some(), "endpoint")?;
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(self.within.is_some(), "within (after the phase ends)")
+            }
             PropertyKind::Backoff => {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.base.is_some(), "base")?;
@@ -286,6 +300,17 @@ impl Expect {
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }
+            PropertyKind::FastAccept => Box::new(FastAccept::new(
+                self.endpoint.clone().unwrap_or_default(),
+                self.within.unwrap_or_default(),
+                scope,
+            )),
+            PropertyKind::Delivered => Box::new(Delivered::new(
+                self.endpoint.clone().unwrap_or_default(),
+                dependency,
+                self.within.unwrap_or_default(),
+                scope,
+            )),
             PropertyKind::Backoff => Box::new(Backoff::new(
                 dependency,
                 self.base.unwrap_or_default(),

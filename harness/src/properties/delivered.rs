@@ -1,0 +1,186 @@
+//! `delivered`: what a queue accepted reaches the dependency exactly once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::observations::nanos;
+use crate::properties::{Property, Scope};
+use crate::verdict::Measure;
+use crate::{EdgeOutcome, Observations, Verdict};
+
+/// Every request to `endpoint` answered 202 in the phase is delivered to
+/// `dependency` — a call carrying its correlation id and an idempotency key
+/// is answered 2xx — no later than `within` after the phase ends (after the
+/// fault clears), and no idempotency key is delivered successfully twice.
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::properties::{Delivered, Property, Scope};
+/// let claim = Delivered::new("crm_sync", "crm", Duration::from_secs(10), Scope::phase("crm slow"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    /// The endpoint that accepts the work.
+    pub endpoint: String,
+    /// The dependency the work must reach.
+    pub dependency: String,
+    /// How long after the phase ends delivery may take.
+    pub within: Duration,
+    /// The phase in which the work was accepted.
+    pub scope: Scope,
+}
+
+impl Delivered {
+    /// Work accepted at `endpoint` reaches `dependency` exactly once, `within` after the phase.
+    pub fn new(
+        endpoint: impl Into<String>,
+        dependency: impl Into<String>,
+        within: Duration,
+        scope: Scope,
+    ) -> Self {
+        Delivered {
+            endpoint: endpoint.into(),
+            dependency: dependency.into(),
+            within,
+            scope,
+        }
+    }
+}
+
+impl Property for Delivered {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!(
+            "delivered({} -> {}) exactly once within {:?}",
+            self.endpoint, self.dependency, self.within
+        );
+        let (phase, mut evidence) = match self.scope.start(seen, &name, Measure::Count(1)) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
+        let accepted: BTreeSet<&str> = seen
+            .edge_in(phase, self.scope.settle, Some(&self.endpoint))
+            .filter(|r| r.outcome == EdgeOutcome::Status(202))
+            .filter_map(|r| r.correlation_id.as_deref())
+            .collect();
+        evidence.samples = accepted.len() as u64;
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} requests accepted with 202 in the phase (need {})",
+                evidence.samples, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let deadline = phase.end_ns.saturating_add(nanos(self.within));
+        let mut delivered: BTreeSet<&str> = BTreeSet::new();
+        let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
+        for call in seen
+            .dependencies
+            .get(&self.dependency)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let ok = call.status.is_some_and(|s| (200..300).contains(&s));
+            let (Some(id), Some(key)) = (
+                call.correlation_id.as_deref(),
+                call.idempotency_key.as_deref(),
+            ) else {
+                continue;
+            };
+            if !ok || !accepted.contains(id) {
+                continue;
+            }
+            let count = per_key.entry(key).or_default();
+            *count += 1;
+            if *count == 2 && evidence.first_broke_ns.is_none() {
+                evidence.first_broke_ns = Some(call.arrival_ns);
+                evidence.witness = Some(key.to_owned());
+            }
+            if call.arrival_ns <= deadline {
+                delivered.insert(id);
+            }
+        }
+        let worst = per_key.values().copied().max().unwrap_or(0);
+        let missing = accepted.difference(&delivered).next();
+        evidence.observed = Some(Measure::Count(worst));
+        if worst > 1 {
+            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
+            verdict.note = Some(format!("an idempotency key was delivered {worst} times"));
+            return verdict;
+        }
+        if let Some(lost) = missing {
+            evidence.witness = Some((*lost).to_owned());
+            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
+            verdict.note = Some(format!(
+                "{} of {} accepted requests never reached {} in time",
+                accepted.len() - delivered.len(),
+                accepted.len(),
+                self.dependency
+            ));
+            return verdict;
+        }
+        Verdict::judged(name, &phase.name, true, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, requests, two_phases};
+    use crate::Outcome;
+
+    /// 20 requests accepted in the baseline (0..1 s); each delivered at `at_ms` `times` times.
+    fn queued(at_ms: u64, times: usize, skip: usize) -> Observations {
+        let mut seen = two_phases();
+        requests(&mut seen, "crm_sync", 0, 20, 2, 202);
+        for i in skip..20 {
+            for _ in 0..times {
+                call(
+                    &mut seen,
+                    "crm",
+                    at_ms + i as u64,
+                    1,
+                    &format!("crm_sync-0-{i}"),
+                );
+                let calls = seen.dependencies.get_mut("crm").unwrap();
+                calls.last_mut().unwrap().idempotency_key = Some(format!("order-{i}"));
+            }
+        }
+        seen
+    }
+
+    fn claim() -> Delivered {
+        Delivered::new(
+            "crm_sync",
+            "crm",
+            Duration::from_millis(500),
+            Scope::phase("baseline"),
+        )
+    }
+
+    #[test]
+    fn each_accepted_order_delivered_once_in_time_passes() {
+        assert_eq!(claim().check(&queued(1_200, 1, 0)).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_duplicate_delivery_fails_naming_the_key() {
+        let verdict = claim().check(&queued(1_200, 2, 0));
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(verdict.evidence.witness.as_deref(), Some("order-0"));
+    }
+
+    #[test]
+    fn a_lost_or_late_order_fails() {
+        assert_eq!(
+            claim().check(&queued(1_200, 1, 3)).outcome,
+            Outcome::Fail,
+            "three never delivered"
+        );
+        assert_eq!(
+            claim().check(&queued(1_800, 1, 0)).outcome,
+            Outcome::Fail,
+            "delivered after the deadline"
+        );
+    }
+}
