@@ -134,7 +134,11 @@ async fn drain(
     mut done: watch::Receiver<bool>,
 ) -> Result<BTreeMap<String, Vec<CallRecord>>, ControlError> {
     let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
+    // Calls from before the run are not the run's.
     let mut resume: BTreeMap<&str, u64> = BTreeMap::new();
+    for dependency in dependencies {
+        resume.insert(dependency, server.stats(dependency)?.next_seq);
+    }
     loop {
         let finished = *done.borrow();
         for dependency in dependencies {
