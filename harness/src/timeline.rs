@@ -78,6 +78,12 @@ pub async fn run(
         })
         .collect();
     let dependencies: Vec<String> = server.addrs().into_keys().collect();
+    // Where each journal stands before any load goes out: calls from before
+    // the run are not the run's.
+    let mut from = BTreeMap::new();
+    for dependency in &dependencies {
+        from.insert(dependency.as_str(), server.stats(dependency)?.next_seq);
+    }
     let (done_tx, done_rx) = watch::channel(false);
     let timeline = switch_phases(server, phases, &dependencies);
     let load = async {
@@ -86,7 +92,7 @@ pub async fn run(
         report
     };
     let (timeline, report, journals) =
-        tokio::join!(timeline, load, drain(server, &dependencies, done_rx));
+        tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx));
     for dependency in &dependencies {
         server.clear(dependency)?;
     }
@@ -128,17 +134,14 @@ async fn switch_phases(
 /// Reads every journal as the run goes (a journal keeps only its latest
 /// records), and once more when the load has finished. A call still in flight
 /// when read is read again until it has ended.
-async fn drain(
+async fn drain<'a>(
     server: &FaultServer,
-    dependencies: &[String],
+    dependencies: &'a [String],
+    from: BTreeMap<&'a str, u64>,
     mut done: watch::Receiver<bool>,
 ) -> Result<BTreeMap<String, Vec<CallRecord>>, ControlError> {
     let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
-    // Calls from before the run are not the run's.
-    let mut resume: BTreeMap<&str, u64> = BTreeMap::new();
-    for dependency in dependencies {
-        resume.insert(dependency, server.stats(dependency)?.next_seq);
-    }
+    let mut resume = from;
     loop {
         let finished = *done.borrow();
         for dependency in dependencies {
