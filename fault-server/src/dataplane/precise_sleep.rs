@@ -158,16 +158,17 @@ impl Timer {
 mod tests {
     use super::*;
 
+    /// Never early, and done: how close to on time it wakes is a figure for the
+    /// benchmark (`bench/fault-server.sh latency`), not for a timed unit test.
     #[tokio::test]
-    async fn a_precise_sleep_wakes_within_half_a_millisecond() {
-        let mut lateness = Vec::new();
-        for _ in 0..20 {
+    async fn a_precise_sleep_is_never_early_and_always_ends() {
+        for millis in [0, 1, 5, 20] {
             let start = Instant::now();
-            sleep(Duration::from_millis(20)).await;
-            lateness.push(start.elapsed() - Duration::from_millis(20));
+            let wanted = Duration::from_millis(millis);
+            tokio::time::timeout(Duration::from_secs(5), sleep(wanted))
+                .await
+                .expect("a sleep ends");
+            assert!(start.elapsed() >= wanted, "{millis} ms woke early");
         }
-        lateness.sort();
-        // The median, so one preemption on a busy machine does not fail it.
-        assert!(lateness[10] < Duration::from_micros(500), "{lateness:?}");
     }
 }
