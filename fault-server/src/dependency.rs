@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::alerts::{AlertLog, AlertRecord};
 use crate::fault::{Decision, Fault, FaultSet, HangEnd, HangFault, RequestView, Terminal};
 use crate::journal::{CallInfo, Journal, Outcome, Ticket};
 use crate::response::ResponseTemplate;
@@ -41,6 +42,9 @@ pub struct DependencySpec {
     /// Faults in force from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// Read each request body as an Alertmanager webhook and keep its alerts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alert_sink: bool,
 }
 
 impl DependencySpec {
@@ -51,7 +55,14 @@ impl DependencySpec {
             listen: None,
             response: StubResponse::default(),
             faults: Vec::new(),
+            alert_sink: false,
         }
+    }
+
+    /// Makes it an alert sink (see [`crate::AlertRecord`]).
+    pub fn as_alert_sink(mut self) -> Self {
+        self.alert_sink = true;
+        self
     }
 
     /// Sets the response.
@@ -115,6 +126,9 @@ pub(crate) struct Dependency {
     pub(crate) name: String,
     seed: u64,
     pub(crate) clock: Clock,
+    /// Whether request bodies are read as Alertmanager webhooks.
+    pub(crate) alert_sink: bool,
+    alerts: Mutex<AlertLog>,
     state: Mutex<State>,
 }
 
@@ -167,6 +181,8 @@ impl Dependency {
             name: spec.name.clone(),
             seed: server_seed ^ fnv1a(spec.name.as_bytes()),
             clock,
+            alert_sink: spec.alert_sink,
+            alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {
                 stub: stub(&spec.response)?,
                 response: spec.response.clone(),
@@ -180,6 +196,28 @@ impl Dependency {
     /// every update under it is a handful of plain assignments).
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the alerts of a webhook body (an alert sink's).
+    pub(crate) fn record_alerts(&self, body: &[u8]) {
+        let alerts = crate::alerts::parse(body, self.clock.now_ns());
+        self.alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(alerts);
+    }
+
+    /// The alerts kept, oldest first.
+    pub(crate) fn alerts(&self) -> Vec<AlertRecord> {
+        self.alerts.lock().unwrap_or_else(|e| e.into_inner()).all()
+    }
+
+    /// Forgets the alerts kept.
+    pub(crate) fn clear_alerts(&self) {
+        self.alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Replaces the stub's response.

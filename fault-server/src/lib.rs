@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alerts;
 pub mod cli;
 mod clock;
 mod config;
@@ -53,6 +54,7 @@ mod registry;
 mod response;
 mod server;
 
+pub use alerts::{AlertRecord, MAX_ALERTS};
 pub use clock::Clock;
 pub use config::{ConfigError, ControlConfig, ServerConfig};
 pub use dependency::DependencySpec;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dependency::Dependency;
 use crate::fault::ActiveFault;
 use crate::journal::{CallRecord, JournalStats};
-use crate::{dataplane, Clock, ControlError, DependencySpec, Fault, StubResponse};
+use crate::{dataplane, AlertRecord, Clock, ControlError, DependencySpec, Fault, StubResponse};
 
 /// Settings shared by every dependency of a server.
 #[derive(Debug, Clone)]
@@ -243,6 +243,10 @@ impl Registry {
             .since(since, limit))
     }
 
+    pub(crate) fn alerts(&self, name: &str) -> Result<Vec<AlertRecord>, ControlError> {
+        Ok(self.running(name)?.dependency.alerts())
+    }
+
     pub(crate) fn stats(&self, name: &str) -> Result<JournalStats, ControlError> {
         Ok(self.running(name)?.dependency.state().journal.stats())
     }
@@ -278,6 +282,7 @@ impl Registry {
             let mut state = running.dependency.state();
             state.faults.clear();
             state.journal.clear(now_ns);
+            running.dependency.clear_alerts();
         }
     }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fault_server::CallRecord;
+use fault_server::{AlertRecord, CallRecord};
 use serde::{Deserialize, Serialize};
 
 /// Everything a run observed.
@@ -30,6 +30,9 @@ pub struct Observations {
     pub edge: Vec<EdgeRecord>,
     /// Every call each dependency received, by dependency name.
     pub dependencies: BTreeMap<String, Vec<CallRecord>>,
+    /// The alerts each alert sink received, by dependency name.
+    #[serde(default)]
+    pub alerts: BTreeMap<String, Vec<AlertRecord>>,
 }
 
 /// A named stretch of the run.

@@ -93,8 +93,13 @@ pub async fn run(
     };
     let (timeline, report, journals) =
         tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx));
+    let mut alerts = BTreeMap::new();
     for dependency in &dependencies {
         server.clear(dependency)?;
+        let received = server.alerts(dependency)?;
+        if !received.is_empty() {
+            alerts.insert(dependency.clone(), received);
+        }
     }
     let LoadReport {
         records,
@@ -106,6 +111,7 @@ pub async fn run(
             phases: timeline?,
             edge: records,
             dependencies: journals?,
+            alerts,
         },
         dropped,
         max_lag,

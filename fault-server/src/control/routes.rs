@@ -10,6 +10,7 @@
 //! | `DELETE /dependencies/{name}/faults` | clear its faults |
 //! | `GET /dependencies/{name}/journal?since=SEQ&limit=N` | records as JSON lines |
 //! | `GET /dependencies/{name}/stats` | exact counters, overall and per window |
+//! | `GET /dependencies/{name}/alerts` | the alerts an alert sink received |
 //! | `POST /marks` | `{"name": "..."}`: open a window on every dependency (201) |
 //! | `POST /reset` | clear every fault and journal |
 
@@ -137,6 +138,9 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             }
             Ok(bytes(StatusCode::OK, lines, "application/x-ndjson"))
         }
+        (&Method::GET, ["dependencies", name, "alerts"]) => {
+            json(StatusCode::OK, &registry.alerts(name)?)
+        }
         (&Method::GET, ["dependencies", name, "stats"]) => {
             json(StatusCode::OK, &registry.stats(name)?)
         }
@@ -162,7 +166,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["dependencies"] => "GET, POST",
         ["dependencies", _] => "GET, PATCH, DELETE",
         ["dependencies", _, "faults"] => "PUT, POST, DELETE",
-        ["dependencies", _, "journal"] | ["dependencies", _, "stats"] => "GET",
+        ["dependencies", _, "journal"]
+        | ["dependencies", _, "stats"]
+        | ["dependencies", _, "alerts"] => "GET",
         ["marks"] | ["reset"] => "POST",
         _ => return None,
     })

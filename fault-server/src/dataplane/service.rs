@@ -64,7 +64,8 @@ impl Service<Request<Incoming>> for DependencyService {
                 headers: &parts.headers,
             },
         );
-        if body.is_end_stream() && arrival.delay.is_zero() {
+        let alert_sink = self.link.dependency.alert_sink;
+        if body.is_end_stream() && arrival.delay.is_zero() && !alert_sink {
             if let Some(template) = immediate(&mut arrival) {
                 return Either::Left(ready(Ok(respond(template, arrival))));
             }
@@ -75,9 +76,12 @@ impl Service<Request<Incoming>> for DependencyService {
             // sending would otherwise stall, and hyper notices a client that
             // leaves only once the request is read.
             if !body.is_end_stream() {
-                let _ = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
+                let read = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
                     .collect()
                     .await;
+                if let (true, Ok(read)) = (alert_sink, read) {
+                    link.dependency.record_alerts(&read.to_bytes());
+                }
             }
             Ok(answer(arrival, &link).await)
         }))

@@ -12,7 +12,7 @@ pub use builder::{FaultServerBuilder, StartError};
 use crate::control::ControlHandle;
 use crate::journal::{CallRecord, JournalStats};
 use crate::registry::{DependencyView, Mark, Registry};
-use crate::{Clock, ControlError, DependencySpec, Fault, StubResponse};
+use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubResponse};
 
 /// A running fault server: stub dependencies on their own loopback ports,
 /// controlled from Rust (and over HTTP when the control API is on).
@@ -352,6 +352,21 @@ impl FaultServer {
         limit: usize,
     ) -> Result<Vec<CallRecord>, ControlError> {
         self.registry.journal(dependency, since, limit)
+    }
+
+    /// The alerts an alert sink received, oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("alerts").as_alert_sink()).start()?;
+    /// assert!(server.alerts("alerts")?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn alerts(&self, dependency: &str) -> Result<Vec<AlertRecord>, ControlError> {
+        self.registry.alerts(dependency)
     }
 
     /// A dependency's exact counters, overall and per window.

@@ -491,3 +491,33 @@ async fn every_route_of_an_unknown_dependency_answers_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_alert_sink_keeps_the_alerts_of_each_webhook() {
+    let server = one_stub();
+    server
+        .add_dependency(&DependencySpec::stub("alerts").as_alert_sink())
+        .unwrap();
+    let webhook = r#"{"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "ConcurrencyHigh"}}]}"#;
+    let url = format!("{}/api/v2/alerts", server.url("alerts").unwrap());
+    let response = crate::common::client()
+        .request(
+            http::Request::post(url)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    webhook.as_bytes(),
+                )))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let alerts = server.alerts("alerts").unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].alertname, "ConcurrencyHigh");
+    let (status, body) = control(&server, Method::GET, "/dependencies/alerts/alerts", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["status"], "firing");
+    // A plain stub ignores bodies.
+    assert!(server.alerts("dep").unwrap().is_empty());
+}

@@ -1,6 +1,7 @@
 //! Resilience properties: each a claim about one phase of a run, judged from
 //! [`Observations`] into a [`Verdict`] with evidence. One module per property.
 
+mod alert_fired;
 mod backoff;
 mod breaker;
 mod deadline;
@@ -16,6 +17,7 @@ mod success_rate;
 
 use std::time::Duration;
 
+pub use alert_fired::AlertFired;
 pub use backoff::{Backoff, Jitter};
 pub use breaker::Breaker;
 pub use deadline::Deadline;

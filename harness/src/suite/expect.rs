@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    Backoff, Breaker, Deadline, Delivered, FastAccept, Jitter, LatencyBound, LatencyLimit,
-    MaxAttempts, MaxInFlight, Property, RecoversWithin, RetryAmplification, Scope, ShedFast,
-    SuccessRate,
+    AlertFired, Backoff, Breaker, Deadline, Delivered, FastAccept, Jitter, LatencyBound,
+    LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin, RetryAmplification, Scope,
+    ShedFast, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -42,6 +42,8 @@ pub enum PropertyKind {
     FastAccept,
     /// Offloaded work reaches its dependency exactly once, in time.
     Delivered,
+    /// An alert reaches an alert sink soon after the fault starts.
+    AlertFired,
 }
 
 /// One `[[expect]]` entry.
@@ -123,6 +125,9 @@ pub struct Expect {
     /// `backoff`: `none`, `full` (default) or `equal`.
     #[serde(default)]
     pub jitter: Option<Jitter>,
+    /// `alert_fired`: the alert's `alertname`.
+    #[serde(default)]
+    pub alert: Option<String>,
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -226,6 +231,10 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::AlertFired => {
+                needs(self.alert.is_some(), "alert (its alertname)")?;
+                needs(self.within.is_some(), "within")
+            }
             PropertyKind::FastAccept => {
                 needs(self.endpoint.is_some(), "endpoint")?;
                 needs(self.within.is_some(), "within")
@@ -300,6 +309,11 @@ impl Expect {
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }
+            PropertyKind::AlertFired => Box::new(AlertFired::new(
+                self.alert.clone().unwrap_or_default(),
+                self.within.unwrap_or_default(),
+                scope,
+            )),
             PropertyKind::FastAccept => Box::new(FastAccept::new(
                 self.endpoint.clone().unwrap_or_default(),
                 self.within.unwrap_or_default(),
