@@ -4,6 +4,7 @@
 mod alert_fired;
 mod backoff;
 mod breaker;
+mod calls;
 mod deadline;
 mod delivered;
 mod fast_accept;
@@ -13,6 +14,7 @@ mod max_in_flight;
 mod recovers_within;
 mod retry_amplification;
 mod shed_fast;
+mod status_share;
 mod success_rate;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use std::time::Duration;
 pub use alert_fired::AlertFired;
 pub use backoff::{Backoff, Jitter};
 pub use breaker::Breaker;
+pub use calls::Calls;
 pub use deadline::Deadline;
 pub use delivered::Delivered;
 pub use fast_accept::FastAccept;
@@ -29,6 +32,8 @@ pub use max_in_flight::MaxInFlight;
 pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
 pub use shed_fast::ShedFast;
+pub(crate) use status_share::status_range;
+pub use status_share::StatusShare;
 pub use success_rate::SuccessRate;
 
 use crate::verdict::{Evidence, Measure};

@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    AlertFired, Backoff, Breaker, Deadline, Delivered, FastAccept, Jitter, LatencyBound,
+    AlertFired, Backoff, Breaker, Calls, Deadline, Delivered, FastAccept, Jitter, LatencyBound,
     LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin, RetryAmplification, Scope,
-    ShedFast, SuccessRate,
+    ShedFast, StatusShare, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -44,6 +44,10 @@ pub enum PropertyKind {
     Delivered,
     /// An alert reaches an alert sink soon after the fault starts.
     AlertFired,
+    /// At most N calls reach a dependency in the phase.
+    Calls,
+    /// At most a share of answers has a status (or class).
+    StatusShare,
 }
 
 /// One `[[expect]]` entry.
@@ -128,6 +132,9 @@ pub struct Expect {
     /// `alert_fired`: the alert's `alertname`.
     #[serde(default)]
     pub alert: Option<String>,
+    /// `status_share`: a status code (`"429"`) or class (`"5xx"`).
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -231,6 +238,21 @@ impl Expect {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(self.within.is_some(), "within (the request's budget)")
             }
+            PropertyKind::Calls => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(
+                    matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0),
+                    "at_most (a number)",
+                )
+            }
+            PropertyKind::StatusShare => {
+                let status = self.status.as_deref().unwrap_or_default();
+                crate::properties::status_range(status).map_err(|e| format!("status: {e}"))?;
+                needs(
+                    matches!(self.at_most, Some(Bound::Number(n)) if (0.0..=1.0).contains(&n)),
+                    "at_most (0 to 1)",
+                )
+            }
             PropertyKind::AlertFired => {
                 needs(self.alert.is_some(), "alert (its alertname)")?;
                 needs(self.within.is_some(), "within")
@@ -306,6 +328,15 @@ impl Expect {
             }
             PropertyKind::SuccessRate => {
                 let mut property = SuccessRate::new(self.at_least.unwrap_or(1.0), scope);
+                property.endpoint = self.endpoint.clone();
+                Box::new(property)
+            }
+            PropertyKind::Calls => Box::new(Calls::new(dependency, number as u64, scope)),
+            PropertyKind::StatusShare => {
+                // Checked when the suite was read.
+                let status = self.status.as_deref().unwrap_or("5xx");
+                let range = crate::properties::status_range(status).unwrap_or((500, 599));
+                let mut property = StatusShare::with_range(status, range, number, scope);
                 property.endpoint = self.endpoint.clone();
                 Box::new(property)
             }

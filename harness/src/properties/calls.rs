@@ -1,0 +1,106 @@
+//! `calls`: a cap on the calls reaching a dependency in a phase (k6-style
+//! threshold: `calls(crm) <= 30`).
+
+use crate::properties::{Property, Scope};
+use crate::verdict::Measure;
+use crate::{Observations, Verdict};
+
+/// At most `at_most` calls reach `dependency` during the phase. Judged only
+/// when the load sent at least the scope's minimum of edge requests there.
+///
+/// ```
+/// use harness::properties::{Calls, Property, Scope};
+/// let claim = Calls::new("crm", 30, Scope::phase("crm down"));
+/// assert_eq!(claim.check(&Default::default()).outcome, harness::Outcome::Inconclusive);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calls {
+    /// The dependency's name.
+    pub dependency: String,
+    /// The most calls allowed in the phase.
+    pub at_most: u64,
+    /// Where to look.
+    pub scope: Scope,
+}
+
+impl Calls {
+    /// `calls(dependency) <= at_most` within `scope`.
+    pub fn new(dependency: impl Into<String>, at_most: u64, scope: Scope) -> Self {
+        Calls {
+            dependency: dependency.into(),
+            at_most,
+            scope,
+        }
+    }
+}
+
+impl Property for Calls {
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = format!("calls({}) <= {}", self.dependency, self.at_most);
+        let (phase, mut evidence) =
+            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
+                Ok(found) => found,
+                Err(verdict) => return *verdict,
+            };
+        evidence.samples = seen.edge_in(phase, self.scope.settle, None).count() as u64;
+        if evidence.samples < self.scope.min_samples {
+            let why = format!(
+                "{} edge requests in the phase (need {})",
+                evidence.samples, self.scope.min_samples
+            );
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let calls: Vec<_> = seen
+            .calls_in(&self.dependency, phase, self.scope.settle)
+            .collect();
+        evidence.observed = Some(Measure::Count(calls.len() as u64));
+        if let Some(over) = usize::try_from(self.at_most)
+            .ok()
+            .and_then(|n| calls.get(n))
+        {
+            evidence.first_broke_ns = Some(over.arrival_ns);
+            evidence.witness = over.correlation_id.clone();
+        }
+        Verdict::judged(
+            name,
+            &phase.name,
+            calls.len() as u64 <= self.at_most,
+            evidence,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, requests, two_phases, MS};
+    use crate::Outcome;
+
+    #[test]
+    fn counts_the_calls_in_the_phase_against_the_cap() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 5, 503);
+        for i in 0..40 {
+            call(&mut seen, "crm", 1_000 + i * 10, 1, &format!("r{i}"));
+        }
+        assert_eq!(
+            Calls::new("crm", 40, Scope::phase("fault"))
+                .check(&seen)
+                .outcome,
+            Outcome::Pass
+        );
+        let verdict = Calls::new("crm", 30, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        assert_eq!(
+            verdict.evidence.first_broke_ns,
+            Some(1_300 * MS),
+            "the 31st call"
+        );
+        assert_eq!(
+            Calls::new("crm", 30, Scope::phase("baseline"))
+                .check(&seen)
+                .outcome,
+            Outcome::Inconclusive
+        );
+    }
+}
