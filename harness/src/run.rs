@@ -114,7 +114,10 @@ pub async fn run_suite(
         let mut endpoint = Endpoint::get(spec.endpoint.clone(), parsed).with_timeout(spec.timeout);
         endpoint.method = http::Method::from_bytes(spec.method.as_bytes()).unwrap_or_default();
         let arrival = match (spec.rate, spec.clients) {
-            (Some(rate), _) => Arrival::Open { rate },
+            (Some(rate), _) => match spec.ramp_to {
+                Some(to) => Arrival::Ramp { from: rate, to },
+                None => Arrival::Open { rate },
+            },
             (None, Some(clients)) => Arrival::Closed { clients },
             (None, None) => Arrival::Closed { clients: 1 },
         };

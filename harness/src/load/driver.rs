@@ -62,7 +62,11 @@ pub async fn drive(loads: Vec<Load>, clock: Clock, run: u64) -> LoadReport {
         let shared = Arc::clone(&shared);
         drivers.spawn(async move {
             match load.arrival {
-                Arrival::Open { rate } => open_loop(shared, load, rate).await,
+                Arrival::Open { rate } => open_loop(shared, load, Schedule::steady(rate)).await,
+                Arrival::Ramp { from, to } => {
+                    let schedule = Schedule::ramp(from, to, load.duration);
+                    open_loop(shared, load, schedule).await
+                }
                 Arrival::Closed { clients } => closed_loop(shared, load, clients).await,
             }
         });
@@ -78,20 +82,59 @@ pub async fn drive(loads: Vec<Load>, clock: Clock, run: u64) -> LoadReport {
     report
 }
 
-/// Sends on schedule: request k is due at start + k / rate. The timer wakes
-/// at most once a millisecond, so each wake sends every request now due, each
-/// stamped with its own intended time.
-async fn open_loop(shared: Arc<Shared>, load: Load, rate: f64) -> (u64, Duration) {
+/// When each open-loop request is due: the k-th request goes out when the
+/// integral of the rate since the start reaches k.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// Requests per second at the start.
+    from: f64,
+    /// Change of the rate per second.
+    slope: f64,
+}
+
+impl Schedule {
+    fn steady(rate: f64) -> Self {
+        Schedule {
+            from: rate,
+            slope: 0.0,
+        }
+    }
+
+    fn ramp(from: f64, to: f64, over: Duration) -> Self {
+        let seconds = over.as_secs_f64();
+        let slope = if seconds > 0.0 {
+            (to - from) / seconds
+        } else {
+            0.0
+        };
+        Schedule { from, slope }
+    }
+
+    /// Solves from·t + slope·t²/2 = k for the smallest t ≥ 0.
+    fn due(&self, k: u32) -> Option<Duration> {
+        let k = f64::from(k);
+        let seconds = if self.slope.abs() < 1e-12 {
+            k / self.from
+        } else {
+            let discriminant = self.from * self.from + 2.0 * self.slope * k;
+            if discriminant < 0.0 {
+                return None;
+            }
+            (discriminant.sqrt() - self.from) / self.slope
+        };
+        (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    }
+}
+
+/// Sends on schedule. The timer wakes at most once a millisecond, so each
+/// wake sends every request now due, each stamped with its own intended time.
+async fn open_loop(shared: Arc<Shared>, load: Load, schedule: Schedule) -> (u64, Duration) {
     let start = Instant::now();
     let end = deadline(start, load.duration);
     let load = Arc::new(load);
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-9));
     let (mut k, mut dropped, mut max_lag) = (0u32, 0u64, Duration::ZERO);
     let mut requests = JoinSet::new();
-    while let Some(due) = interval
-        .checked_mul(k)
-        .and_then(|offset| start.checked_add(offset))
-    {
+    while let Some(due) = schedule.due(k).and_then(|offset| start.checked_add(offset)) {
         if due >= end {
             break;
         }
@@ -143,4 +186,33 @@ fn deadline(start: Instant, duration: Duration) -> Instant {
     start
         .checked_add(duration)
         .unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_schedule_is_evenly_spaced() {
+        let steady = Schedule::steady(200.0);
+        assert_eq!(steady.due(0), Some(Duration::ZERO));
+        assert_eq!(steady.due(200), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_ramp_sends_as_many_requests_as_the_area_under_its_rate() {
+        // 0 to 400 requests/s over 1 s: 200 requests, 50 in the first half.
+        let ramp = Schedule::ramp(0.0, 400.0, Duration::from_secs(1));
+        let first_half = (0..)
+            .take_while(|k| ramp.due(*k).unwrap() < Duration::from_millis(500))
+            .count();
+        let all = (0..)
+            .take_while(|k| ramp.due(*k).unwrap() < Duration::from_secs(1))
+            .count();
+        assert_eq!(first_half, 50);
+        assert_eq!(all, 200);
+        // Ramping down never runs out of requests within the duration.
+        let down = Schedule::ramp(400.0, 0.0, Duration::from_secs(1));
+        assert!(down.due(199).is_some_and(|t| t < Duration::from_secs(1)));
+    }
 }

@@ -64,6 +64,14 @@ pub enum Arrival {
         /// Requests per second.
         rate: f64,
     },
+    /// An open loop whose rate moves linearly from `from` to `to` requests
+    /// per second over the load's duration.
+    Ramp {
+        /// Requests per second at the start.
+        from: f64,
+        /// Requests per second at the end.
+        to: f64,
+    },
     /// `clients` concurrent clients, each sending again as soon as it has its answer.
     Closed {
         /// Concurrent clients.

@@ -90,6 +90,9 @@ pub struct LoadSpec {
     /// Open loop: requests per second.
     #[serde(default)]
     pub rate: Option<f64>,
+    /// Open loop: the rate at the end of the run, ramping linearly from `rate`.
+    #[serde(default)]
+    pub ramp_to: Option<f64>,
     /// Closed loop: concurrent clients.
     #[serde(default)]
     pub clients: Option<usize>,
@@ -174,6 +177,16 @@ impl Suite {
                         "a load needs `rate` (requests/s above 0) or `clients` (at least 1)",
                     ))
                 }
+            }
+            if load
+                .ramp_to
+                .is_some_and(|to| !(to.is_finite() && to >= 0.0))
+                || (load.ramp_to.is_some() && load.rate.is_none())
+            {
+                return Err(at.span(
+                    spanned.span(),
+                    "ramp_to goes with rate, and is a rate of 0 or more",
+                ));
             }
             if http::Method::from_bytes(load.method.as_bytes()).is_err() {
                 return Err(at.span(
