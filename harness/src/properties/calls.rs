@@ -43,11 +43,10 @@ impl Property for Calls {
                 Err(verdict) => return *verdict,
             };
         evidence.samples = seen.edge_in(phase, self.scope.settle, None).count() as u64;
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} edge requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "edge requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let calls: Vec<_> = seen

@@ -55,11 +55,10 @@ impl Property for FastAccept {
             .edge_in(phase, self.scope.settle, Some(&self.endpoint))
             .collect();
         evidence.samples = requests.len() as u64;
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let mut latencies: Vec<Duration> = requests.iter().map(|r| r.latency()).collect();

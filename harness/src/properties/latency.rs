@@ -140,11 +140,10 @@ impl Property for LatencyBound {
             .iter()
             .max_by_key(|r| r.latency())
             .and_then(|r| r.correlation_id.clone());
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();

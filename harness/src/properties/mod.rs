@@ -84,6 +84,12 @@ impl Scope {
 }
 
 impl Scope {
+    /// Why `samples` of `what` are too few to judge, when they are.
+    pub(crate) fn too_few(&self, samples: u64, what: &str) -> Option<String> {
+        (samples < self.min_samples)
+            .then(|| format!("{samples} {what} (need {})", self.min_samples))
+    }
+
     /// The scope's phase in `seen`, and empty evidence against `threshold`; or,
     /// when the run has no such phase, the inconclusive verdict to return.
     pub(crate) fn start<'a>(

@@ -76,11 +76,10 @@ impl Property for RecoversWithin {
             .collect();
         requests.sort_by_key(|r| r.intended_ns);
         evidence.samples = requests.len() as u64;
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         // Walk windows ending at each request; remember the last unhealthy one.

@@ -72,11 +72,10 @@ impl Property for ShedFast {
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
             .partition(|r| rejected(r));
         evidence.samples = (rejections.len() + accepted.len()) as u64;
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let p99 = |records: &[&EdgeRecord]| {

@@ -61,11 +61,10 @@ impl Property for SuccessRate {
         }
         evidence.first_broke_ns = first_failure.map(|f| f.intended_ns);
         evidence.witness = first_failure.and_then(|f| f.correlation_id.clone());
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
+        if let Some(why) = self
+            .scope
+            .too_few(evidence.samples, "requests in the phase")
+        {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let rate = succeeded as f64 / evidence.samples as f64;
