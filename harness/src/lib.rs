@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod edge;
 pub mod load;
 mod observations;
 pub mod properties;
@@ -36,5 +37,6 @@ pub mod target;
 pub mod timeline;
 mod verdict;
 
-pub use observations::{EdgeOutcome, EdgeRecord, Observations, Phase};
+pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};
+pub use observations::{Observations, Phase};
 pub use verdict::{Evidence, Measure, Outcome, Verdict};

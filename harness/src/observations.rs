@@ -11,6 +11,8 @@ use std::time::Duration;
 use fault_server::{AlertRecord, CallRecord};
 use serde::{Deserialize, Serialize};
 
+use crate::{EdgeRecord, EdgeStats};
+
 /// Everything a run observed.
 ///
 /// ```
@@ -26,8 +28,18 @@ use serde::{Deserialize, Serialize};
 pub struct Observations {
     /// The run's phases, in order.
     pub phases: Vec<Phase>,
-    /// Every request sent at the system under test.
+    /// Every request sent at the system under test, up to the driver's cap
+    /// on kept records (see [`Observations::edge_truncated_ns`]).
     pub edge: Vec<EdgeRecord>,
+    /// Exact latency histograms and outcome counts by endpoint, then phase:
+    /// every request counts here, kept record or not.
+    #[serde(skip)]
+    pub edge_stats: BTreeMap<String, BTreeMap<String, EdgeStats>>,
+    /// When the run sent more requests than records are kept for: the
+    /// earliest intended instant of a request whose record was not kept.
+    /// Properties that read records of a phase reaching past it are inconclusive.
+    #[serde(default)]
+    pub edge_truncated_ns: Option<u64>,
     /// Every call each dependency received, by dependency name.
     pub dependencies: BTreeMap<String, Vec<CallRecord>>,
     /// The alerts each alert sink received, by dependency name.
@@ -63,84 +75,6 @@ impl Phase {
     }
 }
 
-/// One request the load driver sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EdgeRecord {
-    /// The endpoint's name in the suite.
-    pub endpoint: String,
-    /// When the schedule meant to send it (latency counts from here, so a
-    /// stalled target cannot hide behind coordinated omission).
-    pub intended_ns: u64,
-    /// When it was actually sent.
-    pub sent_ns: u64,
-    /// When its answer (or failure) came.
-    pub ended_ns: u64,
-    /// How it ended.
-    pub outcome: EdgeOutcome,
-    /// The id it carried (`x-faultline-request` and the trace-id of its `traceparent`).
-    pub correlation_id: Option<String>,
-    /// Whether the answer carried a `Retry-After` header.
-    #[serde(default)]
-    pub retry_after: bool,
-}
-
-impl EdgeRecord {
-    /// A record without a correlation id.
-    pub fn new(
-        endpoint: impl Into<String>,
-        intended_ns: u64,
-        sent_ns: u64,
-        ended_ns: u64,
-        outcome: EdgeOutcome,
-    ) -> Self {
-        EdgeRecord {
-            endpoint: endpoint.into(),
-            intended_ns,
-            sent_ns,
-            ended_ns,
-            outcome,
-            correlation_id: None,
-            retry_after: false,
-        }
-    }
-
-    /// Sets the correlation id.
-    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
-        self.correlation_id = Some(id.into());
-        self
-    }
-
-    /// Marks the answer as carrying `Retry-After`.
-    pub fn with_retry_after(mut self) -> Self {
-        self.retry_after = true;
-        self
-    }
-
-    /// From the intended send time to the end.
-    pub fn latency(&self) -> Duration {
-        Duration::from_nanos(self.ended_ns.saturating_sub(self.intended_ns))
-    }
-
-    /// Whether it got a 2xx or 3xx answer.
-    pub fn succeeded(&self) -> bool {
-        matches!(self.outcome, EdgeOutcome::Status(status) if (200..400).contains(&status))
-    }
-}
-
-/// How an edge request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EdgeOutcome {
-    /// An answer with this status.
-    Status(u16),
-    /// No answer within the client timeout.
-    Timeout,
-    /// The connection could not be made.
-    ConnectError,
-    /// The connection was reset or closed before an answer.
-    Reset,
-}
-
 impl Observations {
     /// The phase with this name.
     pub fn phase(&self, name: &str) -> Option<&Phase> {
@@ -155,7 +89,7 @@ impl Observations {
         endpoint: Option<&'a str>,
     ) -> impl Iterator<Item = &'a EdgeRecord> + 'a {
         self.edge.iter().filter(move |r| {
-            phase.holds(r.intended_ns, settle) && endpoint.is_none_or(|e| r.endpoint == e)
+            phase.holds(r.intended_ns, settle) && endpoint.is_none_or(|e| &*r.endpoint == e)
         })
     }
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use fault_server::{CallRecord, ControlError, Fault, FaultServer};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::load::{drive, Load, LoadReport};
-use crate::{Observations, Phase};
+use crate::load::{drive_from, Load, LoadReport, Recording, DEFAULT_RECORD_CAPACITY};
+use crate::{EdgeStats, Observations, Phase};
 
 /// One phase: its name, how long it lasts, and the faults at each dependency
 /// (a dependency it does not name has none).
@@ -60,7 +61,8 @@ const LEASE_GRACE: Duration = Duration::from_secs(5);
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs `loads` through `phases` in order against the dependencies of `server`.
-/// Each load lasts the whole run. At each phase boundary the faults at every
+/// Each load lasts the whole run. The phases keep to a plan fixed at the
+/// start (no drift from late timers): at each boundary the faults at every
 /// dependency are replaced (with a lease of the phase plus a grace) and the
 /// journals are marked; after the last phase every fault is cleared.
 pub async fn run(
@@ -84,15 +86,35 @@ pub async fn run(
     for dependency in &dependencies {
         from.insert(dependency.as_str(), server.stats(dependency)?.next_seq);
     }
+    // The first phase's faults are in place before the first request.
+    if let Some(first) = phases.first() {
+        switch_to(server, first, &dependencies)?;
+    }
+    let clock = server.clock();
+    let start = Instant::now();
+    let mut starts = Vec::with_capacity(phases.len() + 1);
+    let mut at = start;
+    for phase in phases {
+        starts.push(at);
+        at += phase.duration;
+    }
+    let end = at;
+    let recording = Recording {
+        clock,
+        run: run_id,
+        phase_starts_ns: starts.iter().map(|s| clock.ns_at(*s)).collect(),
+        capacity: DEFAULT_RECORD_CAPACITY,
+    };
     let (done_tx, done_rx) = watch::channel(false);
-    let timeline = switch_phases(server, phases, &dependencies);
+    let timeline = switch_phases(server, phases, &dependencies, &starts);
     let load = async {
-        let report = drive(loads, server.clock(), run_id).await;
+        let report = drive_from(loads, start, recording).await;
         let _ = done_tx.send(true);
         report
     };
     let (timeline, report, journals) =
         tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx));
+    timeline?;
     let mut alerts = BTreeMap::new();
     for dependency in &dependencies {
         server.clear(dependency)?;
@@ -103,13 +125,25 @@ pub async fn run(
     }
     let LoadReport {
         records,
+        truncated_ns,
+        stats,
         dropped,
         max_lag,
     } = report;
+    let ends = starts.iter().skip(1).copied().chain([end]);
+    let seen_phases: Vec<Phase> = phases
+        .iter()
+        .zip(starts.iter().zip(ends))
+        .map(|(plan, (from, to))| {
+            Phase::new(plan.name.clone(), clock.ns_at(*from), clock.ns_at(to))
+        })
+        .collect();
     Ok(RunResult {
         observations: Observations {
-            phases: timeline?,
+            edge_stats: by_phase_name(stats, &seen_phases),
+            phases: seen_phases,
             edge: records,
+            edge_truncated_ns: truncated_ns,
             dependencies: journals?,
             alerts,
         },
@@ -118,23 +152,53 @@ pub async fn run(
     })
 }
 
+/// Statistics indexed by phase number, keyed by phase name instead.
+fn by_phase_name(
+    stats: BTreeMap<String, Vec<EdgeStats>>,
+    phases: &[Phase],
+) -> BTreeMap<String, BTreeMap<String, EdgeStats>> {
+    stats
+        .into_iter()
+        .map(|(endpoint, per_phase)| {
+            let named = phases
+                .iter()
+                .map(|p| p.name.clone())
+                .zip(per_phase)
+                .collect();
+            (endpoint, named)
+        })
+        .collect()
+}
+
+/// Puts `phase`'s faults in force at every dependency and marks the journals.
+fn switch_to(
+    server: &FaultServer,
+    phase: &PhasePlan,
+    dependencies: &[String],
+) -> Result<(), ControlError> {
+    for dependency in dependencies {
+        let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
+        server.replace_faults(dependency, faults, Some(phase.duration + LEASE_GRACE))?;
+    }
+    server.mark(&phase.name)?;
+    Ok(())
+}
+
+/// Switches to each phase after the first at its planned start, then waits out the last.
 async fn switch_phases(
     server: &FaultServer,
     phases: &[PhasePlan],
     dependencies: &[String],
-) -> Result<Vec<Phase>, ControlError> {
-    let clock = server.clock();
-    let mut seen = Vec::with_capacity(phases.len());
-    for phase in phases {
-        for dependency in dependencies {
-            let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
-            server.replace_faults(dependency, faults, Some(phase.duration + LEASE_GRACE))?;
-        }
-        let start_ns = server.mark(&phase.name)?.at_ns;
-        tokio::time::sleep(phase.duration).await;
-        seen.push(Phase::new(phase.name.clone(), start_ns, clock.now_ns()));
+    starts: &[Instant],
+) -> Result<(), ControlError> {
+    for (phase, start) in phases.iter().zip(starts).skip(1) {
+        tokio::time::sleep_until(*start).await;
+        switch_to(server, phase, dependencies)?;
     }
-    Ok(seen)
+    if let (Some(last), Some(start)) = (phases.last(), starts.last()) {
+        tokio::time::sleep_until(*start + last.duration).await;
+    }
+    Ok(())
 }
 
 /// Reads every journal as the run goes (a journal keeps only its latest

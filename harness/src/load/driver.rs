@@ -1,5 +1,6 @@
 //! Drives several loads at once and gathers what they saw.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,15 +11,48 @@ use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::request::{correlation_id, send, HttpClient};
+use super::recorder::{Recorder, DEFAULT_RECORD_CAPACITY};
+use super::request::{send, HttpClient};
 use super::{Arrival, Load, MAX_IN_FLIGHT};
-use crate::EdgeRecord;
+use crate::{CorrelationId, EdgeRecord, EdgeStats};
+
+/// How a drive records what it sees.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// The clock instants are stamped on (the fault server's, so edge records
+    /// and journals share one timeline).
+    pub clock: Clock,
+    /// Tells this run's correlation ids apart from any other's.
+    pub run: u64,
+    /// Where each phase begins (ns on `clock`, ascending): statistics are
+    /// kept per phase, by each request's intended instant.
+    pub phase_starts_ns: Vec<u64>,
+    /// Records kept at most (statistics count every request regardless).
+    pub capacity: usize,
+}
+
+impl Recording {
+    /// One phase, [`DEFAULT_RECORD_CAPACITY`] records.
+    pub fn new(clock: Clock, run: u64) -> Self {
+        Recording {
+            clock,
+            run,
+            phase_starts_ns: Vec::new(),
+            capacity: DEFAULT_RECORD_CAPACITY,
+        }
+    }
+}
 
 /// What a driver saw.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    /// Every request sent, in the order they ended.
+    /// The requests sent, in the order they ended, up to the recording's capacity.
     pub records: Vec<EdgeRecord>,
+    /// When records were dropped for want of capacity: the earliest intended
+    /// instant of a request whose record was not kept.
+    pub truncated_ns: Option<u64>,
+    /// Exact statistics by endpoint, then phase (indexed as the recording's phases).
+    pub stats: BTreeMap<String, Vec<EdgeStats>>,
     /// Open-loop sends skipped because `MAX_IN_FLIGHT` requests were outstanding.
     pub dropped: u64,
     /// The latest an open-loop send went out after its intended time.
@@ -31,55 +65,63 @@ struct Shared {
     run: u64,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
-    records: Mutex<Vec<EdgeRecord>>,
+    recorder: Mutex<Recorder>,
 }
 
 impl Shared {
-    async fn send(&self, load: &Load, intended: Instant) {
-        let id = correlation_id(self.run, self.next_id.fetch_add(1, Ordering::Relaxed));
-        let record = send(&self.client, &load.endpoint, self.clock, intended, id).await;
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+    async fn send(&self, load: &Load, name: &Arc<str>, intended: Instant) {
+        let id = CorrelationId::new(self.run, self.next_id.fetch_add(1, Ordering::Relaxed));
+        let record = send(&self.client, &load.endpoint, name, self.clock, intended, id).await;
+        self.recorder().push(record);
+    }
+
+    fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.recorder.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Runs every load to its end, stamping instants on `clock` (the fault
-/// server's, so edge records and journals share one timeline). `run` tells
-/// this run's correlation ids apart from any other's.
+/// Runs every load to its end from now, on `clock`, one phase, the default
+/// record capacity. See [`drive_from`].
 pub async fn drive(loads: Vec<Load>, clock: Clock, run: u64) -> LoadReport {
+    drive_from(loads, Instant::now(), Recording::new(clock, run)).await
+}
+
+/// Runs every load from `start` to its end, recording as `recording` says.
+pub async fn drive_from(loads: Vec<Load>, start: Instant, recording: Recording) -> LoadReport {
     let shared = Arc::new(Shared {
         client: Client::builder(TokioExecutor::new()).build_http(),
-        clock,
-        run,
+        clock: recording.clock,
+        run: recording.run,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
-        records: Mutex::new(Vec::new()),
+        recorder: Mutex::new(Recorder::new(recording.phase_starts_ns, recording.capacity)),
     });
     let mut drivers = JoinSet::new();
     for load in loads {
         let shared = Arc::clone(&shared);
         drivers.spawn(async move {
             match load.arrival {
-                Arrival::Open { rate } => open_loop(shared, load, Schedule::steady(rate)).await,
+                Arrival::Open { rate } => {
+                    open_loop(shared, load, start, Schedule::steady(rate)).await
+                }
                 Arrival::Ramp { from, to } => {
                     let schedule = Schedule::ramp(from, to, load.duration);
-                    open_loop(shared, load, schedule).await
+                    open_loop(shared, load, start, schedule).await
                 }
-                Arrival::Closed { clients } => closed_loop(shared, load, clients).await,
+                Arrival::Closed { clients } => closed_loop(shared, load, start, clients).await,
             }
         });
     }
-    let mut report = LoadReport::default();
-    while let Some(result) = drivers.join_next().await {
-        if let Ok((dropped, lag)) = result {
-            report.dropped += dropped;
-            report.max_lag = report.max_lag.max(lag);
-        }
+    while drivers.join_next().await.is_some() {}
+    let recorded =
+        std::mem::replace(&mut *shared.recorder(), Recorder::new(Vec::new(), 0)).finish();
+    LoadReport {
+        dropped: recorded.dropped(),
+        max_lag: recorded.max_lag(),
+        records: recorded.records,
+        truncated_ns: recorded.truncated_ns,
+        stats: recorded.stats,
     }
-    report.records = std::mem::take(&mut *shared.records.lock().unwrap_or_else(|e| e.into_inner()));
-    report
 }
 
 /// When each open-loop request is due: the k-th request goes out when the
@@ -128,11 +170,11 @@ impl Schedule {
 
 /// Sends on schedule. The timer wakes at most once a millisecond, so each
 /// wake sends every request now due, each stamped with its own intended time.
-async fn open_loop(shared: Arc<Shared>, load: Load, schedule: Schedule) -> (u64, Duration) {
-    let start = Instant::now();
+async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Schedule) {
     let end = deadline(start, load.duration);
+    let name: Arc<str> = Arc::from(load.endpoint.name.as_str());
     let load = Arc::new(load);
-    let (mut k, mut dropped, mut max_lag) = (0u32, 0u64, Duration::ZERO);
+    let mut k = 0u32;
     let mut requests = JoinSet::new();
     while let Some(due) = schedule.due(k).and_then(|offset| start.checked_add(offset)) {
         if due >= end {
@@ -141,44 +183,43 @@ async fn open_loop(shared: Arc<Shared>, load: Load, schedule: Schedule) -> (u64,
         if due > Instant::now() {
             tokio::time::sleep_until(due).await;
         }
-        let now = Instant::now();
-        max_lag = max_lag.max(now.saturating_duration_since(due));
         k += 1;
         if shared.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            dropped += 1;
+            let due_ns = shared.clock.ns_at(due);
+            shared.recorder().dropped(&name, due_ns);
             continue;
         }
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        let (shared, load) = (Arc::clone(&shared), Arc::clone(&load));
+        let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
         requests.spawn(async move {
-            shared.send(&load, due).await;
+            shared.send(&load, &name, due).await;
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
         while requests.try_join_next().is_some() {}
     }
     while requests.join_next().await.is_some() {}
-    (dropped, max_lag)
 }
 
 /// `clients` loops, each sending as soon as its last answer came.
-async fn closed_loop(shared: Arc<Shared>, load: Load, clients: usize) -> (u64, Duration) {
-    let end = deadline(Instant::now(), load.duration);
+async fn closed_loop(shared: Arc<Shared>, load: Load, start: Instant, clients: usize) {
+    tokio::time::sleep_until(start).await;
+    let end = deadline(start, load.duration);
+    let name: Arc<str> = Arc::from(load.endpoint.name.as_str());
     let load = Arc::new(load);
     let mut loops = JoinSet::new();
     for _ in 0..clients {
-        let (shared, load) = (Arc::clone(&shared), Arc::clone(&load));
+        let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
         loops.spawn(async move {
             loop {
                 let now = Instant::now();
                 if now >= end {
                     break;
                 }
-                shared.send(&load, now).await;
+                shared.send(&load, &name, now).await;
             }
         });
     }
     while loops.join_next().await.is_some() {}
-    (0, Duration::ZERO)
 }
 
 /// `start + duration`, or a year on for a duration past what the clock holds.

@@ -10,6 +10,7 @@
 //! are counted, never silent.
 
 mod driver;
+mod recorder;
 mod request;
 
 use std::time::Duration;
@@ -17,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
-pub use driver::{drive, LoadReport};
+pub use driver::{drive, drive_from, LoadReport, Recording};
+pub use recorder::DEFAULT_RECORD_CAPACITY;
 
 /// One endpoint of the system under test.
 #[derive(Debug, Clone)]

@@ -9,25 +9,21 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use super::Endpoint;
-use crate::{EdgeOutcome, EdgeRecord};
+use crate::{CorrelationId, EdgeOutcome, EdgeRecord};
 
 pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// The correlation id of a request: 32 hex digits, usable as a W3C trace-id.
-pub(super) fn correlation_id(run: u64, seq: u64) -> String {
-    // The run number keeps ids unique across runs; the low bit keeps the
-    // trace-id from ever being all zeros, which W3C forbids.
-    format!("{run:016x}{:016x}", (seq << 1) | 1)
-}
 
 /// Sends one request intended at `intended` and returns its record.
 pub(super) async fn send(
     client: &HttpClient,
     endpoint: &Endpoint,
+    name: &Arc<str>,
     clock: Clock,
     intended: Instant,
-    id: String,
+    id: CorrelationId,
 ) -> EdgeRecord {
     let mut request = Request::builder()
         .method(endpoint.method.clone())
@@ -36,10 +32,11 @@ pub(super) async fn send(
         .unwrap_or_default();
     *request.headers_mut() = endpoint.headers.clone();
     let headers = request.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&format!("00-{id}-{}-01", &id[16..])) {
+    let id_text = id.to_string();
+    if let Ok(value) = HeaderValue::from_str(&format!("00-{id_text}-{}-01", id.span_id())) {
         headers.insert(HeaderName::from_static("traceparent"), value);
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(&id_text) {
         headers.insert(
             HeaderName::from_static(fault_server::journal::REQUEST_ID_HEADER),
             value,
@@ -53,7 +50,7 @@ pub(super) async fn send(
         };
     let ended = Instant::now();
     EdgeRecord {
-        endpoint: endpoint.name.clone(),
+        endpoint: Arc::clone(name),
         intended_ns: clock.ns_at(intended),
         sent_ns: clock.ns_at(sent),
         ended_ns: clock.ns_at(ended),
@@ -77,20 +74,5 @@ async fn exchange(client: &HttpClient, request: Request<Full<Bytes>>) -> (EdgeOu
         }
         Err(error) if error.is_connect() => (EdgeOutcome::ConnectError, false),
         Err(_) => (EdgeOutcome::Reset, false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn correlation_ids_are_unique_valid_trace_ids() {
-        let a = correlation_id(7, 0);
-        let b = correlation_id(7, 1);
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(correlation_id(0, 0), "0".repeat(32));
     }
 }

@@ -38,7 +38,10 @@ impl Property for Calls {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("calls({}) <= {}", self.dependency, self.at_most);
         let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
+            match self
+                .scope
+                .start_edge(seen, &name, Measure::Count(self.at_most))
+            {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::observations::nanos;
 use crate::properties::{Property, Scope};
 use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use crate::{CorrelationId, Observations, Verdict};
 
 /// No call correlated with an edge request arrives at `dependency` later than
 /// `budget` after that request was sent: work the caller has already given
@@ -47,16 +47,16 @@ impl Property for Deadline {
         let (phase, mut evidence) =
             match self
                 .scope
-                .start(seen, &name, Measure::Duration(self.budget))
+                .start_edge(seen, &name, Measure::Duration(self.budget))
             {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };
-        let sent: HashMap<&str, u64> = seen
+        let sent: HashMap<CorrelationId, u64> = seen
             .edge_in(phase, self.scope.settle, None)
-            .filter_map(|r| Some((r.correlation_id.as_deref()?, r.sent_ns)))
+            .filter_map(|r| Some((r.correlation_id?, r.sent_ns)))
             .collect();
-        let mut latest = None::<(u64, &str)>;
+        let mut latest = None::<(u64, CorrelationId)>;
         let budget = nanos(self.budget);
         let calls = seen
             .dependencies
@@ -64,10 +64,14 @@ impl Property for Deadline {
             .map(Vec::as_slice)
             .unwrap_or_default();
         for call in calls {
-            let Some(id) = call.correlation_id.as_deref() else {
+            let Some(id) = call
+                .correlation_id
+                .as_deref()
+                .and_then(|id| id.parse().ok())
+            else {
                 continue;
             };
-            let Some(start) = sent.get(id) else {
+            let Some(start) = sent.get(&id) else {
                 continue;
             };
             evidence.samples += 1;
@@ -80,7 +84,7 @@ impl Property for Deadline {
             }
         }
         evidence.observed = latest.map(|(after, _)| Measure::Duration(Duration::from_nanos(after)));
-        evidence.witness = latest.map(|(_, id)| id.to_owned());
+        evidence.witness = latest.map(|(_, id)| id.to_string());
         if evidence.samples < self.scope.min_samples {
             let why = format!(
                 "{} calls at {} carried the id of a request in the phase (need {}; does the target pass it on?)",
@@ -96,7 +100,7 @@ impl Property for Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::fixtures::{call, requests, two_phases};
+    use crate::properties::fixtures::{call, id, requests, two_phases};
     use crate::Outcome;
 
     /// 20 checkout requests in the fault phase; each causes a crm call `delay_ms` after it was sent.
@@ -109,7 +113,7 @@ mod tests {
                 "crm",
                 1_000 + i * 10 + delay_ms,
                 1,
-                &format!("checkout-1000-{i}"),
+                &id("checkout", 1_000, i).to_string(),
             );
         }
         seen

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::observations::nanos;
 use crate::properties::{Property, Scope};
 use crate::verdict::Measure;
-use crate::{EdgeOutcome, Observations, Verdict};
+use crate::{CorrelationId, EdgeOutcome, Observations, Verdict};
 
 /// Every request to `endpoint` answered 202 in the phase is delivered to
 /// `dependency` — a call carrying its correlation id and an idempotency key
@@ -54,14 +54,14 @@ impl Property for Delivered {
             "delivered({} -> {}) exactly once within {:?}",
             self.endpoint, self.dependency, self.within
         );
-        let (phase, mut evidence) = match self.scope.start(seen, &name, Measure::Count(1)) {
+        let (phase, mut evidence) = match self.scope.start_edge(seen, &name, Measure::Count(1)) {
             Ok(found) => found,
             Err(verdict) => return *verdict,
         };
-        let accepted: BTreeSet<&str> = seen
+        let accepted: BTreeSet<CorrelationId> = seen
             .edge_in(phase, self.scope.settle, Some(&self.endpoint))
             .filter(|r| r.outcome == EdgeOutcome::Status(202))
-            .filter_map(|r| r.correlation_id.as_deref())
+            .filter_map(|r| r.correlation_id)
             .collect();
         evidence.samples = accepted.len() as u64;
         if evidence.samples < self.scope.min_samples {
@@ -72,7 +72,7 @@ impl Property for Delivered {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         let deadline = phase.end_ns.saturating_add(nanos(self.within));
-        let mut delivered: BTreeSet<&str> = BTreeSet::new();
+        let mut delivered: BTreeSet<CorrelationId> = BTreeSet::new();
         let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
         for call in seen
             .dependencies
@@ -82,12 +82,14 @@ impl Property for Delivered {
         {
             let ok = call.status.is_some_and(|s| (200..300).contains(&s));
             let (Some(id), Some(key)) = (
-                call.correlation_id.as_deref(),
+                call.correlation_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<CorrelationId>().ok()),
                 call.idempotency_key.as_deref(),
             ) else {
                 continue;
             };
-            if !ok || !accepted.contains(id) {
+            if !ok || !accepted.contains(&id) {
                 continue;
             }
             let count = per_key.entry(key).or_default();
@@ -109,7 +111,7 @@ impl Property for Delivered {
             return verdict;
         }
         if let Some(lost) = missing {
-            evidence.witness = Some((*lost).to_owned());
+            evidence.witness = Some(lost.to_string());
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some(format!(
                 "{} of {} accepted requests never reached {} in time",
@@ -126,7 +128,7 @@ impl Property for Delivered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::fixtures::{call, requests, two_phases};
+    use crate::properties::fixtures::{call, id, requests, two_phases};
     use crate::Outcome;
 
     /// 20 requests accepted in the baseline (0..1 s); each delivered at `at_ms` `times` times.
@@ -140,7 +142,7 @@ mod tests {
                     "crm",
                     at_ms + i as u64,
                     1,
-                    &format!("crm_sync-0-{i}"),
+                    &id("crm_sync", 0, i as u64).to_string(),
                 );
                 let calls = seen.dependencies.get_mut("crm").unwrap();
                 calls.last_mut().unwrap().idempotency_key = Some(format!("order-{i}"));

@@ -46,7 +46,7 @@ impl Property for FastAccept {
         let (phase, mut evidence) =
             match self
                 .scope
-                .start(seen, &name, Measure::Duration(self.within))
+                .start_edge(seen, &name, Measure::Duration(self.within))
             {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
@@ -70,7 +70,7 @@ impl Property for FastAccept {
             .min_by_key(|r| r.intended_ns)
         {
             evidence.first_broke_ns = Some(refused.intended_ns);
-            evidence.witness = refused.correlation_id.clone();
+            evidence.witness = refused.witness();
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some(format!(
                 "a request was answered {:?}, not 202 Accepted",
@@ -86,7 +86,7 @@ impl Property for FastAccept {
         evidence.witness = requests
             .iter()
             .max_by_key(|r| r.latency())
-            .and_then(|r| r.correlation_id.clone());
+            .and_then(|r| r.witness());
         Verdict::judged(name, &phase.name, p99 <= self.within, evidence)
     }
 }

@@ -115,6 +115,40 @@ impl Scope {
             ))),
         }
     }
+
+    /// As [`Scope::start`], for a property that reads edge records: when the
+    /// run kept no records for part of the phase, the verdict is
+    /// inconclusive rather than judged on what happened to be kept.
+    pub(crate) fn start_edge<'a>(
+        &self,
+        seen: &'a Observations,
+        property: &str,
+        threshold: Measure,
+    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
+        let (phase, evidence) = self.start(seen, property, threshold)?;
+        match edge_cut(seen, phase) {
+            Some(why) => Err(Box::new(Verdict::inconclusive(
+                property.to_owned(),
+                &phase.name,
+                evidence,
+                why,
+            ))),
+            None => Ok((phase, evidence)),
+        }
+    }
+}
+
+/// Why the edge records of `phase` are incomplete, when the run outgrew its
+/// cap on kept records before the phase ended.
+pub(crate) fn edge_cut(seen: &Observations, phase: &Phase) -> Option<String> {
+    let cut = seen.edge_truncated_ns?;
+    (cut < phase.end_ns).then(|| {
+        format!(
+            "the run sent more requests than it keeps records for ({}); \
+             requests of this phase past the cap count in the histograms only",
+            seen.edge.len()
+        )
+    })
 }
 
 /// The `percentile` (0 to 100; 100 is the maximum) of `values` by nearest rank.
@@ -132,7 +166,7 @@ pub(crate) mod fixtures {
     //! Hand-built observations for the properties' unit tests.
     use fault_server::{CallRecord, FaultKinds};
 
-    use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
+    use crate::{CorrelationId, EdgeOutcome, EdgeRecord, Observations, Phase};
 
     pub(crate) const MS: u64 = 1_000_000;
 
@@ -166,9 +200,17 @@ pub(crate) mod fixtures {
                     at + latency_ms * MS,
                     EdgeOutcome::Status(status),
                 )
-                .with_correlation_id(format!("{endpoint}-{start_ms}-{i}")),
+                .with_correlation_id(id(endpoint, start_ms, i)),
             );
         }
+    }
+
+    /// The correlation id [`requests`] gives its `i`-th request.
+    pub(crate) fn id(endpoint: &str, start_ms: u64, i: u64) -> CorrelationId {
+        let tag = endpoint.bytes().fold(start_ms, |h, b| {
+            h.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
+        CorrelationId::new(tag, i)
     }
 
     /// A dependency call arriving at `at_ms` with `in_flight` calls in flight.
@@ -200,7 +242,29 @@ pub(crate) mod fixtures {
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{call, requests, two_phases};
     use super::*;
+    use crate::Outcome;
+
+    #[test]
+    fn a_phase_whose_records_were_cut_is_inconclusive_for_edge_properties_only() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 5, 200);
+        for i in 0..20 {
+            call(&mut seen, "crm", 1_000 + i, 3, "r");
+        }
+        let success = SuccessRate::new(0.99, Scope::phase("fault"));
+        let bulkhead = MaxInFlight::new("crm", 5, Scope::phase("fault"));
+        assert_eq!(success.check(&seen).outcome, Outcome::Pass);
+        seen.edge_truncated_ns = Some(1_500 * fixtures::MS);
+        let cut = success.check(&seen);
+        assert_eq!(cut.outcome, Outcome::Inconclusive);
+        assert!(cut.note.unwrap().contains("keeps records for"));
+        assert_eq!(bulkhead.check(&seen).outcome, Outcome::Pass);
+        // A cut after the phase leaves it whole.
+        seen.edge_truncated_ns = Some(2_000 * fixtures::MS);
+        assert_eq!(success.check(&seen).outcome, Outcome::Pass);
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

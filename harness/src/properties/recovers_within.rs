@@ -66,7 +66,7 @@ impl Property for RecoversWithin {
         let (phase, mut evidence) =
             match self
                 .scope
-                .start(seen, &name, Measure::Duration(self.within))
+                .start_edge(seen, &name, Measure::Duration(self.within))
             {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
@@ -114,7 +114,7 @@ impl Property for RecoversWithin {
             Duration::from_nanos(r.intended_ns.saturating_sub(phase.start_ns))
         });
         evidence.observed = Some(Measure::Duration(recovered_after));
-        evidence.witness = last_unhealthy.and_then(|r| r.correlation_id.clone());
+        evidence.witness = last_unhealthy.and_then(|r| r.witness());
         if let Some(late) = last_unhealthy.filter(|_| recovered_after > self.within) {
             evidence.first_broke_ns = Some(late.intended_ns);
         }

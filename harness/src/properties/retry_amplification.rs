@@ -55,7 +55,10 @@ impl Property for RetryAmplification {
             self.dependency, self.at_most
         );
         let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Ratio(self.at_most)) {
+            match self
+                .scope
+                .start_edge(seen, &name, Measure::Ratio(self.at_most))
+            {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };

@@ -63,7 +63,7 @@ impl Property for ShedFast {
         let (phase, mut evidence) =
             match self
                 .scope
-                .start(seen, &name, Measure::Duration(self.rejected_within))
+                .start_edge(seen, &name, Measure::Duration(self.rejected_within))
             {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
@@ -95,7 +95,7 @@ impl Property for ShedFast {
             evidence.witness = accepted
                 .iter()
                 .max_by_key(|r| r.latency())
-                .and_then(|r| r.correlation_id.clone());
+                .and_then(|r| r.witness());
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some("accepted requests slowed down: the load was not shed".to_owned());
             return verdict;
@@ -115,7 +115,7 @@ impl Property for ShedFast {
             .min_by_key(|r| r.intended_ns)
         {
             evidence.first_broke_ns = Some(bare.intended_ns);
-            evidence.witness = bare.correlation_id.clone();
+            evidence.witness = bare.witness();
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some("a rejection came without Retry-After".to_owned());
             return verdict;
@@ -123,7 +123,7 @@ impl Property for ShedFast {
         evidence.witness = rejections
             .iter()
             .max_by_key(|r| r.latency())
-            .and_then(|r| r.correlation_id.clone());
+            .and_then(|r| r.witness());
         Verdict::judged(
             name,
             &phase.name,

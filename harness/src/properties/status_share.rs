@@ -92,7 +92,10 @@ impl Property for StatusShare {
             self.status, self.at_most
         );
         let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Ratio(self.at_most)) {
+            match self
+                .scope
+                .start_edge(seen, &name, Measure::Ratio(self.at_most))
+            {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };
@@ -118,7 +121,7 @@ impl Property for StatusShare {
         evidence.first_broke_ns = first
             .map(|f| f.intended_ns)
             .filter(|_| share > self.at_most);
-        evidence.witness = first.and_then(|f| f.correlation_id.clone());
+        evidence.witness = first.and_then(|f| f.witness());
         Verdict::judged(name, &phase.name, share <= self.at_most, evidence)
     }
 }

@@ -45,7 +45,10 @@ impl Property for SuccessRate {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         let name = format!("success_rate({subject}) >= {}", self.at_least);
         let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Ratio(self.at_least)) {
+            match self
+                .scope
+                .start_edge(seen, &name, Measure::Ratio(self.at_least))
+            {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };
@@ -60,7 +63,7 @@ impl Property for SuccessRate {
             }
         }
         evidence.first_broke_ns = first_failure.map(|f| f.intended_ns);
-        evidence.witness = first_failure.and_then(|f| f.correlation_id.clone());
+        evidence.witness = first_failure.and_then(|f| f.witness());
         if let Some(why) = self
             .scope
             .too_few(evidence.samples, "requests in the phase")
@@ -76,7 +79,7 @@ impl Property for SuccessRate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::fixtures::{requests, two_phases, MS};
+    use crate::properties::fixtures::{id, requests, two_phases, MS};
     use crate::Outcome;
 
     #[test]
@@ -90,7 +93,10 @@ mod tests {
         assert_eq!(verdict.outcome, Outcome::Fail);
         assert_eq!(verdict.evidence.observed, Some(Measure::Ratio(0.8)));
         assert_eq!(verdict.evidence.first_broke_ns, Some(1_805 * MS));
-        assert_eq!(verdict.evidence.witness.as_deref(), Some("checkout-1805-0"));
+        assert_eq!(
+            verdict.evidence.witness,
+            Some(id("checkout", 1_805, 0).to_string())
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use harness::load::{drive, Arrival, Endpoint, Load};
+use harness::load::{drive, drive_from, Arrival, Endpoint, Load, Recording};
 use harness::EdgeOutcome;
 
 fn server() -> FaultServer {
@@ -54,7 +54,7 @@ async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_jour
     let sent: BTreeSet<_> = report
         .records
         .iter()
-        .filter_map(|r| r.correlation_id.clone())
+        .filter_map(|r| r.correlation_id.map(|id| id.to_string()))
         .collect();
     let journaled: BTreeSet<_> = server
         .journal("target")
@@ -63,6 +63,9 @@ async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_jour
         .filter_map(|r| r.correlation_id)
         .collect();
     assert_eq!(sent.len(), 200, "every request has its own id");
+    let stats = &report.stats["checkout"][0];
+    assert_eq!(stats.requests(), 200);
+    assert_eq!(stats.succeeded(), 200);
     assert_eq!(
         sent, journaled,
         "the fault server saw each request under its id"
@@ -146,4 +149,37 @@ async fn a_refused_connection_is_a_connect_error() {
         .records
         .iter()
         .all(|r| r.outcome == EdgeOutcome::ConnectError));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_record_cap_histograms_count_every_request_in_its_phase() {
+    let server = server();
+    let clock = server.clock();
+    let start = tokio::time::Instant::now();
+    let second_phase = start + Duration::from_millis(500);
+    let recording = Recording {
+        phase_starts_ns: vec![clock.ns_at(start), clock.ns_at(second_phase)],
+        capacity: 50,
+        ..Recording::new(clock, 2)
+    };
+    let report = drive_from(
+        vec![load(
+            &server,
+            Arrival::Open { rate: 200.0 },
+            Duration::from_secs(1),
+        )],
+        start,
+        recording,
+    )
+    .await;
+    assert_eq!(report.records.len(), 50);
+    let cut = report
+        .truncated_ns
+        .expect("records past the cap were not kept");
+    assert!(cut >= clock.ns_at(start));
+    let phases = &report.stats["checkout"];
+    assert_eq!(phases.len(), 2);
+    assert_eq!(phases[0].requests(), 100, "{:?}", phases[0].outcomes);
+    assert_eq!(phases[1].requests(), 100, "{:?}", phases[1].outcomes);
+    assert_eq!(server.stats("target").unwrap().total.calls, 200);
 }

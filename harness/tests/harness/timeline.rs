@@ -77,6 +77,18 @@ async fn a_bulkhead_keeps_max_in_flight_and_its_absence_fails_it() {
         "{} requests in 1.4 s at 100/s",
         guarded.edge.len()
     );
+    // Histograms per phase, by intended instant: the plan's 30, 80 and 30 requests.
+    let stats = &unguarded.edge_stats["checkout"];
+    let counts: Vec<u64> = ["baseline", "payments slow", "recovery"]
+        .iter()
+        .map(|phase| stats[*phase].requests())
+        .collect();
+    assert_eq!(counts, [30, 80, 30]);
+    let slow_p50 = stats["payments slow"].latency_at(50.0);
+    assert!(
+        slow_p50 >= Duration::from_millis(200) && stats["baseline"].latency_at(50.0) < slow_p50,
+        "{slow_p50:?}"
+    );
 }
 
 /// Checkout through baseline, a phase where `fault` holds at payments, and recovery.

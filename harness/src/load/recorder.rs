@@ -1,0 +1,144 @@
+//! Where the driver puts what each request saw: exact statistics per endpoint
+//! and phase for every request, and the records themselves up to a cap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{EdgeRecord, EdgeStats};
+
+/// Records kept by default: 64 MB of them. A run that sends more keeps exact
+/// histograms and counts, but not the records past the cap.
+pub const DEFAULT_RECORD_CAPACITY: usize = 1_000_000;
+
+/// What the driver has seen so far.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    phase_starts_ns: Vec<u64>,
+    capacity: usize,
+    records: Vec<EdgeRecord>,
+    truncated_ns: Option<u64>,
+    stats: BTreeMap<Arc<str>, Vec<EdgeStats>>,
+}
+
+impl Recorder {
+    /// Splits statistics at `phase_starts_ns` (ascending) and keeps at most `capacity` records.
+    pub(crate) fn new(phase_starts_ns: Vec<u64>, capacity: usize) -> Self {
+        Recorder {
+            phase_starts_ns,
+            capacity,
+            records: Vec::new(),
+            truncated_ns: None,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// The phase an instant falls in (before the first phase counts as the first).
+    fn phase_of(&self, at_ns: u64) -> usize {
+        self.phase_starts_ns
+            .partition_point(|start| *start <= at_ns)
+            .saturating_sub(1)
+    }
+
+    fn stats_mut(&mut self, endpoint: &Arc<str>, at_ns: u64) -> &mut EdgeStats {
+        let phase = self.phase_of(at_ns);
+        let phases = self.phase_starts_ns.len().max(1);
+        let per_phase = self
+            .stats
+            .entry(Arc::clone(endpoint))
+            .or_insert_with(|| vec![EdgeStats::default(); phases]);
+        &mut per_phase[phase]
+    }
+
+    /// Counts a request and keeps its record while there is room.
+    pub(crate) fn push(&mut self, record: EdgeRecord) {
+        self.stats_mut(&record.endpoint, record.intended_ns)
+            .record(&record);
+        if self.records.len() < self.capacity {
+            self.records.push(record);
+        } else {
+            let first = self.truncated_ns.get_or_insert(record.intended_ns);
+            *first = (*first).min(record.intended_ns);
+        }
+    }
+
+    /// Counts an open-loop send that was due at `due_ns` but not made.
+    pub(crate) fn dropped(&mut self, endpoint: &Arc<str>, due_ns: u64) {
+        self.stats_mut(endpoint, due_ns).dropped += 1;
+    }
+
+    /// The records kept, when the first not kept was intended, and the statistics.
+    pub(crate) fn finish(self) -> Recorded {
+        Recorded {
+            records: self.records,
+            truncated_ns: self.truncated_ns,
+            stats: self
+                .stats
+                .into_iter()
+                .map(|(endpoint, phases)| (endpoint.to_string(), phases))
+                .collect(),
+        }
+    }
+}
+
+/// What a [`Recorder`] gathered.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub(crate) records: Vec<EdgeRecord>,
+    pub(crate) truncated_ns: Option<u64>,
+    pub(crate) stats: BTreeMap<String, Vec<EdgeStats>>,
+}
+
+impl Recorded {
+    /// The longest any send went out after its intended time.
+    pub(crate) fn max_lag(&self) -> Duration {
+        self.stats
+            .values()
+            .flatten()
+            .map(|s| s.max_lag)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Open-loop sends dropped, over all endpoints and phases.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.stats.values().flatten().map(|s| s.dropped).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EdgeOutcome;
+
+    fn request(at_ns: u64) -> EdgeRecord {
+        EdgeRecord::new("a", at_ns, at_ns, at_ns + 1_000, EdgeOutcome::Status(200))
+    }
+
+    #[test]
+    fn requests_count_in_the_phase_they_were_intended_in() {
+        let mut recorder = Recorder::new(vec![100, 200], 10);
+        for at in [100, 150, 199, 200, 250] {
+            recorder.push(request(at));
+        }
+        recorder.dropped(&Arc::from("a"), 260);
+        let recorded = recorder.finish();
+        let phases = &recorded.stats["a"];
+        assert_eq!(phases[0].requests(), 3);
+        assert_eq!(phases[1].requests(), 2);
+        assert_eq!(phases[1].dropped, 1);
+        assert_eq!(recorded.dropped(), 1);
+    }
+
+    #[test]
+    fn past_the_cap_records_go_but_every_request_still_counts() {
+        let mut recorder = Recorder::new(vec![0], 2);
+        for at in [10, 20, 40, 30] {
+            recorder.push(request(at));
+        }
+        let recorded = recorder.finish();
+        assert_eq!(recorded.records.len(), 2);
+        assert_eq!(recorded.truncated_ns, Some(30));
+        assert_eq!(recorded.stats["a"][0].requests(), 4);
+    }
+}
