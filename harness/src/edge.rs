@@ -143,15 +143,47 @@ impl CorrelationId {
         CorrelationId { high: run, low }
     }
 
-    /// The lower 16 hex digits, usable as a W3C parent span id (never zero).
-    pub fn span_id(self) -> String {
-        format!("{:016x}", self.low)
+    /// Its 32 hex digits.
+    pub fn hex(self) -> [u8; 32] {
+        let mut out = [0; 32];
+        hex16(self.high, &mut out[..16]);
+        hex16(self.low.get(), &mut out[16..]);
+        out
+    }
+
+    /// A W3C `traceparent` with this id as trace-id and its lower half as
+    /// parent span id (never zero), sampled.
+    ///
+    /// ```
+    /// let id = harness::CorrelationId::new(1, 2);
+    /// assert_eq!(
+    ///     std::str::from_utf8(&id.traceparent()).unwrap(),
+    ///     "00-00000000000000010000000000000005-0000000000000005-01"
+    /// );
+    /// ```
+    pub fn traceparent(self) -> [u8; 55] {
+        let mut out = [b'-'; 55];
+        out[..2].copy_from_slice(b"00");
+        out[3..35].copy_from_slice(&self.hex());
+        hex16(self.low.get(), &mut out[36..52]);
+        out[53..].copy_from_slice(b"01");
+        out
+    }
+}
+
+/// Writes `value` as 16 lowercase hex digits (built by hand: this runs for
+/// every request the driver sends, and `format!` was a measurable share of it).
+fn hex16(value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, slot) in out.iter_mut().take(16).enumerate() {
+        *slot = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
     }
 }
 
 impl fmt::Display for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}{:016x}", self.high, self.low)
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or_default())
     }
 }
 
@@ -292,7 +324,11 @@ mod tests {
             "0".repeat(32).parse::<CorrelationId>(),
             Err(NotACorrelationId)
         );
-        assert_eq!(b.span_id().len(), 16);
+        assert_eq!(a.to_string(), format!("{:016x}{:016x}", 7, 1));
+        assert_eq!(
+            CorrelationId::new(u64::MAX, 5).to_string(),
+            format!("{:x}{:016x}", u64::MAX, 11)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use fault_server::{CallRecord, ControlError, Fault, FaultServer};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::load::{drive_from, Load, LoadReport, Recording, DEFAULT_RECORD_CAPACITY};
+use crate::load::{drive_from, DriveOptions, Load, LoadReport};
 use crate::{EdgeStats, Observations, Phase};
 
 /// One phase: its name, how long it lasts, and the faults at each dependency
@@ -99,16 +99,14 @@ pub async fn run(
         at += phase.duration;
     }
     let end = at;
-    let recording = Recording {
-        clock,
-        run: run_id,
+    let options = DriveOptions {
         phase_starts_ns: starts.iter().map(|s| clock.ns_at(*s)).collect(),
-        capacity: DEFAULT_RECORD_CAPACITY,
+        ..DriveOptions::new(clock, run_id)
     };
     let (done_tx, done_rx) = watch::channel(false);
     let timeline = switch_phases(server, phases, &dependencies, &starts);
     let load = async {
-        let report = drive_from(loads, start, recording).await;
+        let report = drive_from(loads, start, options).await;
         let _ = done_tx.send(true);
         report
     };

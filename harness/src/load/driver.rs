@@ -12,13 +12,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::recorder::{Recorder, DEFAULT_RECORD_CAPACITY};
-use super::request::{send, HttpClient};
+use super::request::{send_pooled, Connection, HttpClient};
 use super::{Arrival, Load, MAX_IN_FLIGHT};
-use crate::{CorrelationId, EdgeRecord, EdgeStats};
+use crate::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats};
 
-/// How a drive records what it sees.
+/// How a drive stamps, splits, keeps and caps what it sends.
 #[derive(Debug, Clone)]
-pub struct Recording {
+pub struct DriveOptions {
     /// The clock instants are stamped on (the fault server's, so edge records
     /// and journals share one timeline).
     pub clock: Clock,
@@ -29,16 +29,26 @@ pub struct Recording {
     pub phase_starts_ns: Vec<u64>,
     /// Records kept at most (statistics count every request regardless).
     pub capacity: usize,
+    /// Requests sent at most over the whole drive, whatever the loads say:
+    /// a hard cap.
+    pub max_requests: Option<u64>,
+    /// Threads, each with a runtime of its own, that closed-loop clients are
+    /// spread over (0: the caller's runtime). Default: one per core, as wrk
+    /// runs one event loop per thread; measured faster here than sharing a
+    /// multi-thread runtime with the rest of the harness.
+    pub workers: usize,
 }
 
-impl Recording {
+impl DriveOptions {
     /// One phase, [`DEFAULT_RECORD_CAPACITY`] records.
     pub fn new(clock: Clock, run: u64) -> Self {
-        Recording {
+        DriveOptions {
             clock,
             run,
             phase_starts_ns: Vec::new(),
             capacity: DEFAULT_RECORD_CAPACITY,
+            max_requests: None,
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -46,12 +56,12 @@ impl Recording {
 /// What a driver saw.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    /// The requests sent, in the order they ended, up to the recording's capacity.
+    /// The requests sent, in the order they ended, up to the options' capacity.
     pub records: Vec<EdgeRecord>,
     /// When records were dropped for want of capacity: the earliest intended
     /// instant of a request whose record was not kept.
     pub truncated_ns: Option<u64>,
-    /// Exact statistics by endpoint, then phase (indexed as the recording's phases).
+    /// Exact statistics by endpoint, then phase (indexed as the options' phases).
     pub stats: BTreeMap<String, Vec<EdgeStats>>,
     /// Open-loop sends skipped because `MAX_IN_FLIGHT` requests were outstanding.
     pub dropped: u64,
@@ -63,16 +73,22 @@ struct Shared {
     client: HttpClient,
     clock: Clock,
     run: u64,
+    max_requests: u64,
+    workers: usize,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
     recorder: Mutex<Recorder>,
 }
 
 impl Shared {
-    async fn send(&self, load: &Load, name: &Arc<str>, intended: Instant) {
-        let id = CorrelationId::new(self.run, self.next_id.fetch_add(1, Ordering::Relaxed));
-        let record = send(&self.client, &load.endpoint, name, self.clock, intended, id).await;
-        self.recorder().push(record);
+    /// The next request's id; none once the drive's cap on requests is spent.
+    fn next_id(&self) -> Option<CorrelationId> {
+        let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (seq < self.max_requests).then(|| CorrelationId::new(self.run, seq))
+    }
+
+    fn spent(&self) -> bool {
+        self.next_id.load(Ordering::Relaxed) >= self.max_requests
     }
 
     fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
@@ -83,18 +99,20 @@ impl Shared {
 /// Runs every load to its end from now, on `clock`, one phase, the default
 /// record capacity. See [`drive_from`].
 pub async fn drive(loads: Vec<Load>, clock: Clock, run: u64) -> LoadReport {
-    drive_from(loads, Instant::now(), Recording::new(clock, run)).await
+    drive_from(loads, Instant::now(), DriveOptions::new(clock, run)).await
 }
 
-/// Runs every load from `start` to its end, recording as `recording` says.
-pub async fn drive_from(loads: Vec<Load>, start: Instant, recording: Recording) -> LoadReport {
+/// Runs every load from `start` to its end, as `options` say.
+pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions) -> LoadReport {
     let shared = Arc::new(Shared {
         client: Client::builder(TokioExecutor::new()).build_http(),
-        clock: recording.clock,
-        run: recording.run,
+        clock: options.clock,
+        run: options.run,
+        max_requests: options.max_requests.unwrap_or(u64::MAX),
+        workers: options.workers,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
-        recorder: Mutex::new(Recorder::new(recording.phase_starts_ns, recording.capacity)),
+        recorder: Mutex::new(Recorder::new(options.phase_starts_ns, options.capacity)),
     });
     let mut drivers = JoinSet::new();
     for load in loads {
@@ -177,7 +195,7 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
     let mut k = 0u32;
     let mut requests = JoinSet::new();
     while let Some(due) = schedule.due(k).and_then(|offset| start.checked_add(offset)) {
-        if due >= end {
+        if due >= end || shared.spent() {
             break;
         }
         if due > Instant::now() {
@@ -192,7 +210,12 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
         requests.spawn(async move {
-            shared.send(&load, &name, due).await;
+            if let Some(id) = shared.next_id() {
+                let client = &shared.client;
+                let record =
+                    send_pooled(client, &load.endpoint, &name, shared.clock, due, id).await;
+                shared.recorder().push(record);
+            }
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
         while requests.try_join_next().is_some() {}
@@ -200,27 +223,82 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
     while requests.join_next().await.is_some() {}
 }
 
-/// `clients` loops, each sending as soon as its last answer came.
+/// `clients` loops, each on its own connection, sending as soon as its last
+/// answer came, spread over the drive's worker threads (or, with none, on
+/// the caller's runtime).
 async fn closed_loop(shared: Arc<Shared>, load: Load, start: Instant, clients: usize) {
-    tokio::time::sleep_until(start).await;
     let end = deadline(start, load.duration);
     let name: Arc<str> = Arc::from(load.endpoint.name.as_str());
     let load = Arc::new(load);
+    let workers = shared.workers.min(clients);
+    let mut finished = Vec::with_capacity(workers);
+    let mut here = 0;
+    for worker in 0..workers {
+        let share = clients / workers + usize::from(worker < clients % workers);
+        let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
+        let (done, finish) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("faultline-load".into())
+            .spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(clients_loop(shared, load, name, start, end, share));
+                }
+                let _ = done.send(());
+            });
+        match spawned {
+            Ok(_) => finished.push(finish),
+            Err(_) => here += share,
+        }
+    }
+    if workers == 0 {
+        here = clients;
+    }
+    clients_loop(shared, load, name, start, end, here).await;
+    for finish in finished {
+        let _ = finish.await;
+    }
+}
+
+/// `clients` closed-loop clients on the current runtime. A client that
+/// cannot connect waits a little before trying again, rather than spin.
+async fn clients_loop(
+    shared: Arc<Shared>,
+    load: Arc<Load>,
+    name: Arc<str>,
+    start: Instant,
+    end: Instant,
+    clients: usize,
+) {
+    tokio::time::sleep_until(start).await;
     let mut loops = JoinSet::new();
     for _ in 0..clients {
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
         loops.spawn(async move {
+            let mut connection = Connection::default();
             loop {
                 let now = Instant::now();
-                if now >= end {
+                let Some(id) = shared.next_id().filter(|_| now < end) else {
                     break;
+                };
+                let record = connection
+                    .send(&load.endpoint, &name, shared.clock, now, id)
+                    .await;
+                let refused = record.outcome == EdgeOutcome::ConnectError;
+                shared.recorder().push(record);
+                if refused {
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
                 }
-                shared.send(&load, &name, now).await;
             }
         });
     }
     while loops.join_next().await.is_some() {}
 }
+
+/// How long a closed-loop client waits after a refused connection.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 
 /// `start + duration`, or a year on for a duration past what the clock holds.
 fn deadline(start: Instant, duration: Duration) -> Instant {

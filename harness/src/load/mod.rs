@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
-pub use driver::{drive, drive_from, LoadReport, Recording};
+pub use driver::{drive, drive_from, DriveOptions, LoadReport};
 pub use recorder::DEFAULT_RECORD_CAPACITY;
 
 /// One endpoint of the system under test.

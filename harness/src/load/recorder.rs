@@ -27,7 +27,9 @@ impl Recorder {
         Recorder {
             phase_starts_ns,
             capacity,
-            records: Vec::new(),
+            // Reserved up front so the driver never stops to copy a grown
+            // vector; pages count toward RSS only once written.
+            records: Vec::with_capacity(capacity.min(DEFAULT_RECORD_CAPACITY)),
             truncated_ns: None,
             stats: BTreeMap::new(),
         }

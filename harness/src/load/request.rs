@@ -1,23 +1,101 @@
 //! One request: fresh correlation headers, sent with a timeout, classified.
+//! Sent either through a keep-alive pool (open loop: any number in flight)
+//! or on a client's own connection (closed loop: one at a time, as wrk and
+//! oha do, without the pool's bookkeeping).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use fault_server::Clock;
-use http::header::{HeaderName, HeaderValue};
-use http::Request;
+use futures_util::FutureExt;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
-
-use std::sync::Arc;
 
 use super::Endpoint;
 use crate::{CorrelationId, EdgeOutcome, EdgeRecord};
 
 pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Sends one request intended at `intended` and returns its record.
-pub(super) async fn send(
+/// What came back: the outcome, and whether the answer carried `Retry-After`.
+type Answer = (EdgeOutcome, bool);
+
+/// The request for `endpoint` carrying `id`, its URI absolute (for the pool)
+/// or in origin form with a Host header (for a connection of its own).
+fn build(endpoint: &Endpoint, id: CorrelationId, origin_form: bool) -> Request<Full<Bytes>> {
+    let uri = if origin_form {
+        endpoint.url.path_and_query().map_or_else(
+            || Uri::from_static("/"),
+            |p| p.as_str().parse().unwrap_or_default(),
+        )
+    } else {
+        endpoint.url.clone()
+    };
+    let mut request = Request::builder()
+        .method(endpoint.method.clone())
+        .uri(uri)
+        .body(Full::new(endpoint.body.clone()))
+        .unwrap_or_default();
+    *request.headers_mut() = endpoint.headers.clone();
+    let headers = request.headers_mut();
+    if origin_form {
+        if let Some(host) = endpoint
+            .url
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            headers.insert(HOST, host);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&id.traceparent()) {
+        headers.insert(HeaderName::from_static("traceparent"), value);
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&id.hex()) {
+        headers.insert(
+            HeaderName::from_static(fault_server::journal::REQUEST_ID_HEADER),
+            value,
+        );
+    }
+    request
+}
+
+/// Times `exchange` against the endpoint's timeout and records it.
+async fn timed(
+    endpoint: &Endpoint,
+    name: &Arc<str>,
+    clock: Clock,
+    intended: Instant,
+    id: CorrelationId,
+    exchange: impl Future<Output = Answer>,
+) -> (EdgeRecord, bool) {
+    let sent = Instant::now();
+    let (answer, timed_out) = match tokio::time::timeout(endpoint.timeout, exchange).await {
+        Ok(answer) => (answer, false),
+        Err(_) => ((EdgeOutcome::Timeout, false), true),
+    };
+    let ended = Instant::now();
+    let record = EdgeRecord {
+        endpoint: Arc::clone(name),
+        intended_ns: clock.ns_at(intended),
+        sent_ns: clock.ns_at(sent),
+        ended_ns: clock.ns_at(ended),
+        outcome: answer.0,
+        correlation_id: Some(id),
+        retry_after: answer.1,
+    };
+    (record, timed_out)
+}
+
+/// Sends one request through the pool, intended at `intended`, and returns its record.
+pub(super) async fn send_pooled(
     client: &HttpClient,
     endpoint: &Endpoint,
     name: &Arc<str>,
@@ -25,54 +103,112 @@ pub(super) async fn send(
     intended: Instant,
     id: CorrelationId,
 ) -> EdgeRecord {
-    let mut request = Request::builder()
-        .method(endpoint.method.clone())
-        .uri(endpoint.url.clone())
-        .body(Full::new(endpoint.body.clone()))
-        .unwrap_or_default();
-    *request.headers_mut() = endpoint.headers.clone();
-    let headers = request.headers_mut();
-    let id_text = id.to_string();
-    if let Ok(value) = HeaderValue::from_str(&format!("00-{id_text}-{}-01", id.span_id())) {
-        headers.insert(HeaderName::from_static("traceparent"), value);
+    let request = build(endpoint, id, false);
+    let exchange = async {
+        match client.request(request).await {
+            Ok(response) => read(response).await,
+            Err(error) if error.is_connect() => (EdgeOutcome::ConnectError, false),
+            Err(_) => (EdgeOutcome::Reset, false),
+        }
+    };
+    timed(endpoint, name, clock, intended, id, exchange).await.0
+}
+
+/// One closed-loop client's connection, made when first needed and made
+/// again after an error or a timeout (which leave it in an unknown state).
+/// The client's own task drives it, so an exchange costs no hand-off to a
+/// connection task.
+#[derive(Default)]
+pub(super) struct Connection {
+    open: Option<Open>,
+}
+
+struct Open {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+}
+
+impl Connection {
+    /// Sends one request on this connection, intended at `intended`, and returns its record.
+    pub(super) async fn send(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &Arc<str>,
+        clock: Clock,
+        intended: Instant,
+        id: CorrelationId,
+    ) -> EdgeRecord {
+        let request = build(endpoint, id, true);
+        let (record, timed_out) = timed(
+            endpoint,
+            name,
+            clock,
+            intended,
+            id,
+            self.exchange(&endpoint.url, request),
+        )
+        .await;
+        if timed_out {
+            self.open = None;
+        }
+        record
     }
-    if let Ok(value) = HeaderValue::from_str(&id_text) {
-        headers.insert(
-            HeaderName::from_static(fault_server::journal::REQUEST_ID_HEADER),
-            value,
-        );
-    }
-    let sent = Instant::now();
-    let (outcome, retry_after) =
-        match tokio::time::timeout(endpoint.timeout, exchange(client, request)).await {
-            Ok(answer) => answer,
-            Err(_) => (EdgeOutcome::Timeout, false),
+
+    async fn exchange(&mut self, url: &Uri, request: Request<Full<Bytes>>) -> Answer {
+        // A connection the server has closed since the last answer is done
+        // with before anything is sent on it.
+        if let Some(open) = &mut self.open {
+            if open.driver.as_mut().now_or_never().is_some() {
+                self.open = None;
+            }
+        }
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => match connect(url).await {
+                Some(open) => self.open.insert(open),
+                None => return (EdgeOutcome::ConnectError, false),
+            },
         };
-    let ended = Instant::now();
-    EdgeRecord {
-        endpoint: Arc::clone(name),
-        intended_ns: clock.ns_at(intended),
-        sent_ns: clock.ns_at(sent),
-        ended_ns: clock.ns_at(ended),
-        outcome,
-        correlation_id: Some(id),
-        retry_after,
+        let Open { sender, driver } = open;
+        let exchange = async {
+            sender.ready().await.ok()?;
+            let response = sender.send_request(request).await.ok()?;
+            Some(read(response).await)
+        };
+        let answer = tokio::select! {
+            biased;
+            answer = exchange => answer,
+            _ = driver.as_mut() => None,
+        };
+        match answer {
+            Some(answer) if answer.0 != EdgeOutcome::Reset => answer,
+            _ => {
+                self.open = None;
+                (EdgeOutcome::Reset, false)
+            }
+        }
     }
 }
 
-/// The outcome, and whether the answer carried `Retry-After`.
-async fn exchange(client: &HttpClient, request: Request<Full<Bytes>>) -> (EdgeOutcome, bool) {
-    match client.request(request).await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
-            // The answer counts once its whole body has arrived.
-            match response.into_body().collect().await {
-                Ok(_) => (EdgeOutcome::Status(status), retry_after),
-                Err(_) => (EdgeOutcome::Reset, false),
-            }
-        }
-        Err(error) if error.is_connect() => (EdgeOutcome::ConnectError, false),
+/// A fresh HTTP/1 connection to `url`'s authority.
+async fn connect(url: &Uri) -> Option<Open> {
+    let host = url.host()?.trim_matches(['[', ']']);
+    let port = url.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host, port)).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, driver) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+    Some(Open {
+        sender,
+        driver: Box::pin(driver),
+    })
+}
+
+/// The answer counts once its whole body has arrived.
+async fn read(response: Response<hyper::body::Incoming>) -> Answer {
+    let status = response.status().as_u16();
+    let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
+    match response.into_body().collect().await {
+        Ok(_) => (EdgeOutcome::Status(status), retry_after),
         Err(_) => (EdgeOutcome::Reset, false),
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use harness::load::{drive, drive_from, Arrival, Endpoint, Load, Recording};
+use harness::load::{drive, drive_from, Arrival, DriveOptions, Endpoint, Load};
 use harness::EdgeOutcome;
 
 fn server() -> FaultServer {
@@ -157,10 +157,10 @@ async fn past_the_record_cap_histograms_count_every_request_in_its_phase() {
     let clock = server.clock();
     let start = tokio::time::Instant::now();
     let second_phase = start + Duration::from_millis(500);
-    let recording = Recording {
+    let recording = DriveOptions {
         phase_starts_ns: vec![clock.ns_at(start), clock.ns_at(second_phase)],
         capacity: 50,
-        ..Recording::new(clock, 2)
+        ..DriveOptions::new(clock, 2)
     };
     let report = drive_from(
         vec![load(
@@ -182,4 +182,42 @@ async fn past_the_record_cap_histograms_count_every_request_in_its_phase() {
     assert_eq!(phases[0].requests(), 100, "{:?}", phases[0].outcomes);
     assert_eq!(phases[1].requests(), 100, "{:?}", phases[1].outcomes);
     assert_eq!(server.stats("target").unwrap().total.calls, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_clients_reconnect_after_a_closed_connection_and_stop_at_the_request_cap() {
+    let server = server();
+    server
+        .inject(
+            "target",
+            serde_json::from_str(r#"{"close": {}, "first": 5}"#).unwrap(),
+        )
+        .unwrap();
+    let options = DriveOptions {
+        max_requests: Some(300),
+        ..DriveOptions::new(server.clock(), 5)
+    };
+    let report = drive_from(
+        vec![load(
+            &server,
+            Arrival::Closed { clients: 4 },
+            Duration::from_secs(10),
+        )],
+        tokio::time::Instant::now(),
+        options,
+    )
+    .await;
+    assert_eq!(report.records.len(), 300, "the cap ends the drive early");
+    let resets = report
+        .records
+        .iter()
+        .filter(|r| r.outcome == EdgeOutcome::Reset)
+        .count();
+    assert_eq!(resets, 5, "each closed connection is one failed request");
+    assert_eq!(
+        report.stats["checkout"][0].succeeded(),
+        295,
+        "the clients connected again"
+    );
+    assert_eq!(server.stats("target").unwrap().total.calls, 300);
 }
