@@ -72,7 +72,12 @@ async fn main() -> Result<(), String> {
     let start = Instant::now();
     let report = drive_from(vec![load], start, options).await;
     let seconds = start.elapsed().as_secs_f64();
-    let stats = &report.stats["bench"][0];
+    let stats = report
+        .stats
+        .get("bench")
+        .and_then(|phases| phases.first())
+        .cloned()
+        .unwrap_or_default();
     let requests = stats.requests();
     // How the sends kept to the schedule, from the records kept.
     let mut lags: Vec<u64> = report

@@ -273,6 +273,18 @@ impl EdgeStats {
         self.max_lag = self.max_lag.max(lag);
     }
 
+    /// Adds in what `other` counted (from another thread or machine).
+    pub fn add(&mut self, other: &EdgeStats) {
+        // Both cover the same range, so adding cannot fail.
+        let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.service_us.add(&other.service_us);
+        for (outcome, n) in &other.outcomes {
+            *self.outcomes.entry(*outcome).or_default() += n;
+        }
+        self.dropped += other.dropped;
+        self.max_lag = self.max_lag.max(other.max_lag);
+    }
+
     /// Every request counted.
     pub fn requests(&self) -> u64 {
         self.outcomes.values().sum()

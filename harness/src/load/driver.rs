@@ -94,6 +94,23 @@ impl Shared {
     fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
         self.recorder.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A recorder for a worker thread, to hand back with [`Shared::merge`].
+    fn sibling(&self) -> Arc<Mutex<Recorder>> {
+        Arc::new(Mutex::new(self.recorder().sibling()))
+    }
+
+    fn merge(&self, sibling: Arc<Mutex<Recorder>>) {
+        let recorder = match Arc::try_unwrap(sibling) {
+            Ok(mutex) => mutex.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Err(shared) => {
+                let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let empty = guard.sibling();
+                std::mem::replace(&mut *guard, empty)
+            }
+        };
+        self.recorder().merge(recorder);
+    }
 }
 
 /// Runs every load to its end from now, on `clock`, one phase, the default
@@ -236,6 +253,8 @@ async fn closed_loop(shared: Arc<Shared>, load: Load, start: Instant, clients: u
     for worker in 0..workers {
         let share = clients / workers + usize::from(worker < clients % workers);
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
+        let recorder = shared.sibling();
+        let theirs = Arc::clone(&recorder);
         let (done, finish) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("faultline-load".into())
@@ -244,21 +263,26 @@ async fn closed_loop(shared: Arc<Shared>, load: Load, start: Instant, clients: u
                     .enable_all()
                     .build()
                 {
-                    runtime.block_on(clients_loop(shared, load, name, start, end, share));
+                    let clients = clients_loop(shared, theirs, load, name, start, end, share);
+                    runtime.block_on(clients);
                 }
                 let _ = done.send(());
             });
         match spawned {
-            Ok(_) => finished.push(finish),
+            Ok(_) => finished.push((finish, recorder)),
             Err(_) => here += share,
         }
     }
     if workers == 0 {
         here = clients;
     }
-    clients_loop(shared, load, name, start, end, here).await;
-    for finish in finished {
+    let recorder = shared.sibling();
+    let mine = Arc::clone(&recorder);
+    clients_loop(Arc::clone(&shared), mine, load, name, start, end, here).await;
+    shared.merge(recorder);
+    for (finish, recorder) in finished {
         let _ = finish.await;
+        shared.merge(recorder);
     }
 }
 
@@ -266,6 +290,7 @@ async fn closed_loop(shared: Arc<Shared>, load: Load, start: Instant, clients: u
 /// cannot connect waits a little before trying again, rather than spin.
 async fn clients_loop(
     shared: Arc<Shared>,
+    recorder: Arc<Mutex<Recorder>>,
     load: Arc<Load>,
     name: Arc<str>,
     start: Instant,
@@ -276,6 +301,7 @@ async fn clients_loop(
     let mut loops = JoinSet::new();
     for _ in 0..clients {
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
+        let recorder = Arc::clone(&recorder);
         loops.spawn(async move {
             let mut connection = Connection::default();
             loop {
@@ -287,7 +313,10 @@ async fn clients_loop(
                     .send(&load.endpoint, &name, shared.clock, now, id)
                     .await;
                 let refused = record.outcome == EdgeOutcome::ConnectError;
-                shared.recorder().push(record);
+                recorder
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(record);
                 if refused {
                     tokio::time::sleep(RECONNECT_PAUSE).await;
                 }

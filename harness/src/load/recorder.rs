@@ -2,6 +2,7 @@
 //! and phase for every request, and the records themselves up to a cap.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +12,14 @@ use crate::{EdgeRecord, EdgeStats};
 /// histograms and counts, but not the records past the cap.
 pub const DEFAULT_RECORD_CAPACITY: usize = 1_000_000;
 
-/// What the driver has seen so far.
+/// What the driver has seen so far. Each worker thread has its own (no lock
+/// or cache line shared per request); they share only the count of records
+/// kept, so the cap holds over all of them, and are merged at the end.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     phase_starts_ns: Vec<u64>,
     capacity: usize,
+    kept: Arc<AtomicUsize>,
     records: Vec<EdgeRecord>,
     truncated_ns: Option<u64>,
     stats: BTreeMap<Arc<str>, Vec<EdgeStats>>,
@@ -27,11 +31,39 @@ impl Recorder {
         Recorder {
             phase_starts_ns,
             capacity,
-            // Reserved up front so the driver never stops to copy a grown
-            // vector; pages count toward RSS only once written.
-            records: Vec::with_capacity(capacity.min(DEFAULT_RECORD_CAPACITY)),
+            kept: Arc::new(AtomicUsize::new(0)),
+            records: Vec::new(),
             truncated_ns: None,
             stats: BTreeMap::new(),
+        }
+    }
+
+    /// Another recorder for another thread, sharing this one's cap.
+    pub(crate) fn sibling(&self) -> Self {
+        Recorder {
+            phase_starts_ns: self.phase_starts_ns.clone(),
+            capacity: self.capacity,
+            kept: Arc::clone(&self.kept),
+            records: Vec::new(),
+            truncated_ns: None,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// Takes in what a sibling recorded.
+    pub(crate) fn merge(&mut self, other: Recorder) {
+        self.records.extend(other.records);
+        self.truncated_ns = match (self.truncated_ns, other.truncated_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for (endpoint, phases) in other.stats {
+            match self.stats.get_mut(&endpoint) {
+                Some(mine) => mine.iter_mut().zip(&phases).for_each(|(a, b)| a.add(b)),
+                None => {
+                    self.stats.insert(endpoint, phases);
+                }
+            }
         }
     }
 
@@ -56,7 +88,13 @@ impl Recorder {
     pub(crate) fn push(&mut self, record: EdgeRecord) {
         self.stats_mut(&record.endpoint, record.intended_ns)
             .record(&record);
-        if self.records.len() < self.capacity {
+        if self.kept.fetch_add(1, Ordering::Relaxed) < self.capacity {
+            if self.records.capacity() == 0 {
+                // Reserved at the first record, so the driver never stops to
+                // copy a grown vector; pages count toward RSS only once written.
+                self.records
+                    .reserve(self.capacity.min(DEFAULT_RECORD_CAPACITY));
+            }
             self.records.push(record);
         } else {
             let first = self.truncated_ns.get_or_insert(record.intended_ns);
@@ -130,6 +168,21 @@ mod tests {
         assert_eq!(phases[1].requests(), 2);
         assert_eq!(phases[1].dropped, 1);
         assert_eq!(recorded.dropped(), 1);
+    }
+
+    #[test]
+    fn siblings_share_the_cap_and_merge_into_one_record() {
+        let mut first = Recorder::new(vec![0], 3);
+        let mut second = first.sibling();
+        first.push(request(10));
+        second.push(request(20));
+        second.push(request(30));
+        first.push(request(40));
+        first.merge(second);
+        let recorded = first.finish();
+        assert_eq!(recorded.records.len(), 3);
+        assert_eq!(recorded.truncated_ns, Some(40));
+        assert_eq!(recorded.stats["a"][0].requests(), 4);
     }
 
     #[test]

@@ -67,16 +67,15 @@ fn build(endpoint: &Endpoint, id: CorrelationId, origin_form: bool) -> Request<F
     request
 }
 
-/// Times `exchange` against the endpoint's timeout and records it.
+/// Times `exchange`, sent at `sent`, against the endpoint's timeout and records it.
 async fn timed(
     endpoint: &Endpoint,
     name: &Arc<str>,
     clock: Clock,
-    intended: Instant,
+    (intended, sent): (Instant, Instant),
     id: CorrelationId,
     exchange: impl Future<Output = Answer>,
 ) -> (EdgeRecord, bool) {
-    let sent = Instant::now();
     let (answer, timed_out) = match tokio::time::timeout(endpoint.timeout, exchange).await {
         Ok(answer) => (answer, false),
         Err(_) => ((EdgeOutcome::Timeout, false), true),
@@ -111,7 +110,10 @@ pub(super) async fn send_pooled(
             Err(_) => (EdgeOutcome::Reset, false),
         }
     };
-    timed(endpoint, name, clock, intended, id, exchange).await.0
+    let sent = Instant::now();
+    timed(endpoint, name, clock, (intended, sent), id, exchange)
+        .await
+        .0
 }
 
 /// One closed-loop client's connection, made when first needed and made
@@ -129,13 +131,15 @@ struct Open {
 }
 
 impl Connection {
-    /// Sends one request on this connection, intended at `intended`, and returns its record.
+    /// Sends one request on this connection now (`now`: a closed loop has no
+    /// schedule, so it is both the intended and the actual send time) and
+    /// returns its record.
     pub(super) async fn send(
         &mut self,
         endpoint: &Endpoint,
         name: &Arc<str>,
         clock: Clock,
-        intended: Instant,
+        now: Instant,
         id: CorrelationId,
     ) -> EdgeRecord {
         let request = build(endpoint, id, true);
@@ -143,7 +147,7 @@ impl Connection {
             endpoint,
             name,
             clock,
-            intended,
+            (now, now),
             id,
             self.exchange(&endpoint.url, request),
         )
