@@ -27,9 +27,11 @@
 #![warn(missing_docs)]
 
 mod edge;
+pub mod fault_control;
 pub mod load;
 mod observations;
 pub mod properties;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod suite;

@@ -1,11 +1,15 @@
 //! Running a suite: a fault server for its dependencies, its load through
 //! its phases, and a verdict for every expectation.
 
-use fault_server::{ControlError, FaultServer, StartError};
+use std::collections::BTreeMap;
 
+use fault_server::{Clock, FaultServer, StartError};
+
+use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{Arrival, Endpoint, Load};
-use crate::suite::Suite;
-use crate::timeline::{run, PhasePlan};
+use crate::remote::RemoteFaultServer;
+use crate::suite::{RemoteSpec, Suite};
+use crate::timeline::{run_on, PhasePlan};
 use crate::Verdict;
 
 /// Why a suite could not be run (as opposed to a property failing, which is a verdict).
@@ -47,22 +51,133 @@ pub enum RunError {
         #[source]
         source: crate::target::TargetError,
     },
-    /// The fault server refused an operation during the run.
+    /// The fault server refused an operation, or a remote one could not be reached.
     #[error("{suite}: {source}")]
     Control {
         /// The suite's name.
         suite: String,
         /// Why.
         #[source]
-        source: ControlError,
+        source: FaultControlError,
+    },
+    /// `[fault_server] token_env` names a variable that is not set.
+    #[error("{suite}: [fault_server] token_env: environment variable `{var}` is not set")]
+    MissingToken {
+        /// The suite's name.
+        suite: String,
+        /// The variable.
+        var: String,
     },
 }
 
 impl RunError {
     /// Whether the fault is in the suite or command line (exit 2) rather than the run (exit 4).
     pub fn is_usage(&self) -> bool {
-        matches!(self, RunError::NoTarget { .. } | RunError::BadUrl { .. })
+        matches!(
+            self,
+            RunError::NoTarget { .. } | RunError::BadUrl { .. } | RunError::MissingToken { .. }
+        )
     }
+}
+
+/// The fault server a suite runs against, and the URL of each of its dependencies.
+enum Dependencies {
+    /// Started for the run, in this process.
+    Local(FaultServer),
+    /// Running elsewhere; `added` are the dependencies the run created there.
+    Remote {
+        server: RemoteFaultServer,
+        names: Vec<String>,
+        added: Vec<String>,
+    },
+}
+
+impl Dependencies {
+    fn control(&self) -> FaultControl<'_> {
+        match self {
+            Dependencies::Local(server) => FaultControl::Local(server),
+            Dependencies::Remote { server, names, .. } => FaultControl::Remote(server, names),
+        }
+    }
+
+    /// Leaves the fault server as the run found it.
+    async fn close(self) {
+        match self {
+            Dependencies::Local(server) => server.shutdown(),
+            Dependencies::Remote { server, added, .. } => {
+                for name in added {
+                    let _ = server.remove_dependency(&name).await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the suite's dependencies here, or finds (else adds) them on its remote fault server.
+async fn dependencies(
+    suite: &Suite,
+    seed: u64,
+) -> Result<(Dependencies, BTreeMap<String, String>), RunError> {
+    let name = || suite.name.clone();
+    let Some(RemoteSpec {
+        control_url,
+        token_env,
+    }) = &suite.fault_server
+    else {
+        let mut builder = FaultServer::builder().seed(seed);
+        for dependency in &suite.dependencies {
+            builder = builder.dependency(dependency.clone());
+        }
+        let server = builder.start().map_err(|source| RunError::Start {
+            suite: name(),
+            source,
+        })?;
+        let urls = server
+            .addrs()
+            .into_iter()
+            .map(|(name, addr)| (name, format!("http://{addr}")))
+            .collect();
+        return Ok((Dependencies::Local(server), urls));
+    };
+    let token = match token_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| RunError::MissingToken {
+            suite: name(),
+            var: var.clone(),
+        })?),
+        None => None,
+    };
+    let control = |source: crate::remote::RemoteError| RunError::Control {
+        suite: name(),
+        source: source.into(),
+    };
+    let server = RemoteFaultServer::connect(control_url, token, Clock::start())
+        .await
+        .map_err(control)?;
+    let mut urls: BTreeMap<String, String> = server
+        .dependencies()
+        .await
+        .map_err(control)?
+        .into_iter()
+        .map(|view| (view.name, view.url))
+        .collect();
+    let mut added = Vec::new();
+    for spec in &suite.dependencies {
+        if !urls.contains_key(&spec.name) {
+            let view = server.add_dependency(spec).await.map_err(control)?;
+            added.push(view.name.clone());
+            urls.insert(view.name, view.url);
+        }
+    }
+    let names: Vec<String> = suite.dependencies.iter().map(|d| d.name.clone()).collect();
+    urls.retain(|name, _| names.contains(name));
+    Ok((
+        Dependencies::Remote {
+            server,
+            names,
+            added,
+        },
+        urls,
+    ))
 }
 
 /// Runs `suite` against `target_url` (else the suite's own base URL) and
@@ -72,26 +187,26 @@ pub async fn run_suite(
     target_url: Option<&str>,
     seed: u64,
 ) -> Result<Vec<Verdict>, RunError> {
+    let (dependencies, urls) = dependencies(suite, seed).await?;
+    let outcome = run_against(suite, target_url, seed, dependencies.control(), &urls).await;
+    dependencies.close().await;
+    outcome
+}
+
+async fn run_against(
+    suite: &Suite,
+    target_url: Option<&str>,
+    seed: u64,
+    control: FaultControl<'_>,
+    urls: &BTreeMap<String, String>,
+) -> Result<Vec<Verdict>, RunError> {
     let name = || suite.name.clone();
-    let mut builder = FaultServer::builder().seed(seed);
-    for dependency in &suite.dependencies {
-        builder = builder.dependency(dependency.clone());
-    }
-    let server = builder.start().map_err(|source| RunError::Start {
-        suite: name(),
-        source,
-    })?;
     // Kept alive for the run; dropping it stops the target.
     let mut started = None;
     let base = match (target_url, &suite.target.command, &suite.target.base_url) {
         (Some(url), _, _) => url.to_owned(),
         (None, Some(command), _) => {
-            let urls = server
-                .addrs()
-                .into_iter()
-                .map(|(name, addr)| (name, format!("http://{addr}")))
-                .collect();
-            let target = crate::target::start(&suite.target, command, &urls)
+            let target = crate::target::start(&suite.target, command, urls)
                 .await
                 .map_err(|source| RunError::Target {
                     suite: name(),
@@ -136,13 +251,12 @@ pub async fn run_suite(
             faults: p.faults.clone(),
         })
         .collect();
-    let result = run(&server, &phases, loads, seed)
+    let result = run_on(control, &phases, loads, seed)
         .await
         .map_err(|source| RunError::Control {
             suite: name(),
             source,
         })?;
-    server.shutdown();
     drop(started);
     Ok(suite
         .expect

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fault_server::{CallRecord, ControlError, Fault, FaultServer};
+use fault_server::{CallRecord, Fault, FaultServer};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{drive_from, DriveOptions, Load, LoadReport};
 use crate::{EdgeStats, Observations, Phase};
 
@@ -70,7 +71,17 @@ pub async fn run(
     phases: &[PhasePlan],
     loads: Vec<Load>,
     run_id: u64,
-) -> Result<RunResult, ControlError> {
+) -> Result<RunResult, FaultControlError> {
+    run_on(FaultControl::Local(server), phases, loads, run_id).await
+}
+
+/// As [`run`], against a fault server here or elsewhere.
+pub async fn run_on(
+    server: FaultControl<'_>,
+    phases: &[PhasePlan],
+    loads: Vec<Load>,
+    run_id: u64,
+) -> Result<RunResult, FaultControlError> {
     let total: Duration = phases.iter().map(|p| p.duration).sum();
     let loads = loads
         .into_iter()
@@ -79,16 +90,16 @@ pub async fn run(
             ..load
         })
         .collect();
-    let dependencies: Vec<String> = server.addrs().into_keys().collect();
+    let dependencies = server.dependencies();
     // Where each journal stands before any load goes out: calls from before
     // the run are not the run's.
     let mut from = BTreeMap::new();
     for dependency in &dependencies {
-        from.insert(dependency.as_str(), server.stats(dependency)?.next_seq);
+        from.insert(dependency.as_str(), server.next_seq(dependency).await?);
     }
     // The first phase's faults are in place before the first request.
     if let Some(first) = phases.first() {
-        switch_to(server, first, &dependencies)?;
+        switch_to(server, first, &dependencies).await?;
     }
     let clock = server.clock();
     let start = Instant::now();
@@ -115,8 +126,8 @@ pub async fn run(
     timeline?;
     let mut alerts = BTreeMap::new();
     for dependency in &dependencies {
-        server.clear(dependency)?;
-        let received = server.alerts(dependency)?;
+        server.clear(dependency).await?;
+        let received = server.alerts(dependency).await?;
         if !received.is_empty() {
             alerts.insert(dependency.clone(), received);
         }
@@ -169,29 +180,30 @@ fn by_phase_name(
 }
 
 /// Puts `phase`'s faults in force at every dependency and marks the journals.
-fn switch_to(
-    server: &FaultServer,
+async fn switch_to(
+    server: FaultControl<'_>,
     phase: &PhasePlan,
     dependencies: &[String],
-) -> Result<(), ControlError> {
+) -> Result<(), FaultControlError> {
     for dependency in dependencies {
         let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
-        server.replace_faults(dependency, faults, Some(phase.duration + LEASE_GRACE))?;
+        server
+            .replace_faults(dependency, faults, phase.duration + LEASE_GRACE)
+            .await?;
     }
-    server.mark(&phase.name)?;
-    Ok(())
+    server.mark(&phase.name).await
 }
 
 /// Switches to each phase after the first at its planned start, then waits out the last.
 async fn switch_phases(
-    server: &FaultServer,
+    server: FaultControl<'_>,
     phases: &[PhasePlan],
     dependencies: &[String],
     starts: &[Instant],
-) -> Result<(), ControlError> {
+) -> Result<(), FaultControlError> {
     for (phase, start) in phases.iter().zip(starts).skip(1) {
         tokio::time::sleep_until(*start).await;
-        switch_to(server, phase, dependencies)?;
+        switch_to(server, phase, dependencies).await?;
     }
     if let (Some(last), Some(start)) = (phases.last(), starts.last()) {
         tokio::time::sleep_until(*start + last.duration).await;
@@ -203,18 +215,18 @@ async fn switch_phases(
 /// records), and once more when the load has finished. A call still in flight
 /// when read is read again until it has ended.
 async fn drain<'a>(
-    server: &FaultServer,
+    server: FaultControl<'_>,
     dependencies: &'a [String],
     from: BTreeMap<&'a str, u64>,
     mut done: watch::Receiver<bool>,
-) -> Result<BTreeMap<String, Vec<CallRecord>>, ControlError> {
+) -> Result<BTreeMap<String, Vec<CallRecord>>, FaultControlError> {
     let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
     let mut resume = from;
     loop {
         let finished = *done.borrow();
         for dependency in dependencies {
             let from = resume.get(dependency.as_str()).copied().unwrap_or(0);
-            let records = server.journal_since(dependency, from, usize::MAX)?;
+            let records = server.journal_since(dependency, from).await?;
             let next = records
                 .iter()
                 .find(|r| r.departure_ns.is_none())

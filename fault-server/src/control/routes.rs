@@ -91,6 +91,11 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             &serde_json::json!({"name": "fault-server", "version": env!("CARGO_PKG_VERSION")}),
         ),
         (&Method::GET, ["metrics"]) => Ok(text(metrics::render(registry), metrics::CONTENT_TYPE)),
+        // The journal's clock, so a harness elsewhere can move records onto its own.
+        (&Method::GET, ["clock"]) => json(
+            StatusCode::OK,
+            &serde_json::json!({"now_ns": registry.clock().now_ns()}),
+        ),
         (&Method::GET, ["dependencies"]) => json(StatusCode::OK, &registry.views()),
         (&Method::POST, ["dependencies"]) => {
             let spec: DependencySpec = read_json(request).await?;
@@ -162,7 +167,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
 /// The methods a path takes, or `None` when no route has this path.
 fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     Some(match segments {
-        ["healthz"] | ["version"] | ["metrics"] => "GET",
+        ["healthz"] | ["version"] | ["metrics"] | ["clock"] => "GET",
         ["dependencies"] => "GET, POST",
         ["dependencies", _] => "GET, PATCH, DELETE",
         ["dependencies", _, "faults"] => "PUT, POST, DELETE",

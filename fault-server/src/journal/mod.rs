@@ -292,6 +292,10 @@ mod tests {
                 .get(&Outcome::Reset),
             Some(&1)
         );
+        // Stats read back from their JSON (as a client of the control API reads them).
+        let stats = journal.stats();
+        let json = serde_json::to_string(&stats).unwrap();
+        assert_eq!(serde_json::from_str::<JournalStats>(&json).unwrap(), stats);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub struct Counters {
     /// Most calls in flight at once.
     pub peak_in_flight: u64,
     /// Ended calls by the status sent (calls with no response are not here).
+    #[serde(deserialize_with = "status_keys")]
     pub statuses: BTreeMap<u16, u64>,
     /// Ended calls by how they ended.
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -115,6 +116,24 @@ pub struct Window {
     /// Its counts.
     #[serde(flatten)]
     pub counters: Counters,
+}
+
+/// Reads status keys from their JSON form, strings. Needed by hand because a
+/// flattened struct (a [`Window`]'s counters) reaches serde as buffered
+/// content, where string keys are not turned into numbers.
+fn status_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<u16, u64>, D::Error> {
+    let keyed: BTreeMap<String, u64> = Deserialize::deserialize(deserializer)?;
+    keyed
+        .into_iter()
+        .map(|(status, count)| {
+            status
+                .parse()
+                .map(|status| (status, count))
+                .map_err(|_| serde::de::Error::custom(format!("`{status}` is not a status")))
+        })
+        .collect()
 }
 
 fn nonzero<K: Ord>(counts: impl Iterator<Item = (K, u64)>) -> BTreeMap<K, u64> {

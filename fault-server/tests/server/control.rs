@@ -16,6 +16,11 @@ async fn healthz_version_and_metrics_answer() {
     let (status, body) = control(&server, Method::GET, "/version", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let before = server.clock().now_ns();
+    let (status, body) = control(&server, Method::GET, "/clock", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let now = body["now_ns"].as_u64().unwrap();
+    assert!(now >= before && now <= server.clock().now_ns(), "{body}");
     get(&server.url("dep").unwrap()).await.unwrap();
     let (status, Value::String(text)) = control(&server, Method::GET, "/metrics", None).await
     else {

@@ -34,6 +34,22 @@ pub struct Suite {
     pub phases: Vec<PhaseSpec>,
     /// The properties to judge.
     pub expect: Vec<Expect>,
+    /// A fault server in another process to use instead of one in this process.
+    pub fault_server: Option<RemoteSpec>,
+}
+
+/// The `[fault_server]` table: a running fault server, reached through its
+/// control API. The suite's dependencies that it does not serve yet are
+/// added for the run and removed after it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSpec {
+    /// Its control API, `http://host:port`.
+    pub control_url: String,
+    /// The environment variable holding its Bearer token, if it wants one
+    /// (a token never belongs in a suite file).
+    #[serde(default)]
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +58,8 @@ struct SuiteFile {
     #[serde(default)]
     name: Option<String>,
     target: Target,
+    #[serde(default)]
+    fault_server: Option<RemoteSpec>,
     #[serde(default)]
     dependencies: Vec<Spanned<DependencySpec>>,
     load: Vec<Spanned<LoadSpec>>,
@@ -235,6 +253,7 @@ impl Suite {
             load: file.load.into_iter().map(Spanned::into_inner).collect(),
             phases: file.phases.into_iter().map(Spanned::into_inner).collect(),
             expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
+            fault_server: file.fault_server,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 mod load;
+mod remote;
 mod run;
 mod serve;
 mod timeline;

@@ -1,0 +1,114 @@
+//! The fault server a run switches faults on and reads journals from: the
+//! one in this process, or one in another reached through its control API.
+//! The timeline speaks to either the same way.
+
+use std::time::Duration;
+
+use fault_server::{AlertRecord, CallRecord, Clock, ControlError, Fault, FaultServer};
+
+use crate::remote::{RemoteError, RemoteFaultServer};
+
+/// Why the fault server refused an operation during a run.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultControlError {
+    /// The in-process fault server refused.
+    #[error(transparent)]
+    Local(#[from] ControlError),
+    /// The remote fault server refused or did not answer.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+/// A fault server, here or elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub enum FaultControl<'a> {
+    /// In this process.
+    Local(&'a FaultServer),
+    /// Through its control API.
+    Remote(&'a RemoteFaultServer, &'a [String]),
+}
+
+impl FaultControl<'_> {
+    /// The clock every instant of the run is stamped on.
+    pub fn clock(&self) -> Clock {
+        match self {
+            FaultControl::Local(server) => server.clock(),
+            FaultControl::Remote(remote, _) => remote.clock(),
+        }
+    }
+
+    /// The dependencies the run uses: every one in process; those the suite
+    /// names on a remote server (which may serve others).
+    pub fn dependencies(&self) -> Vec<String> {
+        match self {
+            FaultControl::Local(server) => server.addrs().into_keys().collect(),
+            FaultControl::Remote(_, names) => names.to_vec(),
+        }
+    }
+
+    /// The sequence number the dependency's next call will get.
+    pub async fn next_seq(&self, dependency: &str) -> Result<u64, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.stats(dependency)?.next_seq,
+            FaultControl::Remote(remote, _) => remote.next_seq(dependency).await?,
+        })
+    }
+
+    /// Replaces a dependency's faults, leased for `lease`.
+    pub async fn replace_faults(
+        &self,
+        dependency: &str,
+        faults: Vec<Fault>,
+        lease: Duration,
+    ) -> Result<(), FaultControlError> {
+        match self {
+            FaultControl::Local(server) => {
+                server.replace_faults(dependency, faults, Some(lease))?;
+            }
+            FaultControl::Remote(remote, _) => {
+                remote.replace_faults(dependency, &faults, lease).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a named window in every journal.
+    pub async fn mark(&self, name: &str) -> Result<(), FaultControlError> {
+        match self {
+            FaultControl::Local(server) => {
+                server.mark(name)?;
+            }
+            FaultControl::Remote(remote, _) => remote.mark(name).await?,
+        }
+        Ok(())
+    }
+
+    /// The records from sequence number `since` on.
+    pub async fn journal_since(
+        &self,
+        dependency: &str,
+        since: u64,
+    ) -> Result<Vec<CallRecord>, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.journal_since(dependency, since, usize::MAX)?,
+            FaultControl::Remote(remote, _) => remote.journal_since(dependency, since).await?,
+        })
+    }
+
+    /// Clears a dependency's faults.
+    pub async fn clear(&self, dependency: &str) -> Result<(), FaultControlError> {
+        match self {
+            FaultControl::Local(server) => server.clear(dependency)?,
+            FaultControl::Remote(remote, _) => remote.clear(dependency).await?,
+        }
+        Ok(())
+    }
+
+    /// The alerts an alert sink received.
+    pub async fn alerts(&self, dependency: &str) -> Result<Vec<AlertRecord>, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.alerts(dependency)?,
+            FaultControl::Remote(remote, _) => remote.alerts(dependency).await?,
+        })
+    }
+}
