@@ -1,13 +1,19 @@
 //! A small checkout service written for the tests: every request calls the
-//! `payments` dependency, with whichever defences it is given.
+//! `payments` dependency through a tower stack holding whichever defences it
+//! is given. tower's own middleware where it has one (ConcurrencyLimit,
+//! LoadShed, Retry with its exponential backoff and retry budget, Timeout);
+//! tower has no circuit breaker, so a small one is written here.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -16,59 +22,78 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::util::rng::HasherRng;
+use tower::util::{BoxCloneService, ServiceExt};
+use tower::{BoxError, Service, ServiceBuilder};
 
 /// The defences a checkout service may have.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Defences {
-    /// At most this many payments calls at once; a fast 429 with Retry-After beyond.
+    /// At most this many payments calls at once (tower's ConcurrencyLimit);
+    /// calls beyond wait for a permit, unless `shed`.
     pub bulkhead: Option<usize>,
-    /// Immediate retries after a failed payments call.
-    pub retries: u32,
-    /// A timeout on each payments call.
+    /// With a bulkhead: answer at once with 429 and Retry-After when it is
+    /// full (tower's LoadShed) rather than wait.
+    pub shed: bool,
+    /// Retries after a failed payments call (tower's Retry).
+    pub retries: Retries,
+    /// A timeout on each payments call (tower's Timeout).
     pub timeout: Option<Duration>,
     /// A circuit breaker: open after this many failures in a row, for this long,
     /// then one probe at a time.
     pub breaker: Option<(u32, Duration)>,
 }
 
-/// A breaker's state: failures in a row, and until when it is open.
-#[derive(Debug, Default)]
-struct BreakerState {
-    failures: u32,
-    open_until: Option<tokio::time::Instant>,
+/// How failed payments calls are retried.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Retries {
+    /// Not at all.
+    #[default]
+    None,
+    /// This many times, at once: the retry storm.
+    Immediate(u32),
+    /// Up to this many times, after tower's exponential backoff (`min`
+    /// doubling to `max`, plus up to as much again at random), and only
+    /// while tower's retry budget (20% of requests over the last second, and
+    /// 1 a second besides) allows.
+    Backoff {
+        /// Retries at most.
+        times: u32,
+        /// The first wait, before jitter.
+        min: Duration,
+        /// The longest wait, before jitter.
+        max: Duration,
+        /// Whether each request's backoff draws from a random generator of
+        /// its own. Without it, the `ExponentialBackoff` is made once and
+        /// cloned with the policy for every request, random state and all,
+        /// so every request waits the same "random" time: requests that
+        /// failed together retry together. An easy mistake with tower's
+        /// Retry, and one the `backoff` property catches.
+        fresh_jitter: bool,
+    },
 }
 
-#[derive(Clone)]
-struct Checkout {
-    client: Client<HttpConnector, Full<Bytes>>,
-    payments: String,
-    permits: Option<Arc<Semaphore>>,
-    breaker: Arc<std::sync::Mutex<BreakerState>>,
-    defences: Defences,
-}
+/// What the checkout handler calls: the correlation id to pass on, in;
+/// payments' status, out.
+type PaymentsStack = BoxCloneService<Option<HeaderValue>, StatusCode, BoxError>;
 
 /// Starts the service on a loopback port; it calls `payments` (a URL).
 pub async fn checkout_service(payments: String, defences: Defences) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let checkout = Checkout {
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        payments,
-        permits: defences.bulkhead.map(|n| Arc::new(Semaphore::new(n))),
-        breaker: Arc::default(),
-        defences,
-    };
+    let stack = payments_stack(payments, defences);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let checkout = checkout.clone();
+            let stack = stack.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let checkout = checkout.clone();
-                    async move { Ok::<_, Infallible>(checkout.handle(request).await) }
+                    let stack = stack.clone();
+                    async move { Ok::<_, Infallible>(checkout(stack, request).await) }
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -79,87 +104,48 @@ pub async fn checkout_service(payments: String, defences: Defences) -> SocketAdd
     addr
 }
 
-impl Checkout {
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let _permit = match &self.permits {
-            Some(permits) => match permits.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    // Shed at once, and say when to come back.
-                    let mut shed = status(StatusCode::TOO_MANY_REQUESTS);
-                    shed.headers_mut().insert(
-                        http::header::RETRY_AFTER,
-                        http::HeaderValue::from_static("1"),
-                    );
-                    return shed;
-                }
-            },
-            None => None,
-        };
-        if !self.breaker_allows() {
-            return status(StatusCode::SERVICE_UNAVAILABLE);
-        }
-        let id = request.headers().get("x-faultline-request").cloned();
-        let mut last = StatusCode::BAD_GATEWAY;
-        for _attempt in 0..=self.defences.retries {
-            let mut call = Request::post(format!("{}/charge", self.payments));
-            if let Some(id) = &id {
-                call = call.header("x-faultline-request", id);
-            }
-            let exchange = async {
-                let response = self
-                    .client
-                    .request(call.body(Full::new(Bytes::new())).unwrap())
-                    .await
-                    .ok()?;
-                let code = response.status();
-                response.into_body().collect().await.ok()?;
-                Some(code)
-            };
-            let answer = match self.defences.timeout {
-                Some(limit) => tokio::time::timeout(limit, exchange).await.ok().flatten(),
-                None => exchange.await,
-            };
-            self.breaker_records(answer.is_some_and(|code| code.is_success()));
-            match answer {
-                Some(code) if code.is_success() => return status(code),
-                Some(code) => last = code,
-                None => last = StatusCode::GATEWAY_TIMEOUT,
-            }
-        }
-        status(last)
-    }
+fn payments_stack(url: String, defences: Defences) -> PaymentsStack {
+    let call = Payments {
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        url,
+    };
+    let retry = RetryPolicy::new(defences.retries);
+    let stack = ServiceBuilder::new()
+        .option_layer(defences.shed.then(tower::load_shed::LoadShedLayer::new))
+        .option_layer(
+            defences
+                .bulkhead
+                .map(tower::limit::ConcurrencyLimitLayer::new),
+        )
+        .layer(tower::retry::RetryLayer::new(retry))
+        .option_layer(defences.breaker.map(|(failures, reset)| BreakerLayer {
+            state: Arc::default(),
+            failures,
+            reset,
+        }))
+        .option_layer(defences.timeout.map(tower::timeout::TimeoutLayer::new))
+        .service(call)
+        .map_err(BoxError::from);
+    BoxCloneService::new(stack)
+}
 
-    /// Closed: yes. Open: no, until the reset interval has passed; then one
-    /// probe, and open again for another interval until it reports.
-    fn breaker_allows(&self) -> bool {
-        let Some((_, reset)) = self.defences.breaker else {
-            return true;
-        };
-        let mut state = self.breaker.lock().unwrap();
-        match state.open_until {
-            Some(until) if tokio::time::Instant::now() < until => false,
-            Some(_) => {
-                state.open_until = Some(tokio::time::Instant::now() + reset);
-                true
-            }
-            None => true,
+/// The edge: checkout answers with payments' status, 429 with Retry-After
+/// when shed, 503 when the breaker is open, 504 when payments timed out.
+async fn checkout(stack: PaymentsStack, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let id = request.headers().get("x-faultline-request").cloned();
+    match stack.oneshot(id).await {
+        Ok(code) => status(code),
+        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
+            let mut shed = status(StatusCode::TOO_MANY_REQUESTS);
+            shed.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            shed
         }
-    }
-
-    fn breaker_records(&self, succeeded: bool) {
-        let Some((threshold, reset)) = self.defences.breaker else {
-            return;
-        };
-        let mut state = self.breaker.lock().unwrap();
-        if succeeded {
-            *state = BreakerState::default();
-        } else {
-            state.failures += 1;
-            if state.failures >= threshold && state.open_until.is_none() {
-                state.open_until = Some(tokio::time::Instant::now() + reset);
-            }
+        Err(error) if error.is::<BreakerOpen>() => status(StatusCode::SERVICE_UNAVAILABLE),
+        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
+            status(StatusCode::GATEWAY_TIMEOUT)
         }
+        Err(_) => status(StatusCode::BAD_GATEWAY),
     }
 }
 
@@ -167,4 +153,244 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = code;
     response
+}
+
+/// One call to payments, carrying the edge request's correlation id.
+#[derive(Clone)]
+struct Payments {
+    client: Client<HttpConnector, Full<Bytes>>,
+    url: String,
+}
+
+/// A 5xx from payments, as an error so the retry policy and breaker see it.
+#[derive(Debug, thiserror::Error)]
+#[error("payments answered {0}")]
+struct Failed(StatusCode);
+
+impl Service<Option<HeaderValue>> for Payments {
+    type Response = StatusCode;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<StatusCode, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, id: Option<HeaderValue>) -> Self::Future {
+        let mut call = Request::post(format!("{}/charge", self.url));
+        if let Some(id) = id {
+            call = call.header("x-faultline-request", id);
+        }
+        let request = call.body(Full::new(Bytes::new()));
+        let client = self.client.clone();
+        Box::pin(async move {
+            let response = client.request(request?).await?;
+            let code = response.status();
+            response.into_body().collect().await?;
+            if code.is_server_error() {
+                return Err(Failed(code).into());
+            }
+            Ok(code)
+        })
+    }
+}
+
+/// tower's Retry policy for [`Retries`]: never past the breaker, and with
+/// backoff, only while the budget allows. tower clones it for each request.
+struct RetryPolicy {
+    /// Whether the call just made was the request's first (each request
+    /// deposits into the budget once, as finagle's and tower's budgets mean).
+    first: bool,
+    left: u32,
+    backoff: Option<ExponentialBackoff>,
+    /// Set to make each clone's backoff anew, with a fresh random generator.
+    fresh: Option<(Duration, Duration)>,
+    budget: Option<Arc<TpsBudget>>,
+}
+
+fn backoff(min: Duration, max: Duration) -> Option<ExponentialBackoff> {
+    ExponentialBackoffMaker::new(min, max, 1.0, HasherRng::default())
+        .ok()
+        .map(|mut maker| maker.make_backoff())
+}
+
+impl Clone for RetryPolicy {
+    fn clone(&self) -> Self {
+        RetryPolicy {
+            first: self.first,
+            left: self.left,
+            backoff: match self.fresh {
+                Some((min, max)) => backoff(min, max),
+                None => self.backoff.clone(),
+            },
+            fresh: self.fresh,
+            budget: self.budget.clone(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn new(retries: Retries) -> Self {
+        match retries {
+            Retries::None => RetryPolicy {
+                first: true,
+                left: 0,
+                backoff: None,
+                fresh: None,
+                budget: None,
+            },
+            Retries::Immediate(times) => RetryPolicy {
+                first: true,
+                left: times,
+                backoff: None,
+                fresh: None,
+                budget: None,
+            },
+            Retries::Backoff {
+                times,
+                min,
+                max,
+                fresh_jitter,
+            } => RetryPolicy {
+                first: true,
+                left: times,
+                backoff: backoff(min, max),
+                fresh: fresh_jitter.then_some((min, max)),
+                budget: Some(Arc::new(TpsBudget::new(Duration::from_secs(1), 1, 0.2))),
+            },
+        }
+    }
+}
+
+impl tower::retry::Policy<Option<HeaderValue>, StatusCode, BoxError> for RetryPolicy {
+    type Future = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn retry(
+        &mut self,
+        _: &mut Option<HeaderValue>,
+        result: &mut Result<StatusCode, BoxError>,
+    ) -> Option<Self::Future> {
+        if std::mem::take(&mut self.first) {
+            if let Some(budget) = &self.budget {
+                budget.deposit();
+            }
+        }
+        match result {
+            Ok(_) => None,
+            Err(error) if error.is::<BreakerOpen>() || self.left == 0 => None,
+            Err(_) => {
+                if let Some(budget) = &self.budget {
+                    if !budget.withdraw() {
+                        return None;
+                    }
+                }
+                self.left -= 1;
+                match &mut self.backoff {
+                    Some(backoff) => Some(Box::pin(backoff.next_backoff())),
+                    None => Some(Box::pin(std::future::ready(()))),
+                }
+            }
+        }
+    }
+
+    fn clone_request(&mut self, id: &Option<HeaderValue>) -> Option<Option<HeaderValue>> {
+        Some(id.clone())
+    }
+}
+
+/// Refused by an open breaker.
+#[derive(Debug, thiserror::Error)]
+#[error("the breaker is open")]
+struct BreakerOpen;
+
+/// A breaker's state: failures in a row, and until when it is open.
+#[derive(Debug, Default)]
+struct BreakerState {
+    failures: u32,
+    open_until: Option<tokio::time::Instant>,
+}
+
+/// A circuit breaker (tower has none): closed, it passes calls and counts
+/// failures in a row; after `failures` it opens for `reset`, refusing calls
+/// at once; then lets one probe through and opens again for another `reset`
+/// unless the probe succeeds.
+#[derive(Clone)]
+struct BreakerLayer {
+    state: Arc<Mutex<BreakerState>>,
+    failures: u32,
+    reset: Duration,
+}
+
+impl<S> tower::Layer<S> for BreakerLayer {
+    type Service = Breaker<S>;
+
+    fn layer(&self, inner: S) -> Breaker<S> {
+        Breaker {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Breaker<S> {
+    inner: S,
+    layer: BreakerLayer,
+}
+
+impl BreakerLayer {
+    /// Closed: yes. Open: no, until the reset interval has passed; then one
+    /// probe, and open again for another interval until it reports.
+    fn allows(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        let now = tokio::time::Instant::now();
+        match state.open_until {
+            Some(until) if now < until => false,
+            Some(_) => {
+                state.open_until = Some(now + self.reset);
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn records(&self, succeeded: bool) {
+        let mut state = self.state.lock().unwrap();
+        if succeeded {
+            *state = BreakerState::default();
+        } else {
+            state.failures += 1;
+            if state.failures >= self.failures && state.open_until.is_none() {
+                state.open_until = Some(tokio::time::Instant::now() + self.reset);
+            }
+        }
+    }
+}
+
+impl<S> Service<Option<HeaderValue>> for Breaker<S>
+where
+    S: Service<Option<HeaderValue>, Response = StatusCode> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = StatusCode;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<StatusCode, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, id: Option<HeaderValue>) -> Self::Future {
+        if !self.layer.allows() {
+            return Box::pin(std::future::ready(Err(BreakerOpen.into())));
+        }
+        let layer = self.layer.clone();
+        let call = self.inner.call(id);
+        Box::pin(async move {
+            let result = call.await.map_err(Into::into);
+            layer.records(result.is_ok());
+            result
+        })
+    }
 }

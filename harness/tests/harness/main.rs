@@ -3,6 +3,7 @@
 //! without each defence.
 
 mod common;
+mod defences;
 mod load;
 mod remote;
 mod run;

@@ -12,7 +12,7 @@ use harness::properties::{
 use harness::timeline::{run, PhasePlan};
 use harness::{Measure, Observations, Outcome};
 
-use crate::common::{checkout_service, Defences};
+use crate::common::{checkout_service, Defences, Retries};
 
 async fn payments_slow_run(bulkhead: Option<usize>) -> Observations {
     let server = FaultServer::builder()
@@ -124,7 +124,7 @@ async fn three_immediate_retries_amplify_about_four_times_and_no_retries_do_not(
     let down = r#"{"error": {"status": 503}}"#;
     let storm = run_with(
         Defences {
-            retries: 3,
+            retries: Retries::Immediate(3),
             ..Defences::default()
         },
         down,
@@ -198,6 +198,7 @@ async fn shedding_answers_overload_with_a_fast_429_and_its_absence_lets_latency_
     let saturating = r#"{"saturation": {"base": "100ms", "workers": 1}}"#;
     let shedding = Defences {
         bulkhead: Some(5),
+        shed: true,
         ..Defences::default()
     };
     let guarded = run_with(shedding, saturating, Duration::from_secs(2)).await;
