@@ -4,13 +4,13 @@
 //! faults at its dependencies in timed phases, and judges resilience
 //! properties against what it saw.
 //!
-//! Built so far: the [`load`] driver (open and closed loop, correlated
-//! requests), the [`timeline`] that runs loads through phases of faults and
-//! drains the journals, the [`Observations`] every property reads, the
-//! [`Verdict`] with its evidence, and the first [`properties`] (max
-//! in-flight, retry amplification, max attempts, latency bounds, success
-//! rate, recovery), [`suite`] files, and [`run`] / [`report`] behind
-//! `faultline run` and `faultline validate`.
+//! The [`load`] driver (open and closed loop, correlated requests, HDR
+//! histograms per endpoint and phase, a cap on kept records), the
+//! [`timeline`] that runs loads through phases of faults at a fault server
+//! here or elsewhere ([`fault_control`], [`remote`]) and drains the
+//! journals, the [`Observations`] every property reads, the [`Verdict`]
+//! with its evidence, the [`properties`], [`suite`] files, and [`run`] /
+//! [`report`] behind `faultline run` and `faultline validate`.
 //!
 //! ```
 //! use harness::properties::{MaxInFlight, Property, Scope};
