@@ -3,13 +3,16 @@
 //! Exit codes: 0 every property held, 1 a property failed, 2 bad usage or an
 //! invalid suite, 3 inconclusive (too few samples), 4 the run broke.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
 use harness::report::{exit_code, table};
-use harness::run::run_suite;
+use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
 
 /// Chaos fault injection for resilience tests before every deployment.
@@ -27,9 +30,12 @@ enum Command {
         /// Suite files, or folders of them.
         #[arg(required = true)]
         suites: Vec<PathBuf>,
-        /// The system under test, overriding each suite's [target] base_url.
-        #[arg(long, value_name = "URL")]
+        /// The system under test, overriding each suite's [target].
+        #[arg(long, value_name = "URL", conflicts_with = "demo")]
         target_url: Option<String>,
+        /// Run against the built-in demo shop in this profile, overriding each suite's [target].
+        #[arg(long, value_parser = parse_profile)]
+        demo: Option<Profile>,
         /// Seed for every random fault decision.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -42,6 +48,54 @@ enum Command {
     },
     /// Run the fault server alone, on a TOML configuration, until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// The checklist against the demo shop, naive and hardened side by side
+    /// (exit 0 when the hardened shop holds everywhere); or `demo serve`.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(subcommand)]
+    serve: Option<DemoCommand>,
+    /// Seed for every random fault decision.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Serve the demo shop until killed; prints {"addr": ...} first.
+    Serve(DemoServeArgs),
+}
+
+#[derive(Args)]
+struct DemoServeArgs {
+    /// naive or hardened.
+    #[arg(long, value_parser = parse_profile)]
+    profile: Profile,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The payments service (checkout calls it).
+    #[arg(long, value_name = "URL")]
+    payments: Option<String>,
+    /// The catalog service (search calls it).
+    #[arg(long, value_name = "URL")]
+    catalog: Option<String>,
+    /// The profile store (profile calls it).
+    #[arg(long, value_name = "URL")]
+    profiles: Option<String>,
+    /// The CRM (crm_sync calls it).
+    #[arg(long, value_name = "URL")]
+    crm: Option<String>,
+    /// Where the hardened shop posts Alertmanager webhooks.
+    #[arg(long, value_name = "URL")]
+    alert_url: Option<String>,
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    text.parse()
+        .map_err(|e: demo_target::UnknownProfile| e.to_string())
 }
 
 #[tokio::main]
@@ -71,26 +125,90 @@ async fn main() -> ExitCode {
         Command::Run {
             suites,
             target_url,
+            demo,
             seed,
         } => {
-            let loaded = match load_all(&suites) {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
+            let target = match (&target_url, demo) {
+                (Some(url), _) => TargetOverride::Url(url),
+                (None, Some(profile)) => TargetOverride::Demo(profile),
+                (None, None) => TargetOverride::None,
             };
-            let mut verdicts = Vec::new();
-            for suite in &loaded {
-                match run_suite(suite, target_url.as_deref(), seed).await {
-                    Ok(found) => {
-                        verdicts.extend(found.into_iter().map(|v| (suite.name.clone(), v)))
-                    }
-                    Err(error) => {
-                        eprintln!("faultline: {error}");
-                        return ExitCode::from(if error.is_usage() { 2 } else { 4 });
-                    }
-                }
+            match load_all(&suites) {
+                Ok(loaded) => run(&loaded, target, seed).await,
+                Err(code) => code,
             }
-            println!("{}", table(&verdicts));
-            ExitCode::from(exit_code(&verdicts))
+        }
+        Command::Demo(DemoArgs {
+            serve: Some(DemoCommand::Serve(args)),
+            ..
+        }) => serve_demo(args).await,
+        Command::Demo(DemoArgs { serve: None, seed }) => side_by_side(seed).await,
+    }
+}
+
+async fn run(suites: &[Suite], target: TargetOverride<'_>, seed: u64) -> ExitCode {
+    let mut verdicts = Vec::new();
+    for suite in suites {
+        match run_suite(suite, target, seed).await {
+            Ok(found) => verdicts.extend(found.into_iter().map(|v| (suite.name.clone(), v))),
+            Err(error) => {
+                eprintln!("faultline: {error}");
+                return ExitCode::from(if error.is_usage() { 2 } else { 4 });
+            }
+        }
+    }
+    println!("{}", table(&verdicts));
+    ExitCode::from(exit_code(&verdicts))
+}
+
+async fn side_by_side(seed: u64) -> ExitCode {
+    let suites = match harness::demo::checklist() {
+        Ok(suites) => suites,
+        Err(error) => {
+            eprintln!("faultline: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match harness::demo::run_both(&suites, seed).await {
+        Ok(both) => {
+            println!("{}", both.table());
+            ExitCode::from(both.exit_code())
+        }
+        Err(error) => {
+            eprintln!("faultline: {error}");
+            ExitCode::from(if error.is_usage() { 2 } else { 4 })
+        }
+    }
+}
+
+async fn serve_demo(args: DemoServeArgs) -> ExitCode {
+    let mut config = DemoConfig::new(args.profile);
+    config.listen = args.listen;
+    config.alert_url = args.alert_url;
+    let urls = [
+        ("payments", args.payments),
+        ("catalog", args.catalog),
+        ("profiles", args.profiles),
+        ("crm", args.crm),
+    ];
+    config.dependencies = urls
+        .into_iter()
+        .filter_map(|(name, url)| Some((name.to_owned(), url?)))
+        .collect::<BTreeMap<_, _>>();
+    match demo_target::start(config).await {
+        Ok(demo) => {
+            println!("{{\"addr\": \"{}\"}}", demo.addr());
+            tokio::select! {
+                () = demo.wait() => ExitCode::SUCCESS,
+                _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+            }
+        }
+        Err(error) => {
+            eprintln!(
+                "faultline: cannot serve the demo on {}: {error}",
+                args.listen
+            );
+            ExitCode::from(1)
         }
     }
 }

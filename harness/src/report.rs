@@ -17,21 +17,31 @@ struct Row<'a> {
     note: &'a str,
 }
 
+/// How a verdict reads in a table.
+pub(crate) fn verdict_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Inconclusive => "inconclusive",
+    }
+}
+
+/// The observed value, or `-`.
+pub(crate) fn observed(verdict: &Verdict) -> String {
+    verdict
+        .evidence
+        .observed
+        .map_or_else(|| "-".to_owned(), |m| m.to_string())
+}
+
 /// One row per verdict: suite, property, phase, verdict, observed vs threshold.
 pub fn table(verdicts: &[(String, Verdict)]) -> String {
     let rows = verdicts.iter().map(|(suite, v)| Row {
         suite,
         property: &v.property,
         phase: &v.phase,
-        verdict: match v.outcome {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "FAIL",
-            Outcome::Inconclusive => "inconclusive",
-        },
-        observed: v
-            .evidence
-            .observed
-            .map_or_else(|| "-".to_owned(), |m| m.to_string()),
+        verdict: verdict_word(v.outcome),
+        observed: observed(v),
         threshold: v.evidence.threshold.to_string(),
         samples: v.evidence.samples,
         note: v.note.as_deref().unwrap_or(""),

@@ -17,7 +17,7 @@ use crate::Verdict;
 pub enum RunError {
     /// Neither the suite nor the command line names a target.
     #[error(
-        "{suite}: no target: set [target] base_url or command in the suite, or pass --target-url"
+        "{suite}: no target: set [target] base_url, command or demo in the suite, or pass --target-url or --demo"
     )]
     NoTarget {
         /// The suite's name.
@@ -180,42 +180,75 @@ async fn dependencies(
     ))
 }
 
-/// Runs `suite` against `target_url` (else the suite's own base URL) and
+/// What the command line says about the target, over each suite's own `[target]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum TargetOverride<'a> {
+    /// Each suite's own target.
+    #[default]
+    None,
+    /// An already running system (`--target-url`).
+    Url(&'a str),
+    /// The demo shop in this profile (`--demo`).
+    Demo(demo_target::Profile),
+}
+
+/// Runs `suite` against its target, or the one the command line gives, and
 /// judges every expectation.
 pub async fn run_suite(
     suite: &Suite,
-    target_url: Option<&str>,
+    target: TargetOverride<'_>,
     seed: u64,
 ) -> Result<Vec<Verdict>, RunError> {
     let (dependencies, urls) = dependencies(suite, seed).await?;
-    let outcome = run_against(suite, target_url, seed, dependencies.control(), &urls).await;
+    let outcome = run_against(suite, target, seed, dependencies.control(), &urls).await;
     dependencies.close().await;
     outcome
 }
 
 async fn run_against(
     suite: &Suite,
-    target_url: Option<&str>,
+    target: TargetOverride<'_>,
     seed: u64,
     control: FaultControl<'_>,
     urls: &BTreeMap<String, String>,
 ) -> Result<Vec<Verdict>, RunError> {
     let name = || suite.name.clone();
+    let started_failed = |source| RunError::Target {
+        suite: name(),
+        source,
+    };
+    let demo = match target {
+        TargetOverride::Demo(profile) => Some(profile),
+        TargetOverride::Url(_) => None,
+        TargetOverride::None => suite.target.demo,
+    };
+    let target_url = match target {
+        TargetOverride::Url(url) => Some(url),
+        _ => None,
+    };
     // Kept alive for the run; dropping it stops the target.
     let mut started = None;
-    let base = match (target_url, &suite.target.command, &suite.target.base_url) {
-        (Some(url), _, _) => url.to_owned(),
-        (None, Some(command), _) => {
-            let target = crate::target::start(&suite.target, command, urls)
+    let base = match (
+        target_url,
+        demo,
+        &suite.target.command,
+        &suite.target.base_url,
+    ) {
+        (Some(url), _, _, _) => url.to_owned(),
+        (None, Some(profile), _, _) => {
+            let target = crate::target::start_demo(profile, urls)
                 .await
-                .map_err(|source| RunError::Target {
-                    suite: name(),
-                    source,
-                })?;
+                .map_err(started_failed)?;
             started.insert(target).base_url.clone()
         }
-        (None, None, Some(url)) => url.clone(),
-        (None, None, None) => return Err(RunError::NoTarget { suite: name() }),
+        (None, None, Some(command), _) => {
+            let target = crate::target::start(&suite.target, command, urls)
+                .await
+                .map_err(started_failed)?;
+            started.insert(target).base_url.clone()
+        }
+        (None, None, None, Some(url)) => url.clone(),
+        (None, None, None, None) => return Err(RunError::NoTarget { suite: name() }),
     };
     let base = base.trim_end_matches('/');
     let mut loads = Vec::with_capacity(suite.load.len());

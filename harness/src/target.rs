@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 use crate::suite::Target;
@@ -125,6 +126,72 @@ pub async fn start(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The demo shop in `profile`, as a child process of this binary (`faultline
+/// demo serve`) on a port of its own choosing, told the URLs of the
+/// dependencies it knows of among `dependency_urls` (and `alerts` for its
+/// alert webhook). It reports its address on its first line of output.
+pub async fn start_demo(
+    profile: demo_target::Profile,
+    dependency_urls: &BTreeMap<String, String>,
+) -> Result<Started, TargetError> {
+    let program = std::env::current_exe()
+        .map_err(|source| TargetError::Spawn {
+            program: "faultline".into(),
+            source,
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let mut process = Command::new(&program);
+    process.args(["demo", "serve", "--profile", &profile.to_string()]);
+    for name in demo_target::DEPENDENCIES {
+        if let Some(url) = dependency_urls.get(name) {
+            process.arg(format!("--{name}")).arg(url);
+        }
+    }
+    if let Some(url) = dependency_urls.get("alerts") {
+        process.arg("--alert-url").arg(url);
+    }
+    process
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = process.spawn().map_err(|source| TargetError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let not_ready = |exited: String| TargetError::NotReady {
+        program: format!("{program} demo serve"),
+        url: "its address on standard output".into(),
+        timeout: DEMO_READY,
+        exited,
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return Err(not_ready(String::new()));
+    };
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = match tokio::time::timeout(DEMO_READY, lines.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        _ => {
+            let status = child.try_wait().ok().flatten();
+            return Err(not_ready(
+                status.map_or_else(String::new, |s| format!(": it exited with {s}")),
+            ));
+        }
+    };
+    let addr = serde_json::from_str::<serde_json::Value>(&line)
+        .ok()
+        .and_then(|v| v.get("addr")?.as_str().map(str::to_owned))
+        .ok_or_else(|| not_ready(format!(": it printed `{line}`")))?;
+    Ok(Started {
+        base_url: format!("http://{addr}"),
+        _child: child,
+    })
+}
+
+/// How long the demo may take to report its address.
+const DEMO_READY: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -73,7 +73,7 @@ impl Property for FastAccept {
             evidence.witness = refused.witness();
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some(format!(
-                "a request was answered {:?}, not 202 Accepted",
+                "a request was answered {}, not 202 Accepted",
                 refused.outcome
             ));
             return verdict;

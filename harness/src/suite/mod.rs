@@ -79,6 +79,12 @@ pub struct Target {
     /// of the dependency called `name`.
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// Or the built-in demo shop in this profile, started by the harness as
+    /// a child process of its own binary (`faultline demo serve`), given the
+    /// URLs of the suite's `payments`, `catalog`, `profiles`, `crm` and
+    /// `alerts` dependencies.
+    #[serde(default)]
+    pub demo: Option<demo_target::Profile>,
     /// Environment for the command, templated the same way.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -263,10 +269,16 @@ fn check_target(
     target: &Target,
     dependencies: &std::collections::BTreeSet<String>,
 ) -> Result<(), String> {
-    match (&target.base_url, &target.command) {
-        (Some(_), Some(_)) => return Err("set base_url or command, not both".into()),
-        (_, Some(command)) if command.is_empty() => return Err("command is empty".into()),
-        _ => {}
+    let kinds = [
+        target.base_url.is_some(),
+        target.command.is_some(),
+        target.demo.is_some(),
+    ];
+    if kinds.iter().filter(|set| **set).count() > 1 {
+        return Err("set one of base_url, command and demo".into());
+    }
+    if target.command.as_ref().is_some_and(Vec::is_empty) {
+        return Err("command is empty".into());
     }
     let texts = target.command.iter().flatten().chain(target.env.values());
     for text in texts {
