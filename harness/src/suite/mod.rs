@@ -372,6 +372,27 @@ phase = "crm slow"
     }
 
     #[test]
+    fn a_demo_target_is_a_profile_and_excludes_a_url() {
+        let demo = GOOD.replace("base_url = \"http://127.0.0.1:8080\"", "demo = \"naive\"");
+        assert_eq!(
+            parse(&demo).unwrap().target.demo,
+            Some(demo_target::Profile::Naive)
+        );
+        let both = GOOD.replace("[target]\n", "[target]\ndemo = \"hardened\"\n");
+        let err = parse(&both).unwrap_err();
+        assert!(
+            err.contains("set one of base_url, command and demo"),
+            "{err}"
+        );
+        let err = parse(&GOOD.replace("base_url = \"http://127.0.0.1:8080\"", "demo = \"sturdy\""))
+            .unwrap_err();
+        assert!(
+            err.starts_with("s.toml:4:8:") && err.contains("sturdy"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn faults_for_an_unknown_dependency_are_refused() {
         let err = parse(&GOOD.replace("faults = { crm", "faults = { cmr")).unwrap_err();
         assert!(err.contains("`cmr`, which is not a dependency"), "{err}");

@@ -4,6 +4,7 @@
 
 mod common;
 mod defences;
+mod demo;
 mod load;
 mod remote;
 mod run;
