@@ -77,19 +77,19 @@ struct DemoServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// The payments service (checkout calls it).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "PAYMENTS_URL")]
     payments: Option<String>,
     /// The catalog service (search calls it).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "CATALOG_URL")]
     catalog: Option<String>,
     /// The profile store (profile calls it).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "PROFILES_URL")]
     profiles: Option<String>,
     /// The CRM (crm_sync calls it).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "CRM_URL")]
     crm: Option<String>,
     /// Where the hardened shop posts Alertmanager webhooks.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "ALERT_URL")]
     alert_url: Option<String>,
 }
 
