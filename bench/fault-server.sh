@@ -32,17 +32,12 @@ WHAT=${1:-all}
 OUT=bench/out
 mkdir -p "$OUT"
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return
-  echo "installing $1 from Debian's packages" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1") >/dev/null
-}
+source bench/common.sh
 need wrk
 need hey
 need python3
 need curl
-command -v oha >/dev/null 2>&1 || { echo "installing oha with cargo" >&2; cargo install oha --locked -q; }
-export PATH="$HOME/.cargo/bin:$PATH"
+need_oha
 
 # Built in two commands: an example pulls in dev-dependency features (tokio's
 # test-util) that must not leak into the measured binary.

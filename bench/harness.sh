@@ -28,15 +28,10 @@ WHAT=${1:-all}
 OUT=bench/out
 mkdir -p "$OUT"
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return
-  echo "installing $1 from Debian's packages" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1") >/dev/null
-}
+source bench/common.sh
 need wrk
 need python3
-export PATH="$HOME/.cargo/bin:$PATH"
-command -v oha >/dev/null 2>&1 || { echo "installing oha with cargo" >&2; cargo install oha --locked -q; }
+need_oha
 
 # Built in separate commands so each binary gets only its own features.
 cargo build --release -q -p fault-server --example bare_hyper

@@ -1,9 +1,9 @@
 //! A circuit breaker as a tower layer (tower has none). Closed, it passes
-//! calls and counts failures in a row; after [`FAILURES`] it opens for
-//! [`RESET`], refusing calls at once; then it lets one probe through
+//! calls and counts failures in a row; after `failures` it opens for
+//! `reset`, refusing calls at once; then it lets one probe through
 //! (half-open) and closes if the probe succeeds, else opens for another
-//! interval. The seed's breaker: 5 failures, 30 s open (scaled to 1 s), one
-//! probe.
+//! interval. The demo's is the seed's breaker: [`FAILURES`] failures, 30 s
+//! open (scaled to [`RESET`]), one probe.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,15 +14,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::{BoxError, Layer, Service};
 
-/// Failures in a row that open the breaker.
-pub(crate) const FAILURES: u32 = 5;
-/// How long it stays open before a probe.
-pub(crate) const RESET: Duration = Duration::from_secs(1);
+/// Failures in a row that open the demo's breakers.
+pub const FAILURES: u32 = 5;
+/// How long the demo's breakers stay open before a probe.
+pub const RESET: Duration = Duration::from_secs(1);
 
 /// Refused by an open breaker: no call was made.
 #[derive(Debug, thiserror::Error)]
 #[error("the circuit breaker is open")]
-pub(crate) struct BreakerOpen;
+pub struct BreakerOpen;
 
 #[derive(Debug, Default)]
 struct State {
@@ -30,13 +30,33 @@ struct State {
     open_until: Option<Instant>,
 }
 
-/// One breaker, shared by every call to one dependency.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct BreakerLayer {
+/// One breaker, shared by every call through the services it wraps.
+///
+/// ```
+/// use demo_target::breaker::BreakerLayer;
+/// let layer = BreakerLayer::new(5, std::time::Duration::from_secs(1));
+/// let service = tower::ServiceBuilder::new()
+///     .layer(layer)
+///     .service(tower::service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
+/// # let _ = service;
+/// ```
+#[derive(Debug, Clone)]
+pub struct BreakerLayer {
     state: Arc<Mutex<State>>,
+    failures: u32,
+    reset: Duration,
 }
 
 impl BreakerLayer {
+    /// Opens after `failures` in a row, for `reset`, then probes once.
+    pub fn new(failures: u32, reset: Duration) -> Self {
+        BreakerLayer {
+            state: Arc::default(),
+            failures,
+            reset,
+        }
+    }
+
     /// Closed: yes. Open: no until the interval has passed; then one probe,
     /// with the breaker open for another interval until the probe reports.
     fn allows(&self) -> bool {
@@ -45,7 +65,7 @@ impl BreakerLayer {
         match state.open_until {
             Some(until) if now < until => false,
             Some(_) => {
-                state.open_until = Some(now + RESET);
+                state.open_until = Some(now + self.reset);
                 true
             }
             None => true,
@@ -58,8 +78,8 @@ impl BreakerLayer {
             *state = State::default();
         } else {
             state.failures = state.failures.saturating_add(1);
-            if state.failures >= FAILURES && state.open_until.is_none() {
-                state.open_until = Some(Instant::now() + RESET);
+            if state.failures >= self.failures && state.open_until.is_none() {
+                state.open_until = Some(Instant::now() + self.reset);
             }
         }
     }
@@ -78,7 +98,7 @@ impl<S> Layer<S> for BreakerLayer {
 
 /// A service behind a breaker.
 #[derive(Debug, Clone)]
-pub(crate) struct Breaker<S> {
+pub struct Breaker<S> {
     inner: S,
     breaker: BreakerLayer,
 }
@@ -118,7 +138,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn opens_after_five_failures_then_probes_once_per_interval() {
-        let breaker = BreakerLayer::default();
+        let breaker = BreakerLayer::new(FAILURES, RESET);
         for _ in 0..FAILURES {
             assert!(breaker.allows());
             breaker.record(false);

@@ -23,7 +23,7 @@ use tower::retry::{Policy, RetryLayer};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
-use crate::breaker::{BreakerLayer, BreakerOpen};
+use crate::breaker::{BreakerLayer, BreakerOpen, FAILURES, RESET};
 use crate::{Profile, DEADLINE_HEADER, HARDENED_ATTEMPTS, NAIVE_ATTEMPTS, NAIVE_CALL_TIMEOUT};
 
 /// The longest a hardened call waits for one attempt.
@@ -102,7 +102,7 @@ pub(crate) fn dependency(profile: Profile, client: HttpClient, base: String) -> 
                     left: HARDENED_ATTEMPTS - 1,
                     retries: 0,
                 }))
-                .layer(BreakerLayer::default())
+                .layer(BreakerLayer::new(FAILURES, RESET))
                 .service(http),
         ),
     }

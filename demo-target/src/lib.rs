@@ -54,7 +54,7 @@
 #![warn(missing_docs)]
 
 mod alerts;
-mod breaker;
+pub mod breaker;
 mod call;
 mod functions;
 mod queue;

@@ -46,13 +46,13 @@ async fn post(demo: &demo_target::Demo, path: &str, id: &str) -> (u16, Option<St
     (status, retry_after)
 }
 
-fn calls_with(server: &FaultServer, dependency: &str, id: &str) -> Vec<u32> {
+/// The calls at `dependency` that carried the edge request `id`.
+fn calls_with(server: &FaultServer, dependency: &str, id: &str) -> Vec<fault_server::CallRecord> {
     server
         .journal(dependency)
         .unwrap()
         .into_iter()
         .filter(|r| r.correlation_id.as_deref() == Some(id))
-        .map(|r| r.attempt.unwrap_or(0))
         .collect()
 }
 
@@ -69,7 +69,10 @@ async fn a_naive_checkout_calls_a_failing_payments_nine_times() {
     let (status, _) = post(&demo, "/checkout", "storm").await;
     assert_eq!(status, 502);
     // Three gateway attempts, each trying payments three times (attempts 1-3).
-    let attempts = calls_with(&server, "payments", "storm");
+    let attempts: Vec<_> = calls_with(&server, "payments", "storm")
+        .iter()
+        .map(|call| call.attempt.unwrap_or(0))
+        .collect();
     assert_eq!(attempts, [1, 2, 3, 1, 2, 3, 1, 2, 3]);
 }
 
@@ -85,12 +88,7 @@ async fn a_hardened_checkout_tries_at_most_three_times_with_backoff_between() {
     let demo = shop(&server, Profile::Hardened).await;
     let (status, _) = post(&demo, "/checkout", "capped").await;
     assert_eq!(status, 502);
-    let calls: Vec<_> = server
-        .journal("payments")
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.correlation_id.as_deref() == Some("capped"))
-        .collect();
+    let calls = calls_with(&server, "payments", "capped");
     assert_eq!(calls.len(), 3);
     for pair in calls.windows(2) {
         let waited = pair[1].arrival_ns - pair[0].departure_ns.unwrap();
@@ -107,12 +105,7 @@ async fn hardened_crm_sync_answers_202_and_delivers_once_with_an_idempotency_key
     assert_eq!(status, 202);
     let mut delivered = Vec::new();
     for _ in 0..50 {
-        delivered = server
-            .journal("crm")
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.correlation_id.as_deref() == Some("order"))
-            .collect();
+        delivered = calls_with(&server, "crm", "order");
         if !delivered.is_empty() {
             break;
         }

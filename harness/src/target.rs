@@ -84,15 +84,8 @@ pub async fn start(
     let mut process = Command::new(&program);
     process
         .args(command[1..].iter().map(|arg| fill(arg, &values)))
-        .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut child = process.spawn().map_err(|source| TargetError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+        .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))));
+    let mut child = spawn(&mut process, &program, Stdio::null())?;
     let base_url = format!("http://127.0.0.1:{port}");
     let url = format!("{base_url}{}", target.ready);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -152,15 +145,7 @@ pub async fn start_demo(
     if let Some(url) = dependency_urls.get("alerts") {
         process.arg("--alert-url").arg(url);
     }
-    process
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut child = process.spawn().map_err(|source| TargetError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+    let mut child = spawn(&mut process, &program, Stdio::piped())?;
     let not_ready = |exited: String| TargetError::NotReady {
         program: format!("{program} demo serve"),
         url: "its address on standard output".into(),
@@ -187,6 +172,19 @@ pub async fn start_demo(
     Ok(Started {
         base_url: format!("http://{addr}"),
         _child: child,
+    })
+}
+
+/// Spawns `process` without input or error output, killed when dropped.
+fn spawn(process: &mut Command, program: &str, stdout: Stdio) -> Result<Child, TargetError> {
+    process
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    process.spawn().map_err(|source| TargetError::Spawn {
+        program: program.to_owned(),
+        source,
     })
 }
 

@@ -2,13 +2,13 @@
 //! `payments` dependency through a tower stack holding whichever defences it
 //! is given. tower's own middleware where it has one (ConcurrencyLimit,
 //! LoadShed, Retry with its exponential backoff and retry budget, Timeout);
-//! tower has no circuit breaker, so a small one is written here.
+//! tower has no circuit breaker, so the demo shop's is used.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +27,8 @@ use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::rng::HasherRng;
 use tower::util::{BoxCloneService, ServiceExt};
 use tower::{BoxError, Service, ServiceBuilder};
+
+use demo_target::breaker::{BreakerLayer, BreakerOpen};
 
 /// The defences a checkout service may have.
 #[derive(Debug, Clone, Copy, Default)]
@@ -118,11 +120,11 @@ fn payments_stack(url: String, defences: Defences) -> PaymentsStack {
                 .map(tower::limit::ConcurrencyLimitLayer::new),
         )
         .layer(tower::retry::RetryLayer::new(retry))
-        .option_layer(defences.breaker.map(|(failures, reset)| BreakerLayer {
-            state: Arc::default(),
-            failures,
-            reset,
-        }))
+        .option_layer(
+            defences
+                .breaker
+                .map(|(failures, reset)| BreakerLayer::new(failures, reset)),
+        )
         .option_layer(defences.timeout.map(tower::timeout::TimeoutLayer::new))
         .service(call)
         .map_err(BoxError::from);
@@ -295,102 +297,5 @@ impl tower::retry::Policy<Option<HeaderValue>, StatusCode, BoxError> for RetryPo
 
     fn clone_request(&mut self, id: &Option<HeaderValue>) -> Option<Option<HeaderValue>> {
         Some(id.clone())
-    }
-}
-
-/// Refused by an open breaker.
-#[derive(Debug, thiserror::Error)]
-#[error("the breaker is open")]
-struct BreakerOpen;
-
-/// A breaker's state: failures in a row, and until when it is open.
-#[derive(Debug, Default)]
-struct BreakerState {
-    failures: u32,
-    open_until: Option<tokio::time::Instant>,
-}
-
-/// A circuit breaker (tower has none): closed, it passes calls and counts
-/// failures in a row; after `failures` it opens for `reset`, refusing calls
-/// at once; then lets one probe through and opens again for another `reset`
-/// unless the probe succeeds.
-#[derive(Clone)]
-struct BreakerLayer {
-    state: Arc<Mutex<BreakerState>>,
-    failures: u32,
-    reset: Duration,
-}
-
-impl<S> tower::Layer<S> for BreakerLayer {
-    type Service = Breaker<S>;
-
-    fn layer(&self, inner: S) -> Breaker<S> {
-        Breaker {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Breaker<S> {
-    inner: S,
-    layer: BreakerLayer,
-}
-
-impl BreakerLayer {
-    /// Closed: yes. Open: no, until the reset interval has passed; then one
-    /// probe, and open again for another interval until it reports.
-    fn allows(&self) -> bool {
-        let mut state = self.state.lock().unwrap();
-        let now = tokio::time::Instant::now();
-        match state.open_until {
-            Some(until) if now < until => false,
-            Some(_) => {
-                state.open_until = Some(now + self.reset);
-                true
-            }
-            None => true,
-        }
-    }
-
-    fn records(&self, succeeded: bool) {
-        let mut state = self.state.lock().unwrap();
-        if succeeded {
-            *state = BreakerState::default();
-        } else {
-            state.failures += 1;
-            if state.failures >= self.failures && state.open_until.is_none() {
-                state.open_until = Some(tokio::time::Instant::now() + self.reset);
-            }
-        }
-    }
-}
-
-impl<S> Service<Option<HeaderValue>> for Breaker<S>
-where
-    S: Service<Option<HeaderValue>, Response = StatusCode> + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = StatusCode;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<StatusCode, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, id: Option<HeaderValue>) -> Self::Future {
-        if !self.layer.allows() {
-            return Box::pin(std::future::ready(Err(BreakerOpen.into())));
-        }
-        let layer = self.layer.clone();
-        let call = self.inner.call(id);
-        Box::pin(async move {
-            let result = call.await.map_err(Into::into);
-            layer.records(result.is_ok());
-            result
-        })
     }
 }
