@@ -207,12 +207,16 @@ async fn connect(url: &Uri) -> Option<Open> {
     })
 }
 
-/// The answer counts once its whole body has arrived.
+/// The answer counts once its whole body has arrived; the body itself is
+/// dropped frame by frame, never gathered.
 async fn read(response: Response<hyper::body::Incoming>) -> Answer {
     let status = response.status().as_u16();
     let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
-    match response.into_body().collect().await {
-        Ok(_) => (EdgeOutcome::Status(status), retry_after),
-        Err(_) => (EdgeOutcome::Reset, false),
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            return (EdgeOutcome::Reset, false);
+        }
     }
+    (EdgeOutcome::Status(status), retry_after)
 }
