@@ -60,6 +60,16 @@ pub enum RunError {
         #[source]
         source: FaultControlError,
     },
+    /// The target is not on loopback and the suite's `allow_hosts` does not name it.
+    #[error(
+        "{suite}: the target `{host}` is not on loopback; load goes elsewhere only to hosts the suite names in allow_hosts"
+    )]
+    HostNotAllowed {
+        /// The suite's name.
+        suite: String,
+        /// The target's host.
+        host: String,
+    },
     /// `[fault_server] token_env` names a variable that is not set.
     #[error("{suite}: [fault_server] token_env: environment variable `{var}` is not set")]
     MissingToken {
@@ -75,8 +85,30 @@ impl RunError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            RunError::NoTarget { .. } | RunError::BadUrl { .. } | RunError::MissingToken { .. }
+            RunError::NoTarget { .. }
+                | RunError::BadUrl { .. }
+                | RunError::MissingToken { .. }
+                | RunError::HostNotAllowed { .. }
         )
+    }
+}
+
+/// Load goes to loopback (127.0.0.0/8, ::1, localhost) and to the hosts a
+/// suite allows by name, nowhere else: the host refused, if it is refused.
+fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
+    let host = base
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(|h| h.trim_matches(['[', ']']).to_owned()))
+        .unwrap_or_else(|| base.to_owned());
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
+        Ok(())
+    } else {
+        Err(host)
     }
 }
 
@@ -251,6 +283,10 @@ async fn run_against(
         (None, None, None, None) => return Err(RunError::NoTarget { suite: name() }),
     };
     let base = base.trim_end_matches('/');
+    check_host(base, &suite.allow_hosts).map_err(|host| RunError::HostNotAllowed {
+        suite: name(),
+        host,
+    })?;
     let mut loads = Vec::with_capacity(suite.load.len());
     for spec in &suite.load {
         let url = format!("{base}{}", spec.path);
@@ -296,4 +332,31 @@ async fn run_against(
         .iter()
         .map(|expect| expect.property().check(&result.observations))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_host;
+
+    #[test]
+    fn load_goes_to_loopback_or_to_hosts_the_suite_allows() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:80",
+            "http://localhost:1",
+        ] {
+            assert_eq!(check_host(local, &[]), Ok(()), "{local}");
+        }
+        assert_eq!(
+            check_host("http://shop.example.com:8080", &[]),
+            Err("shop.example.com".to_owned())
+        );
+        assert_eq!(
+            check_host("http://10.0.0.1", &[]),
+            Err("10.0.0.1".to_owned())
+        );
+        let allowed = ["SHOP.example.com".to_owned()];
+        assert_eq!(check_host("http://shop.example.com:8080", &allowed), Ok(()));
+    }
 }

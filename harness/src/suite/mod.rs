@@ -36,6 +36,8 @@ pub struct Suite {
     pub expect: Vec<Expect>,
     /// A fault server in another process to use instead of one in this process.
     pub fault_server: Option<RemoteSpec>,
+    /// Hosts beyond loopback that load may go to.
+    pub allow_hosts: Vec<String>,
 }
 
 /// The `[fault_server]` table: a running fault server, reached through its
@@ -57,6 +59,8 @@ pub struct RemoteSpec {
 struct SuiteFile {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    allow_hosts: Vec<String>,
     target: Target,
     #[serde(default)]
     fault_server: Option<RemoteSpec>,
@@ -260,6 +264,7 @@ impl Suite {
             phases: file.phases.into_iter().map(Spanned::into_inner).collect(),
             expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
             fault_server: file.fault_server,
+            allow_hosts: file.allow_hosts,
         })
     }
 }

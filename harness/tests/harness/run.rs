@@ -197,3 +197,23 @@ async fn a_placeholder_that_names_nothing_is_an_invalid_suite() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
+    let path = suite(
+        "elsewhere",
+        "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
+    );
+    let (code, _, stderr) = faultline(&[
+        "run",
+        path.to_str().unwrap(),
+        "--target-url",
+        "http://shop.example.com:8080",
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`shop.example.com` is not on loopback") && stderr.contains("allow_hosts"),
+        "{stderr}"
+    );
+}
