@@ -208,6 +208,24 @@ impl Registry {
         Ok(view(&running))
     }
 
+    /// Renews the lease of the leased faults in force for `lease` from now.
+    pub(crate) fn renew_lease(
+        &self,
+        name: &str,
+        lease: Duration,
+    ) -> Result<DependencyView, ControlError> {
+        if lease.is_zero() {
+            return Err(ControlError::invalid("lease", "must be above zero"));
+        }
+        let running = self.running(name)?;
+        running
+            .dependency
+            .state()
+            .faults
+            .renew(lease, Instant::now());
+        Ok(view(&running))
+    }
+
     /// Adds one fault after those in force.
     pub(crate) fn push_fault(
         &self,

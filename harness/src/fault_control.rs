@@ -72,6 +72,19 @@ impl FaultControl<'_> {
         Ok(())
     }
 
+    /// Renews the lease of a dependency's faults for `lease` from now.
+    pub async fn renew_lease(
+        &self,
+        dependency: &str,
+        lease: Duration,
+    ) -> Result<(), FaultControlError> {
+        match self {
+            FaultControl::Local(server) => server.renew_lease(dependency, lease)?,
+            FaultControl::Remote(remote, _) => remote.renew_lease(dependency, lease).await?,
+        }
+        Ok(())
+    }
+
     /// Opens a named window in every journal.
     pub async fn mark(&self, name: &str) -> Result<(), FaultControlError> {
         match self {

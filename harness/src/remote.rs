@@ -187,6 +187,15 @@ impl RemoteFaultServer {
             .map(drop)
     }
 
+    /// Renews the lease of a dependency's leased faults for `lease` from now.
+    pub async fn renew_lease(&self, dependency: &str, lease: Duration) -> Result<(), RemoteError> {
+        let body = serde_json::json!({ "lease": humantime::format_duration(lease).to_string() });
+        let path = format!("/dependencies/{dependency}/faults/lease");
+        self.call(Method::PUT, &path, Some(body.to_string().into_bytes()))
+            .await
+            .map(drop)
+    }
+
     /// Clears a dependency's faults.
     pub async fn clear(&self, dependency: &str) -> Result<(), RemoteError> {
         let path = format!("/dependencies/{dependency}/faults");

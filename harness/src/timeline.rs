@@ -55,17 +55,20 @@ pub struct RunResult {
     pub max_lag: Duration,
 }
 
-/// Faults outlive their phase by this much, and no more: a run that dies
-/// leaves nothing injected for long.
-const LEASE_GRACE: Duration = Duration::from_secs(5);
+/// Every fault the run injects is leased for this long and the lease renewed
+/// every [`RENEW_EVERY`] while the run lives: a harness that dies, even by
+/// SIGKILL, leaves nothing injected for longer than this.
+pub const LEASE: Duration = Duration::from_secs(2);
+/// How often leases are renewed.
+const RENEW_EVERY: Duration = Duration::from_millis(500);
 /// How often the journals are drained while the run goes on.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs `loads` through `phases` in order against the dependencies of `server`.
 /// Each load lasts the whole run. The phases keep to a plan fixed at the
 /// start (no drift from late timers): at each boundary the faults at every
-/// dependency are replaced (with a lease of the phase plus a grace) and the
-/// journals are marked; after the last phase every fault is cleared.
+/// dependency are replaced and the journals are marked; the faults are leased for [`LEASE`] and the lease
+/// renewed while the run lives; after the last phase every fault is cleared.
 pub async fn run(
     server: &FaultServer,
     phases: &[PhasePlan],
@@ -115,7 +118,12 @@ pub async fn run_on(
         ..DriveOptions::new(clock, run_id)
     };
     let (done_tx, done_rx) = watch::channel(false);
-    let timeline = switch_phases(server, phases, &dependencies, &starts);
+    let timeline = async {
+        tokio::select! {
+            switched = switch_phases(server, phases, &dependencies, &starts) => switched,
+            failed = renew(server, &dependencies) => failed,
+        }
+    };
     let load = async {
         let report = drive_from(loads, start, options).await;
         let _ = done_tx.send(true);
@@ -187,11 +195,22 @@ async fn switch_to(
 ) -> Result<(), FaultControlError> {
     for dependency in dependencies {
         let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
-        server
-            .replace_faults(dependency, faults, phase.duration + LEASE_GRACE)
-            .await?;
+        server.replace_faults(dependency, faults, LEASE).await?;
     }
     server.mark(&phase.name).await
+}
+
+/// Renews every dependency's lease until it fails (never, normally: the
+/// timeline stops it when the phases are over).
+async fn renew(server: FaultControl<'_>, dependencies: &[String]) -> Result<(), FaultControlError> {
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for dependency in dependencies {
+            server.renew_lease(dependency, LEASE).await?;
+        }
+    }
 }
 
 /// Switches to each phase after the first at its planned start, then waits out the last.

@@ -53,6 +53,14 @@ struct FaultsBody {
     lease: Option<Duration>,
 }
 
+/// `PUT /dependencies/{name}/faults/lease`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseBody {
+    #[serde(with = "humantime_serde")]
+    lease: Duration,
+}
+
 /// `PATCH /dependencies/{name}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +135,11 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             let fault: Fault = read_json(request).await?;
             json(StatusCode::CREATED, &registry.push_fault(name, fault)?)
         }
+        (&Method::PUT, ["dependencies", name, "faults", "lease"]) => {
+            registry.view(name)?;
+            let body: LeaseBody = read_json(request).await?;
+            json(StatusCode::OK, &registry.renew_lease(name, body.lease)?)
+        }
         (&Method::DELETE, ["dependencies", name, "faults"]) => {
             registry.clear_faults(name)?;
             Ok(empty(StatusCode::NO_CONTENT))
@@ -171,6 +184,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["dependencies"] => "GET, POST",
         ["dependencies", _] => "GET, PATCH, DELETE",
         ["dependencies", _, "faults"] => "PUT, POST, DELETE",
+        ["dependencies", _, "faults", "lease"] => "PUT",
         ["dependencies", _, "journal"]
         | ["dependencies", _, "stats"]
         | ["dependencies", _, "alerts"] => "GET",

@@ -51,6 +51,8 @@ pub struct FaultSet {
 struct Entry {
     fault: Fault,
     expires_at: Option<Instant>,
+    /// The end of the fault's own lease, which no renewal extends.
+    own_expiry: Option<Instant>,
     applied: u64,
     bucket: Option<TokenBucket>,
 }
@@ -108,14 +110,12 @@ impl FaultSet {
 
     /// Adds one fault at the end of the list.
     pub fn push(&mut self, fault: Fault, lease: Option<Duration>, now: Instant) {
-        let expires_at = [fault.lease, lease]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|lease| {
-                now.checked_add(lease)
-                    .unwrap_or(now + Duration::from_secs(86_400 * 365))
-            });
+        let at = |lease: Duration| {
+            now.checked_add(lease)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365))
+        };
+        let expires_at = [fault.lease, lease].into_iter().flatten().min().map(at);
+        let own_expiry = fault.lease.map(at);
         let bucket = match &fault.kind {
             FaultKind::Throttle(t) => t.new_bucket(now),
             _ => None,
@@ -123,9 +123,39 @@ impl FaultSet {
         self.entries.push(Entry {
             fault,
             expires_at,
+            own_expiry,
             applied: 0,
             bucket,
         });
+    }
+
+    /// Extends the lease of every leased fault still in force to `lease`
+    /// from `now` (never past a fault's own lease), without resetting its
+    /// state (`first` counts, token buckets). Faults without a lease stay
+    /// without one. A client that holds faults only while it lives renews
+    /// them well before they run out.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tokio::time::Instant;
+    /// # use fault_server::fault::FaultSet;
+    /// let mut set = FaultSet::default();
+    /// let now = Instant::now();
+    /// set.replace(vec![serde_json::from_str(r#"{"reset": {}}"#).unwrap()], Some(Duration::from_secs(2)), now);
+    /// set.renew(Duration::from_secs(2), now + Duration::from_secs(1));
+    /// assert_eq!(set.active(now + Duration::from_millis(2_900)).len(), 1, "renewed");
+    /// assert!(set.active(now + Duration::from_secs(3)).is_empty(), "and not renewed again");
+    /// ```
+    pub fn renew(&mut self, lease: Duration, now: Instant) {
+        self.prune(now);
+        let until = now
+            .checked_add(lease)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        for entry in &mut self.entries {
+            if entry.expires_at.is_some() {
+                entry.expires_at = Some(entry.own_expiry.map_or(until, |own| own.min(until)));
+            }
+        }
     }
 
     /// Removes every fault.

@@ -278,6 +278,27 @@ impl FaultServer {
             .map(drop)
     }
 
+    /// Renews the lease of a dependency's leased faults for `lease` from now,
+    /// keeping their state; see [`FaultSet::renew`](crate::FaultSet::renew).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// # use std::time::Duration;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let reset = serde_json::from_str(r#"{"reset": {}}"#)?;
+    /// server.replace_faults("crm", vec![reset], Some(Duration::from_millis(50)))?;
+    /// server.renew_lease("crm", Duration::from_secs(30))?;
+    /// tokio::time::sleep(Duration::from_millis(100)).await;
+    /// assert_eq!(server.dependency("crm")?.faults.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn renew_lease(&self, dependency: &str, lease: Duration) -> Result<(), ControlError> {
+        self.registry.renew_lease(dependency, lease).map(drop)
+    }
+
     /// Removes every fault at a dependency.
     ///
     /// ```

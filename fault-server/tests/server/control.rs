@@ -192,6 +192,33 @@ async fn faults_are_replaced_with_a_lease_added_and_cleared() {
     assert_eq!(view["faults"].as_array().unwrap().len(), 2);
     assert_eq!(view["faults"][0]["applied"], 1);
 
+    // A lease renewed keeps the faults' state; the unleased fault stays unleased.
+    let (status, view) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/dep/faults/lease",
+        Some(r#"{"lease": "5s"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert!(
+        view["faults"][0]["expires_in"]
+            .as_str()
+            .unwrap()
+            .starts_with('4'),
+        "{view}"
+    );
+    assert_eq!(view["faults"][0]["applied"], 1);
+    assert!(view["faults"][1].get("expires_in").is_none(), "{view}");
+    let (status, _) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/dep/faults/lease",
+        Some(r#"{"lease": "0s"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     let (status, _) = control(&server, Method::DELETE, "/dependencies/dep/faults", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(server.dependency("dep").unwrap().faults.is_empty());

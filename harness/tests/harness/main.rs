@@ -2,6 +2,7 @@
 //! the load driver, runs through phases against small targets with and
 //! without each defence.
 
+mod cleanup;
 mod common;
 mod defences;
 mod demo;

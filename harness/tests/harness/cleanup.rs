@@ -1,0 +1,129 @@
+//! A run always cleans up after itself: faults it injected at a standalone
+//! fault server vanish within their lease when the harness is killed.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fault_server::Clock;
+use harness::remote::RemoteFaultServer;
+use harness::timeline::LEASE;
+use tokio::io::AsyncBufReadExt;
+
+use crate::common::{checkout_service, Defences};
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+/// `faultline serve` with a `payments` stub: the control address and payments' URL.
+async fn standalone_fault_server(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
+    let config = dir.join("fault-server.toml");
+    std::fs::write(&config, "[[dependencies]]\nname = \"payments\"\n").unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--control", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let control = started["control"].as_str().unwrap().to_owned();
+    let payments = format!(
+        "http://{}",
+        started["dependencies"]["payments"].as_str().unwrap()
+    );
+    (child, control, payments)
+}
+
+async fn payments_faults(remote: &RemoteFaultServer) -> usize {
+    let views = remote.dependencies().await.unwrap();
+    views
+        .iter()
+        .find(|v| v.name == "payments")
+        .map_or(0, |v| v.faults.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_vanish_within_their_lease_when_the_harness_is_killed() {
+    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_server, control, payments) = standalone_fault_server(&dir).await;
+    let target = checkout_service(payments, Defences::default()).await;
+    let suite = dir.join("long-fault.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+[target]
+base_url = "http://{target}"
+
+[fault_server]
+control_url = "http://{control}"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 20.0
+
+[[phases]]
+name = "baseline"
+duration = "200ms"
+
+[[phases]]
+name = "payments slow"
+duration = "60s"
+faults = {{ payments = [{{ latency = {{ fixed = "50ms" }} }}] }}
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "payments slow"
+"#
+        ),
+    )
+    .unwrap();
+    let mut run = tokio::process::Command::new(BIN)
+        .args(["run", suite.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let remote = RemoteFaultServer::connect(&format!("http://{control}"), None, Clock::start())
+        .await
+        .unwrap();
+    let waiting = Instant::now();
+    while payments_faults(&remote).await == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the fault never went in"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long enough for a few renewals: the lease outlives its first term.
+    tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
+    assert_eq!(
+        payments_faults(&remote).await,
+        1,
+        "renewed while the run lives"
+    );
+    run.start_kill().unwrap(); // SIGKILL: no chance to clean up.
+    let killed = Instant::now();
+    run.wait().await.unwrap();
+    while payments_faults(&remote).await > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gone_after = killed.elapsed();
+    assert!(
+        gone_after <= LEASE + Duration::from_millis(100),
+        "faults outlived the harness by {gone_after:?}"
+    );
+}
