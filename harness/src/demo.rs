@@ -6,6 +6,7 @@ use std::path::Path;
 use demo_target::Profile;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
+use tokio_util::sync::CancellationToken;
 
 use crate::report::{observed, verdict_word};
 use crate::run::{run_suite, RunError, TargetOverride};
@@ -60,22 +61,39 @@ pub fn checklist() -> Result<Vec<Suite>, SuiteError> {
 pub struct SideBySide {
     /// (suite, naive verdict, hardened verdict), matched by position.
     pub rows: Vec<(String, Verdict, Verdict)>,
+    /// Whether a signal stopped it before the end.
+    pub aborted: bool,
 }
 
-/// Runs every suite against the naive then the hardened shop.
-pub async fn run_both(suites: &[Suite], seed: u64) -> Result<SideBySide, RunError> {
+/// Runs every suite against the naive then the hardened shop, until `stop`.
+pub async fn run_both(
+    suites: &[Suite],
+    seed: u64,
+    stop: &CancellationToken,
+) -> Result<SideBySide, RunError> {
     let mut rows = Vec::new();
     for suite in suites {
-        let naive = run_suite(suite, TargetOverride::Demo(Profile::Naive), seed).await?;
-        let hardened = run_suite(suite, TargetOverride::Demo(Profile::Hardened), seed).await?;
+        let naive = run_suite(suite, TargetOverride::Demo(Profile::Naive), seed, stop).await?;
+        let hardened =
+            run_suite(suite, TargetOverride::Demo(Profile::Hardened), seed, stop).await?;
         rows.extend(
             naive
+                .verdicts
                 .into_iter()
-                .zip(hardened)
+                .zip(hardened.verdicts)
                 .map(|(n, h)| (suite.name.clone(), n, h)),
         );
+        if stop.is_cancelled() {
+            return Ok(SideBySide {
+                rows,
+                aborted: true,
+            });
+        }
     }
-    Ok(SideBySide { rows })
+    Ok(SideBySide {
+        rows,
+        aborted: false,
+    })
 }
 
 #[derive(Tabled)]
@@ -104,8 +122,12 @@ impl SideBySide {
         Table::new(rows).with(Style::sharp()).to_string()
     }
 
-    /// 0 when the hardened shop held every property, else as `faultline run` would exit for it.
+    /// 0 when the hardened shop held every property, else as `faultline run`
+    /// would exit for it; 4 when stopped early.
     pub fn exit_code(&self) -> u8 {
+        if self.aborted {
+            return 4;
+        }
         let hardened = self.rows.iter().map(|(_, _, h)| h.outcome);
         if hardened.clone().any(|o| o == Outcome::Fail) {
             1

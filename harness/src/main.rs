@@ -14,6 +14,7 @@ use fault_server::cli::{serve, ServeArgs};
 use harness::report::{exit_code, table};
 use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
+use tokio_util::sync::CancellationToken;
 
 /// Chaos fault injection for resilience tests before every deployment.
 #[derive(Parser)]
@@ -146,11 +147,47 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A token cancelled on SIGINT or SIGTERM: the run stops its load, clears
+/// its faults and reports what it saw.
+fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut terminate) => tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                },
+                Err(_) => {
+                    let _ = interrupt.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+        cancel.cancel();
+    });
+    stop
+}
+
 async fn run(suites: &[Suite], target: TargetOverride<'_>, seed: u64) -> ExitCode {
+    let stop = stop_on_signal();
     let mut verdicts = Vec::new();
     for suite in suites {
-        match run_suite(suite, target, seed).await {
-            Ok(found) => verdicts.extend(found.into_iter().map(|v| (suite.name.clone(), v))),
+        match run_suite(suite, target, seed, &stop).await {
+            Ok(found) => {
+                let name = &suite.name;
+                verdicts.extend(found.verdicts.into_iter().map(|v| (name.clone(), v)));
+                if found.aborted {
+                    println!("{}", table(&verdicts));
+                    eprintln!("faultline: aborted by a signal during `{name}`; its faults are cleared, and the verdicts above judge only what was seen before");
+                    return ExitCode::from(4);
+                }
+            }
             Err(error) => {
                 eprintln!("faultline: {error}");
                 return ExitCode::from(if error.is_usage() { 2 } else { 4 });
@@ -169,7 +206,7 @@ async fn side_by_side(seed: u64) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match harness::demo::run_both(&suites, seed).await {
+    match harness::demo::run_both(&suites, seed, &stop_on_signal()).await {
         Ok(both) => {
             println!("{}", both.table());
             ExitCode::from(both.exit_code())

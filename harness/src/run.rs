@@ -9,8 +9,9 @@ use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{Arrival, Endpoint, Load};
 use crate::remote::RemoteFaultServer;
 use crate::suite::{RemoteSpec, Suite};
-use crate::timeline::{run_on, PhasePlan};
+use crate::timeline::{run_until, PhasePlan};
 use crate::Verdict;
+use tokio_util::sync::CancellationToken;
 
 /// Why a suite could not be run (as opposed to a property failing, which is a verdict).
 #[derive(Debug, thiserror::Error)]
@@ -224,15 +225,26 @@ pub enum TargetOverride<'a> {
     Demo(demo_target::Profile),
 }
 
+/// A suite's verdicts, and whether it was stopped before its end.
+#[derive(Debug)]
+pub struct SuiteRun {
+    /// One per expectation, judged on what was observed (up to the abort, if any).
+    pub verdicts: Vec<Verdict>,
+    /// Whether `stop` ended it early.
+    pub aborted: bool,
+}
+
 /// Runs `suite` against its target, or the one the command line gives, and
-/// judges every expectation.
+/// judges every expectation. Cancelling `stop` ends it early: the load stops,
+/// every fault is cleared, and what was seen so far is judged.
 pub async fn run_suite(
     suite: &Suite,
     target: TargetOverride<'_>,
     seed: u64,
-) -> Result<Vec<Verdict>, RunError> {
+    stop: &CancellationToken,
+) -> Result<SuiteRun, RunError> {
     let (dependencies, urls) = dependencies(suite, seed).await?;
-    let outcome = run_against(suite, target, seed, dependencies.control(), &urls).await;
+    let outcome = run_against(suite, target, seed, dependencies.control(), &urls, stop).await;
     dependencies.close().await;
     outcome
 }
@@ -243,7 +255,8 @@ async fn run_against(
     seed: u64,
     control: FaultControl<'_>,
     urls: &BTreeMap<String, String>,
-) -> Result<Vec<Verdict>, RunError> {
+    stop: &CancellationToken,
+) -> Result<SuiteRun, RunError> {
     let name = || suite.name.clone();
     let started_failed = |source| RunError::Target {
         suite: name(),
@@ -320,18 +333,21 @@ async fn run_against(
             faults: p.faults.clone(),
         })
         .collect();
-    let result = run_on(control, &phases, loads, seed)
+    let result = run_until(control, &phases, loads, seed, stop.clone())
         .await
         .map_err(|source| RunError::Control {
             suite: name(),
             source,
         })?;
     drop(started);
-    Ok(suite
-        .expect
-        .iter()
-        .map(|expect| expect.property().check(&result.observations))
-        .collect())
+    Ok(SuiteRun {
+        verdicts: suite
+            .expect
+            .iter()
+            .map(|expect| expect.property().check(&result.observations))
+            .collect(),
+        aborted: result.aborted_at_ns.is_some(),
+    })
 }
 
 #[cfg(test)]

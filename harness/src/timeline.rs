@@ -7,6 +7,7 @@ use std::time::Duration;
 use fault_server::{CallRecord, Fault, FaultServer};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{drive_from, DriveOptions, Load, LoadReport};
@@ -53,6 +54,8 @@ pub struct RunResult {
     pub dropped: u64,
     /// The latest an open-loop send went out after its intended time.
     pub max_lag: Duration,
+    /// When the run was stopped before its phases were over (ns on the run's clock).
+    pub aborted_at_ns: Option<u64>,
 }
 
 /// Every fault the run injects is leased for this long and the lease renewed
@@ -85,6 +88,19 @@ pub async fn run_on(
     loads: Vec<Load>,
     run_id: u64,
 ) -> Result<RunResult, FaultControlError> {
+    run_until(server, phases, loads, run_id, CancellationToken::new()).await
+}
+
+/// As [`run_on`], stopped early when `stop` is cancelled: no more requests
+/// go out, those in flight are abandoned, every fault is cleared, and the
+/// observations end where the run stopped.
+pub async fn run_until(
+    server: FaultControl<'_>,
+    phases: &[PhasePlan],
+    loads: Vec<Load>,
+    run_id: u64,
+    stop: CancellationToken,
+) -> Result<RunResult, FaultControlError> {
     let total: Duration = phases.iter().map(|p| p.duration).sum();
     let loads = loads
         .into_iter()
@@ -115,6 +131,7 @@ pub async fn run_on(
     let end = at;
     let options = DriveOptions {
         phase_starts_ns: starts.iter().map(|s| clock.ns_at(*s)).collect(),
+        stop: stop.clone(),
         ..DriveOptions::new(clock, run_id)
     };
     let (done_tx, done_rx) = watch::channel(false);
@@ -122,6 +139,7 @@ pub async fn run_on(
         tokio::select! {
             switched = switch_phases(server, phases, &dependencies, &starts) => switched,
             failed = renew(server, &dependencies) => failed,
+            () = stop.cancelled() => Ok(()),
         }
     };
     let load = async {
@@ -147,13 +165,20 @@ pub async fn run_on(
         dropped,
         max_lag,
     } = report;
+    let aborted_at_ns = stop.is_cancelled().then(|| clock.now_ns());
+    let cut = aborted_at_ns.unwrap_or(u64::MAX);
     let ends = starts.iter().skip(1).copied().chain([end]);
     let seen_phases: Vec<Phase> = phases
         .iter()
         .zip(starts.iter().zip(ends))
         .map(|(plan, (from, to))| {
-            Phase::new(plan.name.clone(), clock.ns_at(*from), clock.ns_at(to))
+            Phase::new(
+                plan.name.clone(),
+                clock.ns_at(*from),
+                clock.ns_at(to).min(cut),
+            )
         })
+        .filter(|phase| phase.start_ns < cut)
         .collect();
     Ok(RunResult {
         observations: Observations {
@@ -166,6 +191,7 @@ pub async fn run_on(
         },
         dropped,
         max_lag,
+        aborted_at_ns,
     })
 }
 

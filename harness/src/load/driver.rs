@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Recorder, DEFAULT_RECORD_CAPACITY};
 use super::request::{send_pooled, Connection, HttpClient};
@@ -32,6 +33,9 @@ pub struct DriveOptions {
     /// Requests sent at most over the whole drive, whatever the loads say:
     /// a hard cap.
     pub max_requests: Option<u64>,
+    /// Cancelling it stops the drive at once: no further sends, requests in
+    /// flight abandoned (and not recorded).
+    pub stop: CancellationToken,
     /// Threads, each with a runtime of its own, that closed-loop clients are
     /// spread over (0: the caller's runtime). Default: one per core, as wrk
     /// runs one event loop per thread; measured faster here than sharing a
@@ -48,6 +52,7 @@ impl DriveOptions {
             phase_starts_ns: Vec::new(),
             capacity: DEFAULT_RECORD_CAPACITY,
             max_requests: None,
+            stop: CancellationToken::new(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
@@ -74,6 +79,7 @@ struct Shared {
     clock: Clock,
     run: u64,
     max_requests: u64,
+    stop: CancellationToken,
     workers: usize,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
@@ -126,6 +132,7 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         clock: options.clock,
         run: options.run,
         max_requests: options.max_requests.unwrap_or(u64::MAX),
+        stop: options.stop,
         workers: options.workers,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
@@ -212,11 +219,14 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
     let mut k = 0u32;
     let mut requests = JoinSet::new();
     while let Some(due) = schedule.due(k).and_then(|offset| start.checked_add(offset)) {
-        if due >= end || shared.spent() {
+        if due >= end || shared.spent() || shared.stop.is_cancelled() {
             break;
         }
         if due > Instant::now() {
-            tokio::time::sleep_until(due).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                () = shared.stop.cancelled() => break,
+            }
         }
         k += 1;
         if shared.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
@@ -229,15 +239,20 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
         requests.spawn(async move {
             if let Some(id) = shared.next_id() {
                 let client = &shared.client;
-                let record =
-                    send_pooled(client, &load.endpoint, &name, shared.clock, due, id).await;
-                shared.recorder().push(record);
+                let send = send_pooled(client, &load.endpoint, &name, shared.clock, due, id);
+                tokio::select! {
+                    record = send => shared.recorder().push(record),
+                    () = shared.stop.cancelled() => {}
+                }
             }
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
         while requests.try_join_next().is_some() {}
     }
-    while requests.join_next().await.is_some() {}
+    tokio::select! {
+        () = async { while requests.join_next().await.is_some() {} } => {}
+        () = shared.stop.cancelled() => requests.abort_all(),
+    }
 }
 
 /// `clients` loops, each on its own connection, sending as soon as its last
@@ -297,7 +312,10 @@ async fn clients_loop(
     end: Instant,
     clients: usize,
 ) {
-    tokio::time::sleep_until(start).await;
+    tokio::select! {
+        () = tokio::time::sleep_until(start) => {}
+        () = shared.stop.cancelled() => return,
+    }
     let mut loops = JoinSet::new();
     for _ in 0..clients {
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
@@ -309,9 +327,11 @@ async fn clients_loop(
                 let Some(id) = shared.next_id().filter(|_| now < end) else {
                     break;
                 };
-                let record = connection
-                    .send(&load.endpoint, &name, shared.clock, now, id)
-                    .await;
+                let send = connection.send(&load.endpoint, &name, shared.clock, now, id);
+                let record = tokio::select! {
+                    record = send => record,
+                    () = shared.stop.cancelled() => break,
+                };
                 let refused = record.outcome == EdgeOutcome::ConnectError;
                 recorder
                     .lock()

@@ -49,11 +49,18 @@ async fn payments_faults(remote: &RemoteFaultServer) -> usize {
         .map_or(0, |v| v.faults.len())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_vanish_within_their_lease_when_the_harness_is_killed() {
-    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}", std::process::id()));
+/// A standalone fault server, a checkout service calling it, and `faultline
+/// run` of a suite whose fault phase lasts a minute, once the fault is in.
+struct Running {
+    _server: tokio::process::Child,
+    run: tokio::process::Child,
+    remote: RemoteFaultServer,
+}
+
+async fn run_with_a_long_fault(name: &str) -> Running {
+    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (_server, control, payments) = standalone_fault_server(&dir).await;
+    let (server, control, payments) = standalone_fault_server(&dir).await;
     let target = checkout_service(payments, Defences::default()).await;
     let suite = dir.join("long-fault.toml");
     std::fs::write(
@@ -91,9 +98,10 @@ phase = "payments slow"
         ),
     )
     .unwrap();
-    let mut run = tokio::process::Command::new(BIN)
+    let run = tokio::process::Command::new(BIN)
         .args(["run", suite.to_str().unwrap()])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -108,6 +116,20 @@ phase = "payments slow"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    Running {
+        _server: server,
+        run,
+        remote,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_vanish_within_their_lease_when_the_harness_is_killed() {
+    let Running {
+        _server,
+        mut run,
+        remote,
+    } = run_with_a_long_fault("sigkill").await;
     // Long enough for a few renewals: the lease outlives its first term.
     tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
     assert_eq!(
@@ -125,5 +147,41 @@ phase = "payments slow"
     assert!(
         gone_after <= LEASE + Duration::from_millis(100),
         "faults outlived the harness by {gone_after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_the_load_clears_the_faults_and_exits_4_within_a_second() {
+    let Running {
+        _server,
+        run,
+        remote,
+    } = run_with_a_long_fault("sigint").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = run.id().unwrap().to_string();
+    let interrupted = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = run.wait_with_output().await.unwrap();
+    let took = interrupted.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        took <= Duration::from_secs(1),
+        "exited {took:?} after SIGINT"
+    );
+    assert_eq!(
+        payments_faults(&remote).await,
+        0,
+        "faults cleared before exit"
+    );
+    assert!(stderr.contains("aborted"), "{stderr}");
+    assert!(
+        stdout.contains("success_rate"),
+        "the partial verdicts: {stdout}"
     );
 }
