@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
+use harness::report::json::{self, Report, SuiteReport};
 use harness::report::{exit_code, table};
 use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
+use harness::Verdict;
 use tokio_util::sync::CancellationToken;
 
 /// Chaos fault injection for resilience tests before every deployment.
@@ -40,6 +42,12 @@ enum Command {
         /// Seed for every random fault decision.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write report.json, junit.xml, summary.md and the latency histograms here.
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+        /// What to print: the verdict table, or report.json for scripts.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Check suites without running them.
     Validate {
@@ -52,6 +60,15 @@ enum Command {
     /// The checklist against the demo shop, naive and hardened side by side
     /// (exit 0 when the hardened shop holds everywhere); or `demo serve`.
     Demo(DemoArgs),
+}
+
+/// What `faultline run` prints.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    /// The verdict table.
+    Table,
+    /// The whole report as JSON (report.json).
+    Json,
 }
 
 #[derive(Args)]
@@ -128,6 +145,8 @@ async fn main() -> ExitCode {
             target_url,
             demo,
             seed,
+            report_dir,
+            output,
         } => {
             let target = match (&target_url, demo) {
                 (Some(url), _) => TargetOverride::Url(url),
@@ -135,7 +154,7 @@ async fn main() -> ExitCode {
                 (None, None) => TargetOverride::None,
             };
             match load_all(&suites) {
-                Ok(loaded) => run(&loaded, target, seed).await,
+                Ok(loaded) => run(&loaded, target, seed, report_dir.as_deref(), output).await,
                 Err(code) => code,
             }
         }
@@ -174,28 +193,83 @@ fn stop_on_signal() -> CancellationToken {
     stop
 }
 
-async fn run(suites: &[Suite], target: TargetOverride<'_>, seed: u64) -> ExitCode {
+async fn run(
+    suites: &[Suite],
+    target: TargetOverride<'_>,
+    seed: u64,
+    report_dir: Option<&Path>,
+    output: Output,
+) -> ExitCode {
     let stop = stop_on_signal();
-    let mut verdicts = Vec::new();
+    let mut reports = Vec::new();
+    let mut observations = Vec::new();
+    let mut failure = None;
     for suite in suites {
         match run_suite(suite, target, seed, &stop).await {
-            Ok(found) => {
-                let name = &suite.name;
-                verdicts.extend(found.verdicts.into_iter().map(|v| (name.clone(), v)));
-                if found.aborted {
-                    println!("{}", table(&verdicts));
-                    eprintln!("faultline: aborted by a signal during `{name}`; its faults are cleared, and the verdicts above judge only what was seen before");
-                    return ExitCode::from(4);
+            Ok(done) => {
+                let path = suite.path.display().to_string();
+                let aborted = done.aborted;
+                reports.push(SuiteReport::new(
+                    &suite.name,
+                    &path,
+                    aborted,
+                    &done.observations,
+                    done.verdicts,
+                ));
+                observations.push(done.observations);
+                if aborted {
+                    failure = Some((
+                        4,
+                        format!("aborted by a signal during `{}`; its faults are cleared, and its verdicts judge only what was seen before", suite.name),
+                    ));
+                    break;
                 }
             }
             Err(error) => {
-                eprintln!("faultline: {error}");
-                return ExitCode::from(if error.is_usage() { 2 } else { 4 });
+                failure = Some((if error.is_usage() { 2 } else { 4 }, error.to_string()));
+                break;
             }
         }
     }
-    println!("{}", table(&verdicts));
-    ExitCode::from(exit_code(&verdicts))
+    let verdicts: Vec<(String, Verdict)> = reports
+        .iter()
+        .flat_map(|s| s.verdicts.iter().map(|v| (s.name.clone(), v.clone())))
+        .collect();
+    let code = failure
+        .as_ref()
+        .map_or_else(|| exit_code(&verdicts), |(code, _)| *code);
+    let report = Report {
+        schema_version: json::SCHEMA_VERSION,
+        faultline_version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: json::outcome_word(code).to_owned(),
+        exit_code: code,
+        aborted_reason: failure.as_ref().map(|(_, why)| why.clone()),
+        suites: reports,
+    };
+    match output {
+        Output::Table if !verdicts.is_empty() || failure.is_none() => {
+            println!("{}", table(&verdicts));
+        }
+        Output::Table => {}
+        Output::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => eprintln!("faultline: {error}"),
+        },
+    }
+    if let Some((_, why)) = &failure {
+        eprintln!("faultline: {why}");
+    }
+    if let Some(dir) = report_dir {
+        let seen: Vec<_> = observations.iter().collect();
+        if let Err(error) = harness::report::files::write(dir, &report, &seen) {
+            eprintln!(
+                "faultline: cannot write the reports to {}: {error}",
+                dir.display()
+            );
+            return ExitCode::from(4);
+        }
+    }
+    ExitCode::from(code)
 }
 
 async fn side_by_side(seed: u64) -> ExitCode {

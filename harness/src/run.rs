@@ -232,6 +232,8 @@ pub struct SuiteRun {
     pub verdicts: Vec<Verdict>,
     /// Whether `stop` ended it early.
     pub aborted: bool,
+    /// What the run observed, for the reports.
+    pub observations: crate::Observations,
 }
 
 /// Runs `suite` against its target, or the one the command line gives, and
@@ -347,6 +349,7 @@ async fn run_against(
             .map(|expect| expect.property().check(&result.observations))
             .collect(),
         aborted: result.aborted_at_ns.is_some(),
+        observations: result.observations,
     })
 }
 

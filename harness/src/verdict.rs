@@ -17,17 +17,48 @@ pub enum Outcome {
     Inconclusive,
 }
 
-/// A quantity as observed or as a threshold.
+/// A quantity as observed or as a threshold. In JSON, one key naming the
+/// kind: `{"count": 3}`, `{"ratio": 0.98}`, `{"duration_ms": 2.65}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "MeasureJson", from = "MeasureJson")]
 pub enum Measure {
     /// A count of calls or requests.
     Count(u64),
     /// A ratio (amplification, success rate as a fraction).
     Ratio(f64),
     /// A latency.
-    #[serde(with = "humantime_serde")]
     Duration(Duration),
+}
+
+/// How a [`Measure`] reads in JSON: numbers only, durations in milliseconds.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MeasureJson {
+    Count(u64),
+    Ratio(f64),
+    DurationMs(f64),
+}
+
+impl From<Measure> for MeasureJson {
+    fn from(measure: Measure) -> Self {
+        match measure {
+            Measure::Count(n) => MeasureJson::Count(n),
+            Measure::Ratio(r) => MeasureJson::Ratio(r),
+            Measure::Duration(d) => MeasureJson::DurationMs(d.as_secs_f64() * 1_000.0),
+        }
+    }
+}
+
+impl From<MeasureJson> for Measure {
+    fn from(json: MeasureJson) -> Self {
+        match json {
+            MeasureJson::Count(n) => Measure::Count(n),
+            MeasureJson::Ratio(r) => Measure::Ratio(r),
+            MeasureJson::DurationMs(ms) => {
+                Measure::Duration(Duration::try_from_secs_f64(ms / 1_000.0).unwrap_or_default())
+            }
+        }
+    }
 }
 
 impl fmt::Display for Measure {

@@ -8,6 +8,7 @@ mod defences;
 mod demo;
 mod load;
 mod remote;
+mod reports;
 mod run;
 mod serve;
 mod timeline;

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 /// A target that answers 200 after `delay`.
-async fn target(delay: Duration) -> SocketAddr {
+pub(crate) async fn target(delay: Duration) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -73,7 +73,7 @@ faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
     path
 }
 
-async fn faultline(args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) async fn faultline(args: &[&str]) -> (Option<i32>, String, String) {
     let output = tokio::process::Command::new(BIN)
         .args(args)
         .output()

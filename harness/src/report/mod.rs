@@ -1,4 +1,10 @@
-//! What a run tells a person: the verdict table, and the exit code.
+//! What a run tells: the verdict table and the exit code (here), and the
+//! reports for CI ([`json`], [`junit`], [`summary`], written by [`files`]).
+
+pub mod files;
+pub mod json;
+pub mod junit;
+pub mod summary;
 
 use tabled::settings::Style;
 use tabled::{Table, Tabled};

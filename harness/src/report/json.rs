@@ -1,0 +1,215 @@
+//! `report.json`: the whole run in one document, described by
+//! `harness/report.schema.json`. Field names are snake_case and stable.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{EdgeOutcome, Observations, Verdict};
+
+/// The version of this document's shape; it changes only when a field does.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole run.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// See [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The faultline version that wrote it.
+    pub faultline_version: String,
+    /// How the run ended: `pass`, `fail`, `inconclusive`, `aborted` or `broken`.
+    pub outcome: String,
+    /// The process's exit code.
+    pub exit_code: u8,
+    /// Why it ended early, when it did.
+    pub aborted_reason: Option<String>,
+    /// Each suite run, in order.
+    pub suites: Vec<SuiteReport>,
+}
+
+/// One suite's run.
+#[derive(Debug, Serialize)]
+pub struct SuiteReport {
+    /// Its name.
+    pub name: String,
+    /// Its file.
+    pub path: String,
+    /// Whether it was stopped before its end.
+    pub aborted: bool,
+    /// Its phases as they ran (instants in ns on the run's monotonic clock).
+    pub phases: Vec<PhaseReport>,
+    /// Per endpoint and phase.
+    pub endpoints: Vec<EndpointReport>,
+    /// Per dependency and phase.
+    pub dependencies: Vec<DependencyReport>,
+    /// Every verdict, with its evidence.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// A phase as it ran.
+#[derive(Debug, Serialize)]
+pub struct PhaseReport {
+    /// Its name.
+    pub name: String,
+    /// When it began (ns).
+    pub start_ns: u64,
+    /// When it ended (ns).
+    pub end_ns: u64,
+}
+
+/// What one endpoint saw in one phase (every request counted, from the histograms).
+#[derive(Debug, Serialize)]
+pub struct EndpointReport {
+    /// The endpoint.
+    pub endpoint: String,
+    /// The phase.
+    pub phase: String,
+    /// Requests intended in the phase.
+    pub requests: u64,
+    /// Of which answered 2xx or 3xx.
+    pub succeeded: u64,
+    /// `succeeded / requests` (absent without requests).
+    pub success_rate: Option<f64>,
+    /// Requests by outcome: a status code, `timeout`, `connect_error` or `reset`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Latency from the intended send time, in milliseconds.
+    pub latency_ms: Percentiles,
+    /// The latest a send went out after its intended time, in milliseconds.
+    pub max_lag_ms: f64,
+    /// Open-loop sends dropped because the driver was at its cap.
+    pub dropped: u64,
+}
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// The longest.
+    pub max: f64,
+}
+
+/// What one dependency received in one phase.
+#[derive(Debug, Serialize)]
+pub struct DependencyReport {
+    /// The dependency.
+    pub dependency: String,
+    /// The phase.
+    pub phase: String,
+    /// Calls that arrived in the phase.
+    pub calls: u64,
+    /// Most calls in flight at once, among those that arrived in the phase.
+    pub peak_in_flight: u64,
+    /// Calls by status sent; calls that ended without one by how they ended.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+impl SuiteReport {
+    /// Builds a suite's report from what its run observed.
+    pub fn new(
+        name: &str,
+        path: &str,
+        aborted: bool,
+        seen: &Observations,
+        verdicts: Vec<Verdict>,
+    ) -> Self {
+        let phases = seen
+            .phases
+            .iter()
+            .map(|p| PhaseReport {
+                name: p.name.clone(),
+                start_ns: p.start_ns,
+                end_ns: p.end_ns,
+            })
+            .collect();
+        let mut endpoints = Vec::new();
+        for (endpoint, by_phase) in &seen.edge_stats {
+            for phase in &seen.phases {
+                let Some(stats) = by_phase.get(&phase.name) else {
+                    continue;
+                };
+                let requests = stats.requests();
+                let ms = |us: u64| us as f64 / 1_000.0;
+                let at = |p: f64| ms(stats.latency_us.value_at_percentile(p));
+                let empty = requests == 0;
+                endpoints.push(EndpointReport {
+                    endpoint: endpoint.clone(),
+                    phase: phase.name.clone(),
+                    requests,
+                    succeeded: stats.succeeded(),
+                    success_rate: (!empty).then(|| stats.succeeded() as f64 / requests as f64),
+                    outcomes: stats
+                        .outcomes
+                        .iter()
+                        .map(|(outcome, n)| (outcome_name(*outcome), *n))
+                        .collect(),
+                    latency_ms: Percentiles {
+                        p50: if empty { 0.0 } else { at(50.0) },
+                        p90: if empty { 0.0 } else { at(90.0) },
+                        p99: if empty { 0.0 } else { at(99.0) },
+                        p99_9: if empty { 0.0 } else { at(99.9) },
+                        max: if empty {
+                            0.0
+                        } else {
+                            ms(stats.latency_us.max())
+                        },
+                    },
+                    max_lag_ms: stats.max_lag.as_secs_f64() * 1_000.0,
+                    dropped: stats.dropped,
+                });
+            }
+        }
+        let mut dependencies = Vec::new();
+        for dependency in seen.dependencies.keys() {
+            for phase in &seen.phases {
+                let mut report = DependencyReport {
+                    dependency: dependency.clone(),
+                    phase: phase.name.clone(),
+                    calls: 0,
+                    peak_in_flight: 0,
+                    outcomes: BTreeMap::new(),
+                };
+                for call in seen.calls_in(dependency, phase, std::time::Duration::ZERO) {
+                    report.calls += 1;
+                    report.peak_in_flight = report.peak_in_flight.max(call.in_flight);
+                    let key = call.status.map_or_else(
+                        || format!("{:?}", call.outcome).to_lowercase(),
+                        |s| s.to_string(),
+                    );
+                    *report.outcomes.entry(key).or_default() += 1;
+                }
+                dependencies.push(report);
+            }
+        }
+        SuiteReport {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            aborted,
+            phases,
+            endpoints,
+            dependencies,
+            verdicts,
+        }
+    }
+}
+
+fn outcome_name(outcome: EdgeOutcome) -> String {
+    outcome.to_string()
+}
+
+/// The word for how a run ended, from its exit code.
+pub fn outcome_word(exit_code: u8) -> &'static str {
+    match exit_code {
+        0 => "pass",
+        1 => "fail",
+        3 => "inconclusive",
+        4 => "aborted",
+        _ => "broken",
+    }
+}

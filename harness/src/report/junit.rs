@@ -1,0 +1,94 @@
+//! `junit.xml`: one test case per property, as CI systems' JUnit readers
+//! (GitHub, GitLab, Jenkins) expect. The classname is the suite; each name is
+//! unique within the file (readers drop duplicates), so a property judged
+//! twice in one suite is numbered. A failure states observed value,
+//! threshold, phase, samples and witness in its body as well as its message;
+//! an inconclusive verdict is a skipped case with the reason.
+
+use std::collections::BTreeMap;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::json::SuiteReport;
+use super::observed;
+use crate::{Outcome, Verdict};
+
+/// The JUnit XML of a run.
+pub fn junit(suites: &[SuiteReport]) -> String {
+    let mut report = Report::new("faultline");
+    for suite in suites {
+        let mut test_suite = TestSuite::new(suite.name.as_str());
+        let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+        for verdict in &suite.verdicts {
+            let base = format!("{} [{}]", verdict.property, verdict.phase);
+            let count = seen.entry(base.clone()).or_default();
+            *count += 1;
+            let name = if *count == 1 {
+                base
+            } else {
+                format!("{base} #{count}")
+            };
+            let mut case = TestCase::new(name, status(verdict));
+            case.set_classname(suite.name.as_str());
+            test_suite.add_test_case(case);
+        }
+        report.add_test_suite(test_suite);
+    }
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- the JUnit report could not be written: {e} -->"))
+}
+
+fn status(verdict: &Verdict) -> TestCaseStatus {
+    match verdict.outcome {
+        Outcome::Pass => TestCaseStatus::success(),
+        Outcome::Fail => {
+            let mut failed = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            failed.set_message(format!(
+                "observed {} against {} in phase `{}`",
+                observed(verdict),
+                verdict.evidence.threshold,
+                verdict.phase
+            ));
+            failed.set_type("property failed");
+            failed.set_description(evidence(verdict));
+            failed
+        }
+        Outcome::Inconclusive => {
+            let mut skipped = TestCaseStatus::skipped();
+            skipped.set_message(
+                verdict
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "too few samples to judge".to_owned()),
+            );
+            skipped.set_description(evidence(verdict));
+            skipped
+        }
+    }
+}
+
+/// The evidence as lines of text.
+fn evidence(verdict: &Verdict) -> String {
+    let e = &verdict.evidence;
+    let mut lines = vec![
+        format!("property: {}", verdict.property),
+        format!("phase: {}", verdict.phase),
+        format!("observed: {}", observed(verdict)),
+        format!("threshold: {}", e.threshold),
+        format!("samples: {}", e.samples),
+    ];
+    if let Some(at) = e.first_broke_ns {
+        lines.push(format!(
+            "first broke at: {:.3} s into the run",
+            at as f64 / 1e9
+        ));
+    }
+    if let Some(witness) = &e.witness {
+        lines.push(format!("witness: {witness}"));
+    }
+    if let Some(note) = &verdict.note {
+        lines.push(format!("note: {note}"));
+    }
+    lines.join("\n")
+}

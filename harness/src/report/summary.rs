@@ -1,0 +1,43 @@
+//! `summary.md`: the verdicts as a Markdown table with their key figures, for
+//! a CI step summary (appended to `$GITHUB_STEP_SUMMARY` when it is set).
+
+use super::json::{outcome_word, Report};
+use super::{observed, verdict_word};
+
+/// The Markdown summary of a run.
+pub fn summary(report: &Report) -> String {
+    let mut text = format!(
+        "## faultline: {} (exit {})\n\n",
+        outcome_word(report.exit_code),
+        report.exit_code
+    );
+    if let Some(reason) = &report.aborted_reason {
+        text.push_str(&format!("Aborted: {}\n\n", escape(reason)));
+    }
+    text.push_str("| suite | property | phase | verdict | observed | threshold | samples |\n");
+    text.push_str("|---|---|---|---|---|---|---|\n");
+    for suite in &report.suites {
+        for v in &suite.verdicts {
+            let verdict = match verdict_word(v.outcome) {
+                "FAIL" => "**FAIL**".to_owned(),
+                word => word.to_owned(),
+            };
+            text.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                escape(&suite.name),
+                escape(&v.property),
+                escape(&v.phase),
+                verdict,
+                escape(&observed(v)),
+                escape(&v.evidence.threshold.to_string()),
+                v.evidence.samples
+            ));
+        }
+    }
+    text
+}
+
+/// Table cells may not hold a bare `|`.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
