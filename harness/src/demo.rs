@@ -83,7 +83,7 @@ pub async fn run_both(
                 .zip(hardened.verdicts)
                 .map(|(n, h)| (suite.name.clone(), n, h)),
         );
-        if stop.is_cancelled() {
+        if naive.aborted.is_some() || hardened.aborted.is_some() {
             return Ok(SideBySide {
                 rows,
                 aborted: true,

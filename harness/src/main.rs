@@ -208,19 +208,23 @@ async fn run(
         match run_suite(suite, target, seed, &stop).await {
             Ok(done) => {
                 let path = suite.path.display().to_string();
-                let aborted = done.aborted;
                 reports.push(SuiteReport::new(
                     &suite.name,
                     &path,
-                    aborted,
+                    done.aborted.is_some(),
                     &done.observations,
                     done.verdicts,
                 ));
                 observations.push(done.observations);
-                if aborted {
+                if let Some(reason) = done.aborted {
+                    let why = if reason == "stopped" {
+                        "a signal".to_owned()
+                    } else {
+                        reason
+                    };
                     failure = Some((
                         4,
-                        format!("aborted by a signal during `{}`; its faults are cleared, and its verdicts judge only what was seen before", suite.name),
+                        format!("`{}` aborted by {why}; its faults are cleared, and its verdicts judge only what was seen before", suite.name),
                     ));
                     break;
                 }

@@ -9,7 +9,7 @@ use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{Arrival, Endpoint, Load};
 use crate::remote::RemoteFaultServer;
 use crate::suite::{RemoteSpec, Suite};
-use crate::timeline::{run_until, PhasePlan};
+use crate::timeline::{run_until, Limits, PhasePlan};
 use crate::Verdict;
 use tokio_util::sync::CancellationToken;
 
@@ -213,6 +213,9 @@ async fn dependencies(
     ))
 }
 
+/// Requests a suite sends at most unless it says otherwise (`max_requests`).
+pub const DEFAULT_MAX_REQUESTS: u64 = 2_000_000;
+
 /// What the command line says about the target, over each suite's own `[target]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum TargetOverride<'a> {
@@ -230,8 +233,9 @@ pub enum TargetOverride<'a> {
 pub struct SuiteRun {
     /// One per expectation, judged on what was observed (up to the abort, if any).
     pub verdicts: Vec<Verdict>,
-    /// Whether `stop` ended it early.
-    pub aborted: bool,
+    /// Why it ended early, if it did: `stopped` (the caller's `stop`), a
+    /// hard cap, or the suite's `abort_when`.
+    pub aborted: Option<String>,
     /// What the run observed, for the reports.
     pub observations: crate::Observations,
 }
@@ -335,7 +339,19 @@ async fn run_against(
             faults: p.faults.clone(),
         })
         .collect();
-    let result = run_until(control, &phases, loads, seed, stop.clone())
+    let grace = suite
+        .load
+        .iter()
+        .map(|l| l.timeout)
+        .max()
+        .unwrap_or_default()
+        + std::time::Duration::from_secs(5);
+    let limits = Limits {
+        abort_when: suite.abort_when.clone(),
+        max_requests: Some(suite.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)),
+        grace,
+    };
+    let result = run_until(control, &phases, loads, seed, stop.clone(), &limits)
         .await
         .map_err(|source| RunError::Control {
             suite: name(),
@@ -348,7 +364,7 @@ async fn run_against(
             .iter()
             .map(|expect| expect.property().check(&result.observations))
             .collect(),
-        aborted: result.aborted_at_ns.is_some(),
+        aborted: result.aborted_reason,
         observations: result.observations,
     })
 }

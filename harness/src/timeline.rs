@@ -2,15 +2,17 @@
 //! each dependency, while the journals are drained into [`Observations`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fault_server::{CallRecord, Fault, FaultServer};
+use futures_util::TryFutureExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::fault_control::{FaultControl, FaultControlError};
-use crate::load::{drive_from, DriveOptions, Load, LoadReport};
+use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport};
 use crate::{EdgeStats, Observations, Phase};
 
 /// One phase: its name, how long it lasts, and the faults at each dependency
@@ -56,6 +58,42 @@ pub struct RunResult {
     pub max_lag: Duration,
     /// When the run was stopped before its phases were over (ns on the run's clock).
     pub aborted_at_ns: Option<u64>,
+    /// Why: a condition of its [`Limits`], or `stopped` when the caller cancelled it.
+    pub aborted_reason: Option<String>,
+}
+
+/// What ends a run early, besides its caller.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Stop at the end of a phase whose success rate was too low.
+    pub abort_when: Option<AbortWhen>,
+    /// Requests sent at most over the run.
+    pub max_requests: Option<u64>,
+    /// How long past its last phase a run may take (to let requests in
+    /// flight end) before it is cut short.
+    pub grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            abort_when: None,
+            max_requests: None,
+            grace: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Stop the run at the end of `phase` if its success rate (over every
+/// endpoint, requests ended by then) was under `success_rate_below`: e.g. a
+/// target already unhealthy in the baseline is not worth injecting faults into.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortWhen {
+    /// The phase judged (usually the baseline).
+    pub phase: String,
+    /// The success rate under which the run stops (0 to 1).
+    pub success_rate_below: f64,
 }
 
 /// Every fault the run injects is leased for this long and the lease renewed
@@ -88,7 +126,8 @@ pub async fn run_on(
     loads: Vec<Load>,
     run_id: u64,
 ) -> Result<RunResult, FaultControlError> {
-    run_until(server, phases, loads, run_id, CancellationToken::new()).await
+    let stop = CancellationToken::new();
+    run_until(server, phases, loads, run_id, stop, &Limits::default()).await
 }
 
 /// As [`run_on`], stopped early when `stop` is cancelled: no more requests
@@ -100,6 +139,7 @@ pub async fn run_until(
     loads: Vec<Load>,
     run_id: u64,
     stop: CancellationToken,
+    limits: &Limits,
 ) -> Result<RunResult, FaultControlError> {
     let total: Duration = phases.iter().map(|p| p.duration).sum();
     let loads = loads
@@ -129,18 +169,36 @@ pub async fn run_until(
         at += phase.duration;
     }
     let end = at;
+    let live = Arc::new(LiveCounts::new(phases.len()));
     let options = DriveOptions {
         phase_starts_ns: starts.iter().map(|s| clock.ns_at(*s)).collect(),
         stop: stop.clone(),
+        live: Arc::clone(&live),
+        max_requests: limits.max_requests,
         ..DriveOptions::new(clock, run_id)
+    };
+    // The hard cap on the run's length: its phases, then a grace for requests in flight.
+    let capped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (stop, capped, cap) = (stop.clone(), Arc::clone(&capped), end + limits.grace);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(cap).await;
+            capped.store(true, std::sync::atomic::Ordering::Relaxed);
+            stop.cancel();
+        })
     };
     let (done_tx, done_rx) = watch::channel(false);
     let timeline = async {
-        tokio::select! {
-            switched = switch_phases(server, phases, &dependencies, &starts) => switched,
-            failed = renew(server, &dependencies) => failed,
-            () = stop.cancelled() => Ok(()),
+        let switch = switch_phases(server, phases, &dependencies, &starts, (&live, limits));
+        let ended = tokio::select! {
+            switched = switch => switched,
+            failed = renew(server, &dependencies).map_ok(|()| None) => failed,
+            () = stop.cancelled() => Ok(None),
+        };
+        if matches!(ended, Ok(Some(_))) {
+            stop.cancel();
         }
+        ended
     };
     let load = async {
         let report = drive_from(loads, start, options).await;
@@ -149,7 +207,8 @@ pub async fn run_until(
     };
     let (timeline, report, journals) =
         tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx));
-    timeline?;
+    watchdog.abort();
+    let unhealthy = timeline?;
     let mut alerts = BTreeMap::new();
     for dependency in &dependencies {
         server.clear(dependency).await?;
@@ -165,7 +224,23 @@ pub async fn run_until(
         dropped,
         max_lag,
     } = report;
-    let aborted_at_ns = stop.is_cancelled().then(|| clock.now_ns());
+    let aborted_at_ns = match &unhealthy {
+        // Stopped at a phase boundary: the phase not entered is not seen.
+        Some((_, index)) => starts.get(*index).map(|at| clock.ns_at(*at)),
+        None => stop.is_cancelled().then(|| clock.now_ns()),
+    };
+    let aborted_reason = aborted_at_ns.map(|_| {
+        unhealthy.map(|(why, _)| why).unwrap_or_else(|| {
+            if capped.load(std::sync::atomic::Ordering::Relaxed) {
+                format!(
+                    "hard cap: still running {:?} after its last phase",
+                    limits.grace
+                )
+            } else {
+                "stopped".to_owned()
+            }
+        })
+    });
     let cut = aborted_at_ns.unwrap_or(u64::MAX);
     let ends = starts.iter().skip(1).copied().chain([end]);
     let seen_phases: Vec<Phase> = phases
@@ -192,6 +267,7 @@ pub async fn run_until(
         dropped,
         max_lag,
         aborted_at_ns,
+        aborted_reason,
     })
 }
 
@@ -239,21 +315,53 @@ async fn renew(server: FaultControl<'_>, dependencies: &[String]) -> Result<(), 
     }
 }
 
-/// Switches to each phase after the first at its planned start, then waits out the last.
+/// Switches to each phase after the first at its planned start, then waits
+/// out the last. Before switching, checks `abort_when` on the phase just
+/// over: when it holds, returns why and the phase not entered, without
+/// switching (the caller stops the run).
 async fn switch_phases(
     server: FaultControl<'_>,
     phases: &[PhasePlan],
     dependencies: &[String],
     starts: &[Instant],
-) -> Result<(), FaultControlError> {
-    for (phase, start) in phases.iter().zip(starts).skip(1) {
+    (live, limits): (&LiveCounts, &Limits),
+) -> Result<Option<(String, usize)>, FaultControlError> {
+    for (index, (phase, start)) in phases.iter().zip(starts).enumerate().skip(1) {
         tokio::time::sleep_until(*start).await;
+        if let Some(why) = unhealthy(&phases[index - 1], index - 1, live, limits) {
+            return Ok(Some((why, index)));
+        }
         switch_to(server, phase, dependencies).await?;
     }
     if let (Some(last), Some(start)) = (phases.last(), starts.last()) {
         tokio::time::sleep_until(*start + last.duration).await;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Why the run should stop after `phase`, if `abort_when` says so.
+fn unhealthy(
+    phase: &PhasePlan,
+    index: usize,
+    live: &LiveCounts,
+    limits: &Limits,
+) -> Option<String> {
+    let rule = limits
+        .abort_when
+        .as_ref()
+        .filter(|r| r.phase == phase.name)?;
+    let (ended, ok) = live.ended(index);
+    let rate = if ended == 0 {
+        0.0
+    } else {
+        ok as f64 / ended as f64
+    };
+    (rate < rule.success_rate_below).then(|| {
+        format!(
+            "abort_when: the success rate in `{}` was {rate:.3} ({ok} of {ended}), under {}; no fault was injected after it",
+            phase.name, rule.success_rate_below
+        )
+    })
 }
 
 /// Reads every journal as the run goes (a journal keeps only its latest

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::recorder::{Recorder, DEFAULT_RECORD_CAPACITY};
+use super::recorder::{LiveCounts, Recorder, DEFAULT_RECORD_CAPACITY};
 use super::request::{send_pooled, Connection, HttpClient};
 use super::{Arrival, Load, MAX_IN_FLIGHT};
 use crate::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats};
@@ -33,6 +33,8 @@ pub struct DriveOptions {
     /// Requests sent at most over the whole drive, whatever the loads say:
     /// a hard cap.
     pub max_requests: Option<u64>,
+    /// Counts per phase, readable while the drive goes on.
+    pub live: Arc<LiveCounts>,
     /// Cancelling it stops the drive at once: no further sends, requests in
     /// flight abandoned (and not recorded).
     pub stop: CancellationToken,
@@ -52,6 +54,7 @@ impl DriveOptions {
             phase_starts_ns: Vec::new(),
             capacity: DEFAULT_RECORD_CAPACITY,
             max_requests: None,
+            live: Arc::new(LiveCounts::new(1)),
             stop: CancellationToken::new(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
         }
@@ -136,7 +139,11 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         workers: options.workers,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
-        recorder: Mutex::new(Recorder::new(options.phase_starts_ns, options.capacity)),
+        recorder: Mutex::new(Recorder::with_live(
+            options.phase_starts_ns,
+            options.capacity,
+            options.live,
+        )),
     });
     let mut drivers = JoinSet::new();
     for load in loads {

@@ -2,7 +2,7 @@
 //! and phase for every request, and the records themselves up to a cap.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,40 @@ use crate::{EdgeRecord, EdgeStats};
 /// histograms and counts, but not the records past the cap.
 pub const DEFAULT_RECORD_CAPACITY: usize = 1_000_000;
 
+/// Requests ended so far and how many succeeded, per phase: read while the
+/// run goes on (by `abort_when`), without stopping the driver.
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    phases: Vec<(AtomicU64, AtomicU64)>,
+}
+
+impl LiveCounts {
+    /// Counters for `phases` phases (at least one).
+    pub fn new(phases: usize) -> Self {
+        LiveCounts {
+            phases: (0..phases.max(1))
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    fn count(&self, phase: usize, succeeded: bool) {
+        if let Some((done, ok)) = self.phases.get(phase) {
+            done.fetch_add(1, Ordering::Relaxed);
+            if succeeded {
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Requests of `phase` ended so far, and of those, the successes.
+    pub fn ended(&self, phase: usize) -> (u64, u64) {
+        self.phases.get(phase).map_or((0, 0), |(done, ok)| {
+            (done.load(Ordering::Relaxed), ok.load(Ordering::Relaxed))
+        })
+    }
+}
+
 /// What the driver has seen so far. Each worker thread has its own (no lock
 /// or cache line shared per request); they share only the count of records
 /// kept, so the cap holds over all of them, and are merged at the end.
@@ -20,6 +54,7 @@ pub(crate) struct Recorder {
     phase_starts_ns: Vec<u64>,
     capacity: usize,
     kept: Arc<AtomicUsize>,
+    live: Arc<LiveCounts>,
     records: Vec<EdgeRecord>,
     truncated_ns: Option<u64>,
     stats: BTreeMap<Arc<str>, Vec<EdgeStats>>,
@@ -28,7 +63,18 @@ pub(crate) struct Recorder {
 impl Recorder {
     /// Splits statistics at `phase_starts_ns` (ascending) and keeps at most `capacity` records.
     pub(crate) fn new(phase_starts_ns: Vec<u64>, capacity: usize) -> Self {
+        let live = Arc::new(LiveCounts::new(phase_starts_ns.len()));
+        Recorder::with_live(phase_starts_ns, capacity, live)
+    }
+
+    /// As [`Recorder::new`], counting into `live` as well.
+    pub(crate) fn with_live(
+        phase_starts_ns: Vec<u64>,
+        capacity: usize,
+        live: Arc<LiveCounts>,
+    ) -> Self {
         Recorder {
+            live,
             phase_starts_ns,
             capacity,
             kept: Arc::new(AtomicUsize::new(0)),
@@ -44,6 +90,7 @@ impl Recorder {
             phase_starts_ns: self.phase_starts_ns.clone(),
             capacity: self.capacity,
             kept: Arc::clone(&self.kept),
+            live: Arc::clone(&self.live),
             records: Vec::new(),
             truncated_ns: None,
             stats: BTreeMap::new(),
@@ -86,6 +133,8 @@ impl Recorder {
 
     /// Counts a request and keeps its record while there is room.
     pub(crate) fn push(&mut self, record: EdgeRecord) {
+        self.live
+            .count(self.phase_of(record.intended_ns), record.succeeded());
         self.stats_mut(&record.endpoint, record.intended_ns)
             .record(&record);
         if self.kept.fetch_add(1, Ordering::Relaxed) < self.capacity {

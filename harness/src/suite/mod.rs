@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fault_server::{DependencySpec, Fault};
+
+pub use crate::timeline::AbortWhen;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -38,6 +40,10 @@ pub struct Suite {
     pub fault_server: Option<RemoteSpec>,
     /// Hosts beyond loopback that load may go to.
     pub allow_hosts: Vec<String>,
+    /// Requests sent at most over the run (a hard cap; see `DEFAULT_MAX_REQUESTS`).
+    pub max_requests: Option<u64>,
+    /// Stop the run when a phase was already unhealthy.
+    pub abort_when: Option<AbortWhen>,
 }
 
 /// The `[fault_server]` table: a running fault server, reached through its
@@ -61,6 +67,10 @@ struct SuiteFile {
     name: Option<String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    max_requests: Option<u64>,
+    #[serde(default)]
+    abort_when: Option<Spanned<AbortWhen>>,
     target: Target,
     #[serde(default)]
     fault_server: Option<RemoteSpec>,
@@ -241,6 +251,24 @@ impl Suite {
                 }
             }
         }
+        if let Some(rule) = &file.abort_when {
+            let AbortWhen {
+                phase,
+                success_rate_below,
+            } = rule.get_ref();
+            let last = phase_names.last() == Some(&phase.as_str());
+            if !phase_names.contains(&phase.as_str()) || last {
+                return Err(at.span(
+                    rule.span(),
+                    format!(
+                        "abort_when: `{phase}` is not a phase of this suite followed by another"
+                    ),
+                ));
+            }
+            if !(0.0..=1.0).contains(success_rate_below) {
+                return Err(at.span(rule.span(), "abort_when: success_rate_below is from 0 to 1"));
+            }
+        }
         let endpoints: Vec<&str> = file
             .load
             .iter()
@@ -265,6 +293,8 @@ impl Suite {
             expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
             fault_server: file.fault_server,
             allow_hosts: file.allow_hosts,
+            max_requests: file.max_requests,
+            abort_when: file.abort_when.map(Spanned::into_inner),
         })
     }
 }

@@ -185,3 +185,144 @@ async fn sigint_stops_the_load_clears_the_faults_and_exits_4_within_a_second() {
         "the partial verdicts: {stdout}"
     );
 }
+
+/// A target that answers every request with `status`.
+async fn answering(status: u16) -> std::net::SocketAddr {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_| async move {
+                    let mut response = http::Response::new(Full::new(bytes::Bytes::new()));
+                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn write_suite(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_baseline_aborts_the_run_before_any_fault_goes_in() {
+    let sick = answering(500).await;
+    let path = write_suite(
+        "sick",
+        &format!(
+            r#"
+[target]
+base_url = "http://{sick}"
+
+[abort_when]
+phase = "baseline"
+success_rate_below = 0.9
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+
+[[phases]]
+name = "baseline"
+duration = "400ms"
+
+[[phases]]
+name = "payments down"
+duration = "5s"
+faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "payments down"
+"#
+        ),
+    );
+    let reports = path.with_extension("reports");
+    let started = Instant::now();
+    let output = tokio::process::Command::new(BIN)
+        .args(["run", path.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped at the baseline's end"
+    );
+    assert!(
+        stderr.contains("abort_when: the success rate in `baseline` was 0.000"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["outcome"], "aborted");
+    assert_eq!(report["suites"][0]["aborted"], true);
+    let phases: Vec<&str> = report["suites"][0]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["baseline"], "the fault phase never began");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_never_sends_more_than_its_max_requests() {
+    let healthy = answering(200).await;
+    let path = write_suite(
+        "capped",
+        &format!(
+            r#"
+max_requests = 12
+
+[target]
+base_url = "http://{healthy}"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 100.0
+
+[[phases]]
+name = "baseline"
+duration = "500ms"
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "baseline"
+"#
+        ),
+    );
+    let output = tokio::process::Command::new(BIN)
+        .args(["run", path.to_str().unwrap(), "--output", "json"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["suites"][0]["endpoints"][0]["requests"], 12);
+}

@@ -214,3 +214,44 @@ async fn shedding_answers_overload_with_a_fast_429_and_its_absence_lets_latency_
     let broke = claim.check(&unguarded);
     assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
+    let server = FaultServer::builder()
+        .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+        .start()
+        .unwrap();
+    let target = checkout_service(server.url("payments").unwrap(), Defences::default()).await;
+    let phases = [PhasePlan::calm("payments hung", Duration::from_millis(300))
+        .with_fault("payments", serde_json::from_str(r#"{"hang": {}}"#).unwrap())];
+    let load = Load {
+        endpoint: Endpoint::get(
+            "checkout",
+            format!("http://{target}/checkout").parse().unwrap(),
+        )
+        .with_timeout(Duration::from_secs(30)),
+        arrival: Arrival::Open { rate: 20.0 },
+        duration: Duration::ZERO,
+    };
+    let limits = harness::timeline::Limits {
+        grace: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let result = harness::timeline::run_until(
+        harness::fault_control::FaultControl::Local(&server),
+        &phases,
+        vec![load],
+        9,
+        stop,
+        &limits,
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let reason = result.aborted_reason.unwrap();
+    assert!(reason.starts_with("hard cap"), "{reason}");
+    assert!(server.dependency("payments").unwrap().faults.is_empty());
+}
