@@ -73,9 +73,22 @@ pub async fn run_both(
 ) -> Result<SideBySide, RunError> {
     let mut rows = Vec::new();
     for suite in suites {
-        let naive = run_suite(suite, TargetOverride::Demo(Profile::Naive), seed, stop).await?;
-        let hardened =
-            run_suite(suite, TargetOverride::Demo(Profile::Hardened), seed, stop).await?;
+        let naive = run_suite(
+            suite,
+            TargetOverride::Demo(Profile::Naive),
+            seed,
+            stop,
+            None,
+        )
+        .await?;
+        let hardened = run_suite(
+            suite,
+            TargetOverride::Demo(Profile::Hardened),
+            seed,
+            stop,
+            None,
+        )
+        .await?;
         rows.extend(
             naive
                 .verdicts

@@ -54,6 +54,14 @@ impl FaultControl<'_> {
         })
     }
 
+    /// Calls in flight at the dependency now.
+    pub async fn in_flight(&self, dependency: &str) -> Result<u64, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.stats(dependency)?.in_flight,
+            FaultControl::Remote(remote, _) => remote.in_flight(dependency).await?,
+        })
+    }
+
     /// Replaces a dependency's faults, leased for `lease`.
     pub async fn replace_faults(
         &self,

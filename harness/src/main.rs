@@ -4,6 +4,7 @@
 //! invalid suite, 3 inconclusive (too few samples), 4 the run broke.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use harness::report::{exit_code, table};
 use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
 use harness::Verdict;
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 /// Chaos fault injection for resilience tests before every deployment.
@@ -48,6 +50,9 @@ enum Command {
         /// What to print: the verdict table, or report.json for scripts.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// No live progress (it is shown only when standard output is a terminal).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Check suites without running them.
     Validate {
@@ -147,6 +152,7 @@ async fn main() -> ExitCode {
             seed,
             report_dir,
             output,
+            quiet,
         } => {
             let target = match (&target_url, demo) {
                 (Some(url), _) => TargetOverride::Url(url),
@@ -154,7 +160,11 @@ async fn main() -> ExitCode {
                 (None, None) => TargetOverride::None,
             };
             match load_all(&suites) {
-                Ok(loaded) => run(&loaded, target, seed, report_dir.as_deref(), output).await,
+                Ok(loaded) => {
+                    let progress = progress(quiet);
+                    let settings = (report_dir.as_deref(), output, progress.as_ref());
+                    run(&loaded, target, seed, settings).await
+                }
                 Err(code) => code,
             }
         }
@@ -193,19 +203,31 @@ fn stop_on_signal() -> CancellationToken {
     stop
 }
 
+/// A live progress line on standard error, when standard output is a
+/// terminal (CI logs stay clean) and `--quiet` was not given.
+fn progress(quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix}: {msg}") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
 async fn run(
     suites: &[Suite],
     target: TargetOverride<'_>,
     seed: u64,
-    report_dir: Option<&Path>,
-    output: Output,
+    (report_dir, output, progress): (Option<&Path>, Output, Option<&ProgressBar>),
 ) -> ExitCode {
     let stop = stop_on_signal();
     let mut reports = Vec::new();
     let mut observations = Vec::new();
     let mut failure = None;
     for suite in suites {
-        match run_suite(suite, target, seed, &stop).await {
+        match run_suite(suite, target, seed, &stop, progress).await {
             Ok(done) => {
                 let path = suite.path.display().to_string();
                 reports.push(SuiteReport::new(
@@ -234,6 +256,9 @@ async fn run(
                 break;
             }
         }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     let verdicts: Vec<(String, Verdict)> = reports
         .iter()

@@ -90,6 +90,7 @@ struct ClockReading {
 #[derive(Deserialize)]
 struct StatsHead {
     next_seq: u64,
+    in_flight: u64,
 }
 
 impl RemoteFaultServer {
@@ -165,9 +166,17 @@ impl RemoteFaultServer {
 
     /// The sequence number the dependency's next call will get.
     pub async fn next_seq(&self, dependency: &str) -> Result<u64, RemoteError> {
+        Ok(self.stats_head(dependency).await?.next_seq)
+    }
+
+    /// Calls in flight at the dependency now.
+    pub async fn in_flight(&self, dependency: &str) -> Result<u64, RemoteError> {
+        Ok(self.stats_head(dependency).await?.in_flight)
+    }
+
+    async fn stats_head(&self, dependency: &str) -> Result<StatsHead, RemoteError> {
         let path = format!("/dependencies/{dependency}/stats");
-        let stats: StatsHead = self.json(Method::GET, &path, None).await?;
-        Ok(stats.next_seq)
+        self.json(Method::GET, &path, None).await
     }
 
     /// Replaces a dependency's faults, leased for `lease`.

@@ -242,15 +242,21 @@ pub struct SuiteRun {
 
 /// Runs `suite` against its target, or the one the command line gives, and
 /// judges every expectation. Cancelling `stop` ends it early: the load stops,
-/// every fault is cleared, and what was seen so far is judged.
+/// every fault is cleared, and what was seen so far is judged. `progress`,
+/// when given, shows where the run stands as it goes.
 pub async fn run_suite(
     suite: &Suite,
     target: TargetOverride<'_>,
     seed: u64,
     stop: &CancellationToken,
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<SuiteRun, RunError> {
     let (dependencies, urls) = dependencies(suite, seed).await?;
-    let outcome = run_against(suite, target, seed, dependencies.control(), &urls, stop).await;
+    if let Some(bar) = progress {
+        bar.set_prefix(suite.name.clone());
+    }
+    let settings = (stop, progress);
+    let outcome = run_against(suite, target, seed, dependencies.control(), &urls, settings).await;
     dependencies.close().await;
     outcome
 }
@@ -261,7 +267,7 @@ async fn run_against(
     seed: u64,
     control: FaultControl<'_>,
     urls: &BTreeMap<String, String>,
-    stop: &CancellationToken,
+    (stop, progress): (&CancellationToken, Option<&indicatif::ProgressBar>),
 ) -> Result<SuiteRun, RunError> {
     let name = || suite.name.clone();
     let started_failed = |source| RunError::Target {
@@ -350,6 +356,7 @@ async fn run_against(
         abort_when: suite.abort_when.clone(),
         max_requests: Some(suite.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)),
         grace,
+        progress: progress.cloned(),
     };
     let result = run_until(control, &phases, loads, seed, stop.clone(), &limits)
         .await

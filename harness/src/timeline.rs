@@ -72,6 +72,9 @@ pub struct Limits {
     /// How long past its last phase a run may take (to let requests in
     /// flight end) before it is cut short.
     pub grace: Duration,
+    /// Where to show live progress (phase, time left, rates, errors,
+    /// in-flight at each dependency); none to show nothing.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl Default for Limits {
@@ -80,6 +83,7 @@ impl Default for Limits {
             abort_when: None,
             max_requests: None,
             grace: Duration::from_secs(15),
+            progress: None,
         }
     }
 }
@@ -205,8 +209,18 @@ pub async fn run_until(
         let _ = done_tx.send(true);
         report
     };
-    let (timeline, report, journals) =
-        tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx));
+    let shown = show_progress(
+        limits.progress.as_ref(),
+        server,
+        &dependencies,
+        phases,
+        &starts,
+        &live,
+    );
+    let (timeline, report, journals) = tokio::select! {
+        all = async { tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx)) } => all,
+        never = shown => match never {},
+    };
     watchdog.abort();
     let unhealthy = timeline?;
     let mut alerts = BTreeMap::new();
@@ -300,6 +314,48 @@ async fn switch_to(
         server.replace_faults(dependency, faults, LEASE).await?;
     }
     server.mark(&phase.name).await
+}
+
+/// Updates `bar` four times a second with where the run stands, until dropped.
+async fn show_progress(
+    bar: Option<&indicatif::ProgressBar>,
+    server: FaultControl<'_>,
+    dependencies: &[String],
+    phases: &[PhasePlan],
+    starts: &[Instant],
+    live: &LiveCounts,
+) -> std::convert::Infallible {
+    let Some(bar) = bar else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let (mut last_sent, mut last_ended) = (0, 0);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let current = starts.partition_point(|s| *s <= now).saturating_sub(1);
+        let (name, left) = phases.get(current).map_or(("", Duration::ZERO), |p| {
+            let end = starts[current] + p.duration;
+            (p.name.as_str(), end.saturating_duration_since(now))
+        });
+        let (sent, ended, ok) = live.totals();
+        let mut held = Vec::with_capacity(dependencies.len());
+        for dependency in dependencies {
+            if let Ok(n) = server.in_flight(dependency).await {
+                held.push(format!("{dependency} {n}"));
+            }
+        }
+        bar.set_message(format!(
+            "{name} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
+            left.as_secs_f64().ceil(),
+            (sent - last_sent) * 4,
+            (ended - last_ended) * 4,
+            ended - ok,
+            held.join(", ")
+        ));
+        bar.tick();
+        (last_sent, last_ended) = (sent, ended);
+    }
 }
 
 /// Renews every dependency's lease until it fails (never, normally: the

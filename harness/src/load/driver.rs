@@ -82,6 +82,7 @@ struct Shared {
     clock: Clock,
     run: u64,
     max_requests: u64,
+    live: Arc<LiveCounts>,
     stop: CancellationToken,
     workers: usize,
     next_id: AtomicU64,
@@ -93,7 +94,11 @@ impl Shared {
     /// The next request's id; none once the drive's cap on requests is spent.
     fn next_id(&self) -> Option<CorrelationId> {
         let seq = self.next_id.fetch_add(1, Ordering::Relaxed);
-        (seq < self.max_requests).then(|| CorrelationId::new(self.run, seq))
+        let id = (seq < self.max_requests).then(|| CorrelationId::new(self.run, seq));
+        if id.is_some() {
+            self.live.sent();
+        }
+        id
     }
 
     fn spent(&self) -> bool {
@@ -136,6 +141,7 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         run: options.run,
         max_requests: options.max_requests.unwrap_or(u64::MAX),
         stop: options.stop,
+        live: Arc::clone(&options.live),
         workers: options.workers,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),

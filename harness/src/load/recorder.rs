@@ -16,6 +16,7 @@ pub const DEFAULT_RECORD_CAPACITY: usize = 1_000_000;
 /// run goes on (by `abort_when`), without stopping the driver.
 #[derive(Debug, Default)]
 pub struct LiveCounts {
+    sent: AtomicU64,
     phases: Vec<(AtomicU64, AtomicU64)>,
 }
 
@@ -23,6 +24,7 @@ impl LiveCounts {
     /// Counters for `phases` phases (at least one).
     pub fn new(phases: usize) -> Self {
         LiveCounts {
+            sent: AtomicU64::new(0),
             phases: (0..phases.max(1))
                 .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
                 .collect(),
@@ -36,6 +38,22 @@ impl LiveCounts {
                 ok.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Counts a request sent.
+    pub(crate) fn sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests sent, ended and succeeded so far, over every phase.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let (ended, ok) = self.phases.iter().fold((0, 0), |(e, o), (done, good)| {
+            (
+                e + done.load(Ordering::Relaxed),
+                o + good.load(Ordering::Relaxed),
+            )
+        });
+        (self.sent.load(Ordering::Relaxed), ended, ok)
     }
 
     /// Requests of `phase` ended so far, and of those, the successes.
