@@ -1,7 +1,7 @@
 //! `junit.xml`: one test case per property, as CI systems' JUnit readers
 //! (GitHub, GitLab, Jenkins) expect. The classname is the suite; each name is
 //! unique within the file (readers drop duplicates), so a property judged
-//! twice in one suite is numbered. A failure states observed value,
+//! twice is numbered. A failure states observed value,
 //! threshold, phase, samples and witness in its body as well as its message;
 //! an inconclusive verdict is a skipped case with the reason.
 
@@ -16,9 +16,9 @@ use crate::{Outcome, Verdict};
 /// The JUnit XML of a run.
 pub fn junit(suites: &[SuiteReport]) -> String {
     let mut report = Report::new("faultline");
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
     for suite in suites {
         let mut test_suite = TestSuite::new(suite.name.as_str());
-        let mut seen: BTreeMap<String, u32> = BTreeMap::new();
         for verdict in &suite.verdicts {
             let base = format!("{} [{}]", verdict.property, verdict.phase);
             let count = seen.entry(base.clone()).or_default();
