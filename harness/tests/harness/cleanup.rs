@@ -152,16 +152,25 @@ async fn faults_vanish_within_their_lease_when_the_harness_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_the_load_clears_the_faults_and_exits_4_within_a_second() {
+    stopped_by("INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_load_clears_the_faults_and_exits_4_within_a_second() {
+    stopped_by("TERM").await;
+}
+
+async fn stopped_by(signal: &str) {
     let Running {
         _server,
         run,
         remote,
-    } = run_with_a_long_fault("sigint").await;
+    } = run_with_a_long_fault(&signal.to_lowercase()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = run.id().unwrap().to_string();
     let interrupted = Instant::now();
     let status = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .unwrap();
     assert!(status.success());
