@@ -196,8 +196,8 @@ impl Registry {
         lease: Option<Duration>,
     ) -> Result<DependencyView, ControlError> {
         validate_faults(&faults)?;
-        if lease.is_some_and(|l| l.is_zero()) {
-            return Err(ControlError::invalid("lease", "must be above zero"));
+        if let Some(lease) = lease {
+            check_lease(lease)?;
         }
         let running = self.running(name)?;
         running
@@ -214,9 +214,7 @@ impl Registry {
         name: &str,
         lease: Duration,
     ) -> Result<DependencyView, ControlError> {
-        if lease.is_zero() {
-            return Err(ControlError::invalid("lease", "must be above zero"));
-        }
+        check_lease(lease)?;
         let running = self.running(name)?;
         running
             .dependency
@@ -342,4 +340,12 @@ fn view(running: &Running) -> DependencyView {
         in_flight: journal.in_flight(),
         peak_in_flight: journal.peak_in_flight(),
     }
+}
+
+/// A lease of zero would clear the faults it was meant to hold.
+fn check_lease(lease: Duration) -> Result<(), ControlError> {
+    if lease.is_zero() {
+        return Err(ControlError::invalid("lease", "must be above zero"));
+    }
+    Ok(())
 }

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use fault_server::Clock;
 use harness::remote::RemoteFaultServer;
 use harness::timeline::LEASE;
-use tokio::io::AsyncBufReadExt;
 
-use crate::common::{checkout_service, Defences};
+use crate::common::{answering, checkout_service, spawn_reporting, Defences};
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
@@ -17,22 +16,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 async fn standalone_fault_server(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
     let config = dir.join("fault-server.toml");
     std::fs::write(&config, "[[dependencies]]\nname = \"payments\"\n").unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--control", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::io::BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, started) = spawn_reporting(
+        tokio::process::Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--control", "127.0.0.1:0"]),
+    )
+    .await;
     let control = started["control"].as_str().unwrap().to_owned();
     let payments = format!(
         "http://{}",
@@ -195,31 +185,6 @@ async fn stopped_by(signal: &str) {
     );
 }
 
-/// A target that answers every request with `status`.
-async fn answering(status: u16) -> std::net::SocketAddr {
-    use http_body_util::Full;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_| async move {
-                    let mut response = http::Response::new(Full::new(bytes::Bytes::new()));
-                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, std::convert::Infallible>(response)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 fn write_suite(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("faultline-limits-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -230,7 +195,7 @@ fn write_suite(name: &str, text: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unhealthy_baseline_aborts_the_run_before_any_fault_goes_in() {
-    let sick = answering(500).await;
+    let sick = answering(500, Duration::ZERO).await;
     let path = write_suite(
         "sick",
         &format!(
@@ -300,7 +265,7 @@ phase = "payments down"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suite_never_sends_more_than_its_max_requests() {
-    let healthy = answering(200).await;
+    let healthy = answering(200, Duration::ZERO).await;
     let path = write_suite(
         "capped",
         &format!(

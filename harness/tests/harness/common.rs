@@ -299,3 +299,49 @@ impl tower::retry::Policy<Option<HeaderValue>, StatusCode, BoxError> for RetryPo
         Some(id.clone())
     }
 }
+
+/// A target that answers every request with `status` after `delay`.
+pub async fn answering(status: u16, delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Spawns `command` with its output piped, and reads the JSON line it
+/// prints first (its addresses).
+pub async fn spawn_reporting(
+    command: &mut tokio::process::Command,
+) -> (tokio::process::Child, serde_json::Value) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}

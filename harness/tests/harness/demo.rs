@@ -1,10 +1,9 @@
 //! The demo shop through the real binary: `faultline demo serve`, and the
 //! whole checklist against both profiles (`faultline demo`).
 
-use std::process::Stdio;
-
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use tokio::io::AsyncBufReadExt;
+
+use crate::common::spawn_reporting;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
@@ -15,21 +14,12 @@ async fn demo_serve_reports_its_address_and_serves_the_profile_asked_for() {
         .start()
         .unwrap();
     for (profile, crm_sync) in [("naive", 200), ("hardened", 202)] {
-        let mut child = tokio::process::Command::new(BIN)
-            .args(["demo", "serve", "--profile", profile, "--crm"])
-            .arg(server.url("crm").unwrap())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::io::BufReader::new(stdout)
-            .lines()
-            .next_line()
-            .await
-            .unwrap()
-            .unwrap();
-        let addr: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let (mut child, addr) = spawn_reporting(
+            tokio::process::Command::new(BIN)
+                .args(["demo", "serve", "--profile", profile, "--crm"])
+                .arg(server.url("crm").unwrap()),
+        )
+        .await;
         let url = format!("http://{}/crm_sync", addr["addr"].as_str().unwrap());
         let status = reqwest_like_post(&url).await;
         // Naive calls crm inline; hardened queues the sync and answers 202.

@@ -1,43 +1,15 @@
 //! `faultline run` and `faultline validate` as a user runs them: the real
 //! binary, a real target on loopback, exit codes and the verdict table.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 /// A target that answers 200 after `delay`.
 pub(crate) async fn target(delay: Duration) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let service = service_fn(move |_: Request<Incoming>| async move {
-                    tokio::time::sleep(delay).await;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
+    crate::common::answering(200, delay).await
 }
 
 fn suite(name: &str, expect: &str) -> PathBuf {
