@@ -121,7 +121,7 @@ async fn a_full_hardened_reserve_sheds_with_503_and_retry_after() {
     server
         .inject(
             "payments",
-            serde_json::from_str(r#"{"latency": {"fixed": "300ms"}}"#).unwrap(),
+            serde_json::from_str(r#"{"latency": {"fixed": "400ms"}}"#).unwrap(),
         )
         .unwrap();
     let demo = std::sync::Arc::new(shop(&server, Profile::Hardened).await);
@@ -132,8 +132,8 @@ async fn a_full_hardened_reserve_sheds_with_503_and_retry_after() {
             tokio::spawn(async move { post(&demo, "/checkout", &format!("held-{i}")).await })
         })
         .collect();
-    // Until all 30 are at payments (each held 300 ms there).
-    for _ in 0..100 {
+    // Until all 30 are at payments (each held 400 ms there, under the 500 ms a call may take).
+    for _ in 0..1_000 {
         if server.stats("payments").unwrap().in_flight == 30 {
             break;
         }
