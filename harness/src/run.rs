@@ -196,9 +196,19 @@ async fn dependencies(
     let mut added = Vec::new();
     for spec in &suite.dependencies {
         if !urls.contains_key(&spec.name) {
-            let view = server.add_dependency(spec).await.map_err(control)?;
-            added.push(view.name.clone());
-            urls.insert(view.name, view.url);
+            match server.add_dependency(spec).await {
+                Ok(view) => {
+                    added.push(view.name.clone());
+                    urls.insert(view.name, view.url);
+                }
+                Err(error) => {
+                    // Leave the server as found.
+                    for name in &added {
+                        let _ = server.remove_dependency(name).await;
+                    }
+                    return Err(control(error));
+                }
+            }
         }
     }
     let names: Vec<String> = suite.dependencies.iter().map(|d| d.name.clone()).collect();
