@@ -208,3 +208,46 @@ async fn a_failing_run_reports_its_evidence_and_json_output_is_the_report() {
         "{skipped}"
     );
 }
+
+/// Live progress appears on a terminal (here a pseudo-terminal from
+/// util-linux's `script`, in Debian's essential bsdutils), and never when
+/// standard output is a pipe or with `--quiet`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_on_a_terminal_only() {
+    let dir = scratch("progress");
+    let url = format!("http://{}", target(Duration::from_millis(2)).await);
+    let path = suite(
+        &dir,
+        "watched",
+        "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.99\nphase = \"baseline\"\n",
+    );
+    let command = |extra: &str| {
+        format!(
+            "{} run {} --target-url {url} {extra}",
+            env!("CARGO_BIN_EXE_faultline"),
+            path.display()
+        )
+    };
+    let on_terminal = |line: String| async move {
+        let output = tokio::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .output()
+            .await
+            .expect("util-linux script");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let shown = on_terminal(command("")).await;
+    assert!(
+        shown.contains("watched: baseline") && shown.contains("in flight: payments"),
+        "{shown}"
+    );
+    let quiet = on_terminal(command("--quiet")).await;
+    assert!(!quiet.contains("in flight:"), "{quiet}");
+    assert!(quiet.contains("success_rate"), "{quiet}");
+    let (_, piped, errors) =
+        faultline(&["run", path.to_str().unwrap(), "--target-url", &url]).await;
+    assert!(
+        !piped.contains("in flight:") && !errors.contains("in flight:"),
+        "{piped}{errors}"
+    );
+}
