@@ -1,5 +1,11 @@
-# Shared by the benchmark scripts: install what they measure against when
+# Shared by the benchmark scripts (sourced from the repository's root): the
+# rounds and output folder, and installing what they measure against when
 # missing (wrk and hey from Debian's packages, oha with cargo, once).
+ROUNDS=${ROUNDS:-10}
+SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-5}
+OUT=bench/out
+mkdir -p "$OUT"
+
 need() {
   command -v "$1" >/dev/null 2>&1 && return
   echo "installing $1 from Debian's packages" >&2

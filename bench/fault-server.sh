@@ -25,14 +25,8 @@
 # minutes, once) when missing. Writes raw tool output under bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-ROUNDS=${ROUNDS:-10}
-SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-5}
-WHAT=${1:-all}
-OUT=bench/out
-mkdir -p "$OUT"
-
 source bench/common.sh
+WHAT=${1:-all}
 need wrk
 need hey
 need python3

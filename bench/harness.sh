@@ -21,14 +21,8 @@
 # when missing. Writes raw output under bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-ROUNDS=${ROUNDS:-10}
-SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-5}
-WHAT=${1:-all}
-OUT=bench/out
-mkdir -p "$OUT"
-
 source bench/common.sh
+WHAT=${1:-all}
 need wrk
 need python3
 need_oha

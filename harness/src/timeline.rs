@@ -52,10 +52,6 @@ impl PhasePlan {
 pub struct RunResult {
     /// Everything observed, for the properties.
     pub observations: Observations,
-    /// Open-loop sends dropped for want of capacity.
-    pub dropped: u64,
-    /// The latest an open-loop send went out after its intended time.
-    pub max_lag: Duration,
     /// When the run was stopped before its phases were over (ns on the run's clock).
     pub aborted_at_ns: Option<u64>,
     /// Why: a condition of its [`Limits`], or `stopped` when the caller cancelled it.
@@ -235,8 +231,6 @@ pub async fn run_until(
         records,
         truncated_ns,
         stats,
-        dropped,
-        max_lag,
     } = report;
     let aborted_at_ns = match &unhealthy {
         // Stopped at a phase boundary: the phase not entered is not seen.
@@ -278,8 +272,6 @@ pub async fn run_until(
             dependencies: journals?,
             alerts,
         },
-        dropped,
-        max_lag,
         aborted_at_ns,
         aborted_reason,
     })

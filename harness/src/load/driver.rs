@@ -71,10 +71,24 @@ pub struct LoadReport {
     pub truncated_ns: Option<u64>,
     /// Exact statistics by endpoint, then phase (indexed as the options' phases).
     pub stats: BTreeMap<String, Vec<EdgeStats>>,
-    /// Open-loop sends skipped because `MAX_IN_FLIGHT` requests were outstanding.
-    pub dropped: u64,
-    /// The latest an open-loop send went out after its intended time.
-    pub max_lag: Duration,
+}
+
+impl LoadReport {
+    /// Open-loop sends skipped because `MAX_IN_FLIGHT` requests were
+    /// outstanding, over every endpoint and phase.
+    pub fn dropped(&self) -> u64 {
+        self.stats.values().flatten().map(|s| s.dropped).sum()
+    }
+
+    /// The latest a send went out after its intended time.
+    pub fn max_lag(&self) -> Duration {
+        self.stats
+            .values()
+            .flatten()
+            .map(|s| s.max_lag)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 struct Shared {
@@ -168,15 +182,8 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         });
     }
     while drivers.join_next().await.is_some() {}
-    let recorded =
-        std::mem::replace(&mut *shared.recorder(), Recorder::new(Vec::new(), 0)).finish();
-    LoadReport {
-        dropped: recorded.dropped(),
-        max_lag: recorded.max_lag(),
-        records: recorded.records,
-        truncated_ns: recorded.truncated_ns,
-        stats: recorded.stats,
-    }
+    let recorded = std::mem::replace(&mut *shared.recorder(), Recorder::new(Vec::new(), 0));
+    recorded.finish()
 }
 
 /// When each open-loop request is due: the k-th request goes out when the

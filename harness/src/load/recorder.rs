@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
+use super::LoadReport;
 use crate::{EdgeRecord, EdgeStats};
 
 /// Records kept by default: 64 MB of them. A run that sends more keeps exact
@@ -139,8 +139,7 @@ impl Recorder {
             .saturating_sub(1)
     }
 
-    fn stats_mut(&mut self, endpoint: &Arc<str>, at_ns: u64) -> &mut EdgeStats {
-        let phase = self.phase_of(at_ns);
+    fn stats_mut(&mut self, endpoint: &Arc<str>, phase: usize) -> &mut EdgeStats {
         let phases = self.phase_starts_ns.len().max(1);
         let per_phase = self
             .stats
@@ -151,10 +150,9 @@ impl Recorder {
 
     /// Counts a request and keeps its record while there is room.
     pub(crate) fn push(&mut self, record: EdgeRecord) {
-        self.live
-            .count(self.phase_of(record.intended_ns), record.succeeded());
-        self.stats_mut(&record.endpoint, record.intended_ns)
-            .record(&record);
+        let phase = self.phase_of(record.intended_ns);
+        self.live.count(phase, record.succeeded());
+        self.stats_mut(&record.endpoint, phase).record(&record);
         if self.kept.fetch_add(1, Ordering::Relaxed) < self.capacity {
             if self.records.capacity() == 0 {
                 // Reserved at the first record, so the driver never stops to
@@ -171,12 +169,13 @@ impl Recorder {
 
     /// Counts an open-loop send that was due at `due_ns` but not made.
     pub(crate) fn dropped(&mut self, endpoint: &Arc<str>, due_ns: u64) {
-        self.stats_mut(endpoint, due_ns).dropped += 1;
+        let phase = self.phase_of(due_ns);
+        self.stats_mut(endpoint, phase).dropped += 1;
     }
 
     /// The records kept, when the first not kept was intended, and the statistics.
-    pub(crate) fn finish(self) -> Recorded {
-        Recorded {
+    pub(crate) fn finish(self) -> LoadReport {
+        LoadReport {
             records: self.records,
             truncated_ns: self.truncated_ns,
             stats: self
@@ -185,31 +184,6 @@ impl Recorder {
                 .map(|(endpoint, phases)| (endpoint.to_string(), phases))
                 .collect(),
         }
-    }
-}
-
-/// What a [`Recorder`] gathered.
-#[derive(Debug, Default)]
-pub(crate) struct Recorded {
-    pub(crate) records: Vec<EdgeRecord>,
-    pub(crate) truncated_ns: Option<u64>,
-    pub(crate) stats: BTreeMap<String, Vec<EdgeStats>>,
-}
-
-impl Recorded {
-    /// The longest any send went out after its intended time.
-    pub(crate) fn max_lag(&self) -> Duration {
-        self.stats
-            .values()
-            .flatten()
-            .map(|s| s.max_lag)
-            .max()
-            .unwrap_or_default()
-    }
-
-    /// Open-loop sends dropped, over all endpoints and phases.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.stats.values().flatten().map(|s| s.dropped).sum()
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{EdgeOutcome, Observations, Verdict};
+use crate::{Observations, Verdict};
 
 /// The version of this document's shape; it changes only when a field does.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -147,7 +147,7 @@ impl SuiteReport {
                     outcomes: stats
                         .outcomes
                         .iter()
-                        .map(|(outcome, n)| (outcome_name(*outcome), *n))
+                        .map(|(outcome, n)| (outcome.to_string(), *n))
                         .collect(),
                     latency_ms: Percentiles {
                         p50: if empty { 0.0 } else { at(50.0) },
@@ -197,10 +197,6 @@ impl SuiteReport {
             verdicts,
         }
     }
-}
-
-fn outcome_name(outcome: EdgeOutcome) -> String {
-    outcome.to_string()
 }
 
 /// The word for how a run ended, from its exit code.

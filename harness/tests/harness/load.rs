@@ -39,7 +39,7 @@ async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_jour
     )
     .await;
     assert_eq!(report.records.len(), 200);
-    assert_eq!(report.dropped, 0);
+    assert_eq!(report.dropped(), 0);
     assert!(report
         .records
         .iter()
