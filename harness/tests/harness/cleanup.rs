@@ -131,6 +131,11 @@ async fn faults_vanish_within_their_lease_when_the_harness_is_killed() {
     let killed = Instant::now();
     run.wait().await.unwrap();
     while payments_faults(&remote).await > 0 {
+        // Fails rather than waits for ever if nothing would remove them.
+        assert!(
+            killed.elapsed() < LEASE * 3,
+            "the faults outlived the harness"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let gone_after = killed.elapsed();
@@ -164,7 +169,11 @@ async fn stopped_by(signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
-    let output = run.wait_with_output().await.unwrap();
+    // The suite's fault phase lasts a minute: a harness deaf to the signal fails here.
+    let output = tokio::time::timeout(Duration::from_secs(5), run.wait_with_output())
+        .await
+        .expect("the harness went on after the signal")
+        .unwrap();
     let took = interrupted.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
