@@ -128,6 +128,9 @@ pub(crate) struct Dependency {
     pub(crate) clock: Clock,
     /// Whether request bodies are read as Alertmanager webhooks.
     pub(crate) alert_sink: bool,
+    /// Delays are timed on tokio's clock (so a paused clock skips them)
+    /// rather than by the precise timer thread, which keeps real time.
+    pub(crate) virtual_time: bool,
     alerts: Mutex<AlertLog>,
     state: Mutex<State>,
 }
@@ -137,6 +140,9 @@ pub(crate) struct State {
     pub(crate) response: StubResponse,
     stub: Stub,
     pub(crate) faults: FaultSet,
+    /// Faults by arrival: the k-th call gets `schedule[k]` (an empty list:
+    /// no fault) instead of the standing faults, which apply once it runs out.
+    schedule: Vec<Vec<Fault>>,
     pub(crate) journal: Journal,
 }
 
@@ -182,14 +188,36 @@ impl Dependency {
             seed: server_seed ^ fnv1a(spec.name.as_bytes()),
             clock,
             alert_sink: spec.alert_sink,
+            virtual_time: false,
             alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {
                 stub: stub(&spec.response)?,
                 response: spec.response.clone(),
                 faults,
+                schedule: Vec::new(),
                 journal: Journal::new(journal_capacity),
             }),
         })
+    }
+
+    /// Times delays on tokio's clock: for in-process dependencies, whose
+    /// callers may run on a paused clock.
+    pub(crate) fn on_virtual_time(mut self) -> Self {
+        self.virtual_time = true;
+        self
+    }
+
+    /// Gives the k-th arriving call the faults `schedule[k]`, checked first.
+    pub(crate) fn set_schedule(&self, schedule: Vec<Vec<Fault>>) -> Result<(), ControlError> {
+        for (k, faults) in schedule.iter().enumerate() {
+            for (i, fault) in faults.iter().enumerate() {
+                fault
+                    .validate()
+                    .map_err(|e| ControlError::invalid(format!("schedule[{k}][{i}]"), e))?;
+            }
+        }
+        self.state().schedule = schedule;
+        Ok(())
     }
 
     /// The state, even if a panic elsewhere poisoned the lock (its data stays consistent:
@@ -246,9 +274,18 @@ impl Dependency {
             terminal,
             slow_body,
             applied,
-        } = state
-            .faults
-            .decide(request, in_flight_before, &mut rng, now);
+        } = match usize::try_from(seq).ok().and_then(|k| state.schedule.get(k)) {
+            // A scheduled call's faults apply to it alone: a set of its own,
+            // decided exactly as the standing set would decide it.
+            Some(scheduled) => {
+                let mut own = FaultSet::default();
+                own.replace(scheduled.clone(), None, now);
+                own.decide(request, in_flight_before, &mut rng, now)
+            }
+            None => state
+                .faults
+                .decide(request, in_flight_before, &mut rng, now),
+        };
         if let Some(latency) = &state.stub.latency {
             let normal = latency.sample(&mut rng);
             if terminal.is_none() {

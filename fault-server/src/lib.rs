@@ -49,6 +49,7 @@ mod dependency;
 mod distribution;
 mod error;
 pub mod fault;
+mod in_process;
 pub mod journal;
 mod registry;
 mod response;
@@ -65,6 +66,7 @@ pub use fault::{
     LatencyFault, MalformedFault, RequestMatch, ResetFault, SaturationFault, SlowBodyFault,
     ThrottleFault,
 };
+pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
 pub use journal::{CallInfo, CallRecord, JournalStats, Outcome};
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;

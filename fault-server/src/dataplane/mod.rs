@@ -14,7 +14,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -66,7 +66,24 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>) {
+/// A connection's byte stream: a TCP socket, or one end of an in-process
+/// duplex pipe (see [`crate::InProcessDependency::connector`]).
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Makes the coming close a reset, where the stream knows the difference.
+    fn reset_on_close(&self) {}
+}
+
+impl Stream for TcpStream {
+    fn reset_on_close(&self) {
+        // SO_LINGER 0 turns close into an RST.
+        let _ = SockRef::from(self).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// A pipe has no reset: dropping it is the closest, the peer reads an abrupt end.
+impl Stream for tokio::io::DuplexStream {}
+
+pub(crate) async fn serve_connection<S: Stream>(stream: S, dependency: Arc<Dependency>) {
     let (takeover_tx, mut takeover_rx) = oneshot::channel();
     let service = DependencyService::new(dependency, takeover_tx);
     // No header-read timeout: a stand-in dependency must not close a client's
@@ -88,12 +105,9 @@ async fn serve_connection(stream: TcpStream, dependency: Arc<Dependency>) {
     perform(action, stream).await;
 }
 
-async fn perform(action: ConnAction, mut stream: TcpStream) {
+async fn perform<S: Stream>(action: ConnAction, mut stream: S) {
     match action {
-        ConnAction::Reset => {
-            // SO_LINGER 0 turns close into an RST.
-            let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        }
+        ConnAction::Reset => stream.reset_on_close(),
         ConnAction::Close => {
             let _ = stream.shutdown().await;
         }

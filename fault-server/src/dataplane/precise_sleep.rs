@@ -31,6 +31,11 @@ pub(crate) fn sleep(duration: Duration) -> PreciseSleep {
     }
 }
 
+/// Waits `duration` on tokio's clock, paused or not.
+pub(crate) fn on_tokio(duration: Duration) -> PreciseSleep {
+    PreciseSleep::Coarse(Box::pin(tokio::time::sleep(duration)))
+}
+
 pub(crate) enum PreciseSleep {
     Precise {
         deadline: Instant,

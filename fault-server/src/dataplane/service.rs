@@ -108,7 +108,7 @@ fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
 
 async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
     if !arrival.delay.is_zero() {
-        precise_sleep::sleep(arrival.delay).await;
+        wait(link, arrival.delay).await;
     }
     let stub = arrival
         .response
@@ -124,7 +124,7 @@ async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
             after: Some(after),
             then,
         })) => {
-            precise_sleep::sleep(after).await;
+            wait(link, after).await;
             match then {
                 HangEnd::Respond => stub,
                 HangEnd::Close => return take_over(arrival.guard, link, ConnAction::Close).await,
@@ -134,6 +134,15 @@ async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
         Some(Terminal::Connection(action)) => return take_over(arrival.guard, link, action).await,
     };
     respond(template, arrival)
+}
+
+/// An injected delay: precise on real time, tokio's when the dependency is on virtual time.
+fn wait(link: &Link, delay: std::time::Duration) -> precise_sleep::PreciseSleep {
+    if link.dependency.virtual_time {
+        precise_sleep::on_tokio(delay)
+    } else {
+        precise_sleep::sleep(delay)
+    }
 }
 
 fn respond(template: ResponseTemplate, arrival: Arrival) -> Response<JournalBody> {

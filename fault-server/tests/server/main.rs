@@ -1,8 +1,10 @@
 //! The fault server's integration tests, in one binary: every fault seen from
-//! a real client, the journal's exactness, every control route, the binary.
+//! a real client, the journal's exactness, every control route, the binary,
+//! and the in-process dependency on a paused clock.
 
 mod cli;
 mod common;
 mod control;
 mod faults;
+mod in_process;
 mod journal;
