@@ -274,7 +274,10 @@ impl Dependency {
             terminal,
             slow_body,
             applied,
-        } = match usize::try_from(seq).ok().and_then(|k| state.schedule.get(k)) {
+        } = match usize::try_from(seq)
+            .ok()
+            .and_then(|k| state.schedule.get(k))
+        {
             // A scheduled call's faults apply to it alone: a set of its own,
             // decided exactly as the standing set would decide it.
             Some(scheduled) => {

@@ -35,6 +35,7 @@ pub mod properties;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod sim;
 pub mod suite;
 pub mod target;
 pub mod timeline;
@@ -42,4 +43,4 @@ mod verdict;
 
 pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};
 pub use observations::{Observations, Phase};
-pub use verdict::{Evidence, Measure, Outcome, Verdict};
+pub use verdict::{Coverage, Evidence, Measure, Outcome, Verdict};

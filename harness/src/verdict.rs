@@ -99,6 +99,28 @@ pub struct Verdict {
     pub evidence: Evidence,
     /// What made it inconclusive, or what a pass did not exercise.
     pub note: Option<String>,
+    /// Whether the run met what the defence is for (the limit reached, the
+    /// breaker opened), where the property says: a pass that never did tested
+    /// nothing, and a property test should show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// Whether a verdict's defence was exercised, and how.
+///
+/// ```
+/// use harness::properties::{MaxInFlight, Property, Scope};
+/// use harness::Observations;
+///
+/// let verdict = MaxInFlight::new("crm", 30, Scope::phase("slow")).check(&Observations::default());
+/// assert!(verdict.coverage.is_none(), "nothing judged, nothing covered");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Whether the situation the defence guards against happened.
+    pub exercised: bool,
+    /// What happened, as a reader would say it (`the limit was reached: peak 5 of 5`).
+    pub what: String,
 }
 
 impl Verdict {
@@ -115,6 +137,7 @@ impl Verdict {
             outcome: Outcome::Inconclusive,
             evidence,
             note: Some(why.into()),
+            coverage: None,
         }
     }
 
@@ -126,6 +149,16 @@ impl Verdict {
             outcome: if held { Outcome::Pass } else { Outcome::Fail },
             evidence,
             note: None,
+            coverage: None,
         }
+    }
+
+    /// Says whether the defence was exercised, and how.
+    pub(crate) fn covering(mut self, exercised: bool, what: impl Into<String>) -> Self {
+        self.coverage = Some(Coverage {
+            exercised,
+            what: what.into(),
+        });
+        self
     }
 }

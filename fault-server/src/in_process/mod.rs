@@ -66,8 +66,8 @@ impl InProcessDependency {
     /// A dependency as `spec` describes it (its listen address is ignored),
     /// with `seed` for its probabilistic faults and latency distributions.
     pub fn new(spec: &DependencySpec, seed: u64) -> Result<Self, ControlError> {
-        let dependency =
-            Dependency::new(spec, seed, Clock::start(), DEFAULT_JOURNAL_CAPACITY)?.on_virtual_time();
+        let dependency = Dependency::new(spec, seed, Clock::start(), DEFAULT_JOURNAL_CAPACITY)?
+            .on_virtual_time();
         Ok(InProcessDependency {
             link: Arc::new(Link {
                 dependency: Arc::new(dependency),

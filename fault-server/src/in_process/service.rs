@@ -120,4 +120,3 @@ fn fail(guard: CallGuard, action: ConnAction) -> Result<Response<Bytes>, CallErr
     guard.finish(outcome);
     Err(error)
 }
-

@@ -43,12 +43,23 @@ async fn scheduled_faults_go_by_arrival_then_the_standing_faults_apply() {
     assert_eq!(slow.status(), 200);
     assert_eq!(slow.body(), "paid");
     assert_eq!(started.elapsed(), Duration::from_secs(8));
-    assert_eq!(payments.clone().oneshot(request("b")).await.unwrap().status(), 200);
+    assert_eq!(
+        payments
+            .clone()
+            .oneshot(request("b"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let reset = payments.clone().oneshot(request("c")).await.unwrap_err();
     assert_eq!(reset, CallError::Reset);
     let after = payments.clone().oneshot(request("d")).await.unwrap();
     assert_eq!(after.status(), 500, "past the schedule, the standing fault");
-    assert!(wall.elapsed() < Duration::from_secs(2), "8 s of faults cost no real time");
+    assert!(
+        wall.elapsed() < Duration::from_secs(2),
+        "8 s of faults cost no real time"
+    );
 
     let calls = payments.calls();
     let outcomes: Vec<_> = calls.iter().map(|c| (c.outcome, c.status)).collect();
@@ -61,7 +72,10 @@ async fn scheduled_faults_go_by_arrival_then_the_standing_faults_apply() {
             (Outcome::Responded, Some(500)),
         ]
     );
-    assert_eq!(calls[0].departure_ns.unwrap() - calls[0].arrival_ns, 8_000_000_000);
+    assert_eq!(
+        calls[0].departure_ns.unwrap() - calls[0].arrival_ns,
+        8_000_000_000
+    );
     assert_eq!(calls[3].correlation_id.as_deref(), Some("d"));
 }
 
@@ -74,14 +88,24 @@ async fn a_caller_that_gives_up_on_a_hang_is_journaled_as_gone_and_leaves_flight
     tokio::task::yield_now().await;
     assert_eq!(crm.in_flight(), 1);
     assert!(timed_out.await.is_err(), "a hang never answers");
-    assert_eq!(crm.in_flight(), 1, "the timed-out call left, the held one stays");
+    assert_eq!(
+        crm.in_flight(),
+        1,
+        "the timed-out call left, the held one stays"
+    );
     first.abort();
     let _ = first.await;
     assert_eq!(crm.in_flight(), 0);
     let calls = crm.calls();
-    assert!(calls.iter().all(|c| c.outcome == Outcome::ClientGone), "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.outcome == Outcome::ClientGone),
+        "{calls:?}"
+    );
     assert_eq!(calls[1].departure_ns, Some(3_000_000_000));
-    assert_eq!(calls[1].in_flight, 2, "in flight at its arrival, itself included");
+    assert_eq!(
+        calls[1].in_flight, 2,
+        "in flight at its arrival, itself included"
+    );
     assert_eq!(crm.stats().total.peak_in_flight, 2);
 }
 
@@ -102,11 +126,16 @@ async fn a_hyper_client_over_duplex_pipes_meets_the_same_faults() {
 
     let started = Instant::now();
     let slow = get().await.unwrap();
-    assert_eq!(slow.into_body().collect().await.unwrap().to_bytes(), "hello");
+    assert_eq!(
+        slow.into_body().collect().await.unwrap().to_bytes(),
+        "hello"
+    );
     assert_eq!(started.elapsed(), Duration::from_secs(8));
     assert!(get().await.is_err(), "a reset is an error to the client");
     assert!(
-        tokio::time::timeout(Duration::from_secs(2), get()).await.is_err(),
+        tokio::time::timeout(Duration::from_secs(2), get())
+            .await
+            .is_err(),
         "a hang answers nothing"
     );
     assert!(get().await.is_err(), "garbage is not HTTP");

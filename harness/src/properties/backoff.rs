@@ -113,6 +113,19 @@ impl Property for Backoff {
             }
         }
         let mut first_retry_waits = Vec::new();
+        let most_retries = attempts.values().map(|c| c.len().saturating_sub(1)).max();
+        let most_retries = most_retries.unwrap_or(0);
+        let (grew, what) = if most_retries >= 2 {
+            (
+                true,
+                format!("the backoff grew: a request retried {most_retries} times"),
+            )
+        } else {
+            (
+                false,
+                format!("at most {most_retries} retry per request: the growth was not exercised"),
+            )
+        };
         for (id, calls) in &mut attempts {
             calls.sort_by_key(|c| c.arrival_ns);
             for (n, pair) in (1u32..).zip(calls.windows(2)) {
@@ -145,7 +158,7 @@ impl Property for Backoff {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         if evidence.first_broke_ns.is_some() {
-            return Verdict::judged(name, &phase.name, false, evidence);
+            return Verdict::judged(name, &phase.name, false, evidence).covering(grew, what);
         }
         if self.jitter != Jitter::None {
             let spread = first_retry_waits.iter().max().copied().unwrap_or_default()
@@ -158,10 +171,10 @@ impl Property for Backoff {
                 verdict.note = Some(format!(
                     "first retries all waited within {spread:?} of each other: no jitter"
                 ));
-                return verdict;
+                return verdict.covering(grew, what);
             }
         }
-        Verdict::judged(name, &phase.name, true, evidence)
+        Verdict::judged(name, &phase.name, true, evidence).covering(grew, what)
     }
 }
 

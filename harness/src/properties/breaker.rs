@@ -111,13 +111,19 @@ impl Property for Breaker {
                 "{} calls in a row never failed at {}: the breaker was not exercised",
                 self.failures, self.dependency
             );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
+            return Verdict::inconclusive(name, &phase.name, evidence, why)
+                .covering(false, "the breaker never opened");
         };
+        let opened = format!(
+            "the breaker opened at {:.3}s, after {} failures in a row",
+            opened_ns as f64 / 1e9,
+            self.failures
+        );
         let reset = nanos(self.reset).max(1);
         if opened_ns.saturating_add(reset) > phase.end_ns {
             let why =
                 "the phase ends before one reset interval has passed after the breaker opened";
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
+            return Verdict::inconclusive(name, &phase.name, evidence, why).covering(true, opened);
         }
         // Safety: at most `probes` arrivals in each reset interval after it
         // opened, give or take `SLACK_NS`: calls arriving within it of the
@@ -147,7 +153,7 @@ impl Property for Breaker {
         }
         evidence.observed = Some(Measure::Count(worst));
         if worst > self.probes {
-            return Verdict::judged(name, &phase.name, false, evidence);
+            return Verdict::judged(name, &phase.name, false, evidence).covering(true, opened);
         }
         // Liveness: probes resume after the reset interval.
         let resumed = after.iter().any(|c| c.arrival_ns >= opened_ns + reset);
@@ -157,9 +163,9 @@ impl Property for Breaker {
                 "no call reached {} after the reset interval: the breaker stayed open",
                 self.dependency
             ));
-            return verdict;
+            return verdict.covering(true, opened);
         }
-        Verdict::judged(name, &phase.name, true, evidence)
+        Verdict::judged(name, &phase.name, true, evidence).covering(true, opened)
     }
 }
 

@@ -74,6 +74,7 @@ impl Property for Delivered {
         let deadline = phase.end_ns.saturating_add(nanos(self.within));
         let mut delivered: BTreeSet<CorrelationId> = BTreeSet::new();
         let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut failed_attempts = 0u64;
         for call in seen
             .dependencies
             .get(&self.dependency)
@@ -89,7 +90,11 @@ impl Property for Delivered {
             ) else {
                 continue;
             };
-            if !ok || !accepted.contains(&id) {
+            if !accepted.contains(&id) {
+                continue;
+            }
+            if !ok {
+                failed_attempts += 1;
                 continue;
             }
             let count = per_key.entry(key).or_default();
@@ -103,12 +108,18 @@ impl Property for Delivered {
             }
         }
         let worst = per_key.values().copied().max().unwrap_or(0);
+        let redelivered = failed_attempts > 0;
+        let what = if redelivered {
+            format!("{failed_attempts} deliveries failed and were tried again")
+        } else {
+            "no delivery failed: redelivery was not exercised".to_owned()
+        };
         let missing = accepted.difference(&delivered).next();
         evidence.observed = Some(Measure::Count(worst));
         if worst > 1 {
             let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
             verdict.note = Some(format!("an idempotency key was delivered {worst} times"));
-            return verdict;
+            return verdict.covering(redelivered, what);
         }
         if let Some(lost) = missing {
             evidence.witness = Some(lost.to_string());
@@ -119,9 +130,9 @@ impl Property for Delivered {
                 accepted.len(),
                 self.dependency
             ));
-            return verdict;
+            return verdict.covering(redelivered, what);
         }
-        Verdict::judged(name, &phase.name, true, evidence)
+        Verdict::judged(name, &phase.name, true, evidence).covering(redelivered, what)
     }
 }
 

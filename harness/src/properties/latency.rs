@@ -152,7 +152,18 @@ impl Property for LatencyBound {
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();
         let observed = percentile(&mut latencies, self.percentile).unwrap_or_default();
         evidence.observed = Some(Measure::Duration(observed));
-        Verdict::judged(name, &phase.name, observed <= bound, evidence)
+        let faulted = seen
+            .dependencies
+            .keys()
+            .flat_map(|d| seen.calls_in(d, phase, self.scope.settle))
+            .filter(|c| !c.faults.is_empty())
+            .count();
+        let what = if faulted > 0 {
+            format!("{faulted} calls met a fault")
+        } else {
+            "no call met a fault: the bound was not tested against one".to_owned()
+        };
+        Verdict::judged(name, &phase.name, observed <= bound, evidence).covering(faulted > 0, what)
     }
 }
 

@@ -67,8 +67,17 @@ impl Property for MaxAttempts {
             );
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
-        let held = worst.is_none_or(|(_, n)| *n <= self.at_most);
-        Verdict::judged(name, &phase.name, held, evidence)
+        let most = worst.map_or(0, |(_, n)| *n);
+        let what = if most >= self.at_most {
+            format!("a request used every attempt: {most} of {}", self.at_most)
+        } else {
+            format!(
+                "no request used every attempt: at most {most} of {}",
+                self.at_most
+            )
+        };
+        Verdict::judged(name, &phase.name, most <= self.at_most, evidence)
+            .covering(most >= self.at_most, what)
     }
 }
 

@@ -62,8 +62,17 @@ impl Property for MaxInFlight {
             );
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
-        let held = peak.is_none_or(|p| p.in_flight <= self.at_most);
-        Verdict::judged(name, &phase.name, held, evidence)
+        let peak = peak.map_or(0, |p| p.in_flight);
+        let reached = peak >= self.at_most;
+        let what = if reached {
+            format!("the limit was reached: peak {peak} of {}", self.at_most)
+        } else {
+            format!(
+                "the limit was never reached: peak {peak} of {}",
+                self.at_most
+            )
+        };
+        Verdict::judged(name, &phase.name, peak <= self.at_most, evidence).covering(reached, what)
     }
 }
 

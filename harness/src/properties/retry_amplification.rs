@@ -87,7 +87,11 @@ impl Property for RetryAmplification {
         }
         let ratio = calls as f64 / requests as f64;
         evidence.observed = Some(Measure::Ratio(ratio));
-        Verdict::judged(name, &phase.name, ratio <= self.at_most, evidence)
+        let retried = per_request.values().filter(|n| **n > 1).count();
+        Verdict::judged(name, &phase.name, ratio <= self.at_most, evidence).covering(
+            retried > 0,
+            format!("{retried} of {requests} requests were retried"),
+        )
     }
 }
 

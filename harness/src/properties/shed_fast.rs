@@ -106,7 +106,8 @@ impl Property for ShedFast {
                 &phase.name,
                 evidence,
                 "no request was rejected: the shedding was not exercised",
-            );
+            )
+            .covering(false, "no request was shed");
         };
         evidence.observed = Some(Measure::Duration(rejection_p99));
         if let Some(bare) = rejections
@@ -124,12 +125,18 @@ impl Property for ShedFast {
             .iter()
             .max_by_key(|r| r.latency())
             .and_then(|r| r.witness());
+        let shed = format!(
+            "{} of {} requests were shed",
+            rejections.len(),
+            evidence.samples
+        );
         Verdict::judged(
             name,
             &phase.name,
             rejection_p99 <= self.rejected_within,
             evidence,
         )
+        .covering(true, shed)
     }
 }
 

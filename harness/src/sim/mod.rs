@@ -1,0 +1,85 @@
+//! # Property tests against middleware, on a paused clock
+//!
+//! For authors of resilience middleware (retries, timeouts, breakers,
+//! bulkheads, shedding): proptest generates fault schedules, each case runs
+//! the middleware against an in-process dependency with the fault server's
+//! own fault model ([`fault_server::InProcessDependency`]) on a fresh
+//! current-thread runtime whose clock is paused, and the live harness's
+//! property checkers judge what happened. An 8 s fault costs no wall time,
+//! so hundreds of cases take seconds; a failure shrinks to a short schedule
+//! that is plain JSON and replays exactly.
+//!
+//! The pieces:
+//! - [`Scenario`]: the faults the k-th arriving call gets, the faults after
+//!   that list, the edge requests (when, with which idempotency key, when
+//!   the edge gives up), a horizon;
+//! - [`strategy`]: proptest strategies for calls' faults, outages and
+//!   workloads, ordered so shrinking moves toward benign cases;
+//! - [`Simulation`]: builds your stack around the dependency for each case
+//!   and runs the scenario through it ([`Simulation::run`]), or runs it twice
+//!   and fails if the traces differ ([`Simulation::replay`]);
+//! - [`Trace`]: what the edge saw and what reached the dependency (attempts
+//!   numbered by arrival), judged by any [`crate::properties::Property`]
+//!   with [`Trace::holds`];
+//! - [`Tally`]: whether the cases exercised the defence at all (the limit
+//!   reached, the breaker opened), from each verdict's coverage.
+//!
+//! Properties look at the one phase [`PHASE`], the dependency [`DEPENDENCY`]
+//! and the endpoint [`ENDPOINT`]; [`scope`] is the phase with a minimum of
+//! one sample.
+//!
+//! ## A property test in a dozen lines
+//!
+//! ```
+//! use std::time::Duration;
+//! use harness::properties::MaxInFlight;
+//! use harness::sim::{scope, strategy, Simulation, Tally, DEPENDENCY};
+//! use proptest::prelude::*;
+//! use tower::ServiceBuilder;
+//!
+//! // The stack under test: a 2 s timeout around a bulkhead of 4.
+//! let sim = Simulation::new(|dependency| {
+//!     ServiceBuilder::new().timeout(Duration::from_secs(2)).concurrency_limit(4).service(dependency)
+//! });
+//! let faults = strategy::schedule(20, strategy::slow_or_hung(Duration::from_secs(8)));
+//! let workload = strategy::Workload::new(1..=20, Duration::from_millis(50));
+//! let scenarios = strategy::scenario(faults, &workload, Duration::from_secs(60));
+//! let tally = Tally::new();
+//! proptest!(ProptestConfig::with_cases(32), |(scenario in scenarios)| {
+//!     let trace = sim.run(&scenario)?;
+//!     tally.record(&trace.holds(&MaxInFlight::new(DEPENDENCY, 4, scope()))?);
+//! });
+//! tally.assert_exercised("max_in_flight", 0.1);
+//! ```
+//!
+//! `PROPTEST_CASES` sets the number of cases as usual, and failures persist
+//! (in `proptest-regressions/` beside the test file) when the test runs
+//! through `proptest!` in a `#[test]` function. Each case builds its stack
+//! and runtime afresh; anything your stack keeps in a `static` or a
+//! `thread_rng` makes [`Simulation::replay`] fail, on purpose.
+//!
+//! Stacks built on a hyper or hyper-util client reach the dependency through
+//! its connector instead: `Client::builder(TokioExecutor::new()).build(dependency.connector())`.
+
+mod runner;
+mod scenario;
+pub mod strategy;
+mod trace;
+
+pub use runner::{SimError, Simulation};
+pub use scenario::{EdgeRequest, Scenario};
+pub use trace::{Tally, Trace};
+
+use crate::properties::Scope;
+
+/// The one phase of a simulated case, from its start to its horizon.
+pub const PHASE: &str = "scenario";
+/// The dependency's name unless [`Simulation::dependency_name`] says otherwise.
+pub const DEPENDENCY: &str = "dependency";
+/// The endpoint name of every edge request.
+pub const ENDPOINT: &str = "edge";
+
+/// The whole case, judged from a single sample on: a generated case may be small.
+pub fn scope() -> Scope {
+    Scope::phase(PHASE).with_min_samples(1)
+}

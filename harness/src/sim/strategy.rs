@@ -1,0 +1,196 @@
+//! proptest strategies for scenarios. Every choice is ordered from benign to
+//! severe and every number shrinks toward the benign end (no fault, fewer
+//! calls failing, fewer requests, no gap, no cancellation), so a failure
+//! shrinks to a short, readable schedule. No seed hides in a scenario: what
+//! fails is the JSON you see.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use fault_server::{
+    CloseFault, Distribution, ErrorFault, Fault, FaultKind, HangFault, LatencyFault, ResetFault,
+};
+use proptest::prelude::*;
+
+use super::{EdgeRequest, Scenario};
+
+/// The faults one call gets, benign first: none, a delay of up to
+/// `max_delay`, a 503, a 429, a hang (until the caller gives up), a reset, a close.
+///
+/// ```
+/// use std::time::Duration;
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+///
+/// let mut runner = TestRunner::deterministic();
+/// let faults = harness::sim::strategy::call_faults(Duration::from_secs(8))
+///     .new_tree(&mut runner).unwrap().current();
+/// assert!(faults.len() <= 1);
+/// ```
+pub fn call_faults(max_delay: Duration) -> BoxedStrategy<Vec<Fault>> {
+    prop_oneof![
+        Just(Vec::new()),
+        delay(max_delay).prop_map(|d| vec![latency(d)]),
+        Just(vec![error(503)]),
+        Just(vec![error(429)]),
+        Just(vec![Fault::new(FaultKind::Hang(HangFault::default()))]),
+        Just(vec![Fault::new(FaultKind::Reset(ResetFault::default()))]),
+        Just(vec![Fault::new(FaultKind::Close(CloseFault::default()))]),
+    ]
+    .boxed()
+}
+
+/// The faults one call gets when it fails fast: none, a 503, a 429, a reset.
+pub fn fast_failures() -> BoxedStrategy<Vec<Fault>> {
+    prop_oneof![
+        Just(Vec::new()),
+        Just(vec![error(503)]),
+        Just(vec![error(429)]),
+        Just(vec![Fault::new(FaultKind::Reset(ResetFault::default()))]),
+    ]
+    .boxed()
+}
+
+/// The faults one call gets when its dependency is slow or gone: none, a
+/// delay of up to `max_delay`, a hang.
+pub fn slow_or_hung(max_delay: Duration) -> BoxedStrategy<Vec<Fault>> {
+    prop_oneof![
+        Just(Vec::new()),
+        delay(max_delay).prop_map(|d| vec![latency(d)]),
+        Just(vec![Fault::new(FaultKind::Hang(HangFault::default()))]),
+    ]
+    .boxed()
+}
+
+/// Up to `calls` calls' faults, each drawn from `each` (independently).
+pub fn schedule(
+    calls: usize,
+    each: impl Strategy<Value = Vec<Fault>> + 'static,
+) -> BoxedStrategy<Vec<Vec<Fault>>> {
+    proptest::collection::vec(each, 0..=calls).boxed()
+}
+
+/// An outage: up to `healthy_before` calls go well, then a run of up to
+/// `longest` calls all get the faults `failure` draws, then calls go well
+/// again. Shrinks toward no outage, then a short one starting at once.
+pub fn outage(
+    healthy_before: usize,
+    longest: usize,
+    failure: impl Strategy<Value = Vec<Fault>> + 'static,
+) -> BoxedStrategy<Vec<Vec<Fault>>> {
+    (0..=longest, 0..=healthy_before, failure)
+        .prop_map(|(length, before, faults)| {
+            let mut calls = vec![Vec::new(); before];
+            calls.extend(std::iter::repeat_n(faults, length));
+            calls
+        })
+        .boxed()
+}
+
+/// The edge workload of a case.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// How many requests.
+    pub count: RangeInclusive<usize>,
+    /// The longest gap between two requests (requests may arrive together).
+    pub max_gap: Duration,
+    /// Whether and how soon the edge client may give up on a request.
+    pub give_up: Option<RangeInclusive<Duration>>,
+    /// Whether each request carries an `Idempotency-Key` (`order-<n>`).
+    pub keyed: bool,
+}
+
+impl Workload {
+    /// `count` requests, at most `max_gap` apart, never cancelled, without keys.
+    pub fn new(count: RangeInclusive<usize>, max_gap: Duration) -> Self {
+        Workload {
+            count,
+            max_gap,
+            give_up: None,
+            keyed: false,
+        }
+    }
+
+    /// Lets the edge client give up on a request after a time in `patience`.
+    pub fn cancelling(mut self, patience: RangeInclusive<Duration>) -> Self {
+        self.give_up = Some(patience);
+        self
+    }
+
+    /// Gives each request an idempotency key.
+    pub fn keyed(mut self) -> Self {
+        self.keyed = true;
+        self
+    }
+
+    /// The strategy: requests in time order, shrinking toward fewer, closer
+    /// together and not cancelled.
+    pub fn strategy(&self) -> BoxedStrategy<Vec<EdgeRequest>> {
+        let give_up = match self.give_up.clone() {
+            Some(patience) => proptest::option::of(
+                (millis(*patience.start())..=millis(*patience.end()))
+                    .prop_map(Duration::from_millis),
+            )
+            .boxed(),
+            None => Just(None).boxed(),
+        };
+        let keyed = self.keyed;
+        let one = (0..=millis(self.max_gap), give_up);
+        proptest::collection::vec(one, self.count.clone())
+            .prop_map(move |drawn| {
+                let mut at = Duration::ZERO;
+                drawn
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (gap, give_up_after))| {
+                        at += Duration::from_millis(gap);
+                        EdgeRequest {
+                            at,
+                            key: keyed.then(|| format!("order-{i}")),
+                            give_up_after,
+                        }
+                    })
+                    .collect()
+            })
+            .boxed()
+    }
+}
+
+/// Whole scenarios: the dependency's schedule, the workload, a horizon.
+/// Calls past the schedule get no fault.
+pub fn scenario(
+    calls: impl Strategy<Value = Vec<Vec<Fault>>> + 'static,
+    workload: &Workload,
+    horizon: Duration,
+) -> BoxedStrategy<Scenario> {
+    (calls, workload.strategy())
+        .prop_map(move |(calls, requests)| Scenario {
+            calls,
+            requests,
+            ..Scenario::new(horizon)
+        })
+        .boxed()
+}
+
+fn delay(max: Duration) -> impl Strategy<Value = Duration> {
+    (1..=millis(max).max(1)).prop_map(Duration::from_millis)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A fixed delay.
+pub fn latency(delay: Duration) -> Fault {
+    Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(delay))))
+}
+
+/// An error answer with `status`.
+pub fn error(status: u16) -> Fault {
+    Fault::new(FaultKind::Error(ErrorFault {
+        status,
+        body: String::new(),
+        headers: Default::default(),
+        retry_after: None,
+    }))
+}
