@@ -304,7 +304,7 @@ struct RawFault {
     malformed: Option<MalformedFault>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     saturation: Option<SaturationFault>,
-    #[serde(default = "always")]
+    #[serde(default = "always", skip_serializing_if = "is_always")]
     probability: f64,
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     matcher: Option<RequestMatch>,
@@ -316,6 +316,10 @@ struct RawFault {
         skip_serializing_if = "Option::is_none"
     )]
     lease: Option<Duration>,
+}
+
+fn is_always(probability: &f64) -> bool {
+    *probability == 1.0
 }
 
 fn always() -> f64 {

@@ -94,8 +94,8 @@ pub struct Workload {
     pub count: RangeInclusive<usize>,
     /// The longest gap between two requests (requests may arrive together).
     pub max_gap: Duration,
-    /// Whether and how soon the edge client may give up on a request.
-    pub give_up: Option<RangeInclusive<Duration>>,
+    /// Whether and how soon the edge client gives up on a request.
+    pub give_up: Option<GiveUp>,
     /// Whether each request carries an `Idempotency-Key` (`order-<n>`).
     pub keyed: bool,
 }
@@ -111,9 +111,23 @@ impl Workload {
         }
     }
 
-    /// Lets the edge client give up on a request after a time in `patience`.
+    /// Lets the edge client give up on some requests, each after a time in
+    /// `patience` (shrinks toward giving up on none).
     pub fn cancelling(mut self, patience: RangeInclusive<Duration>) -> Self {
-        self.give_up = Some(patience);
+        self.give_up = Some(GiveUp {
+            patience,
+            always: false,
+        });
+        self
+    }
+
+    /// Has the edge client give up on every request still unanswered after
+    /// a time in `patience`, as a client with a timeout does.
+    pub fn patience(mut self, patience: RangeInclusive<Duration>) -> Self {
+        self.give_up = Some(GiveUp {
+            patience,
+            always: true,
+        });
         self
     }
 
@@ -127,11 +141,15 @@ impl Workload {
     /// together and not cancelled.
     pub fn strategy(&self) -> BoxedStrategy<Vec<EdgeRequest>> {
         let give_up = match self.give_up.clone() {
-            Some(patience) => proptest::option::of(
-                (millis(*patience.start())..=millis(*patience.end()))
-                    .prop_map(Duration::from_millis),
-            )
-            .boxed(),
+            Some(GiveUp { patience, always }) => {
+                let after = (millis(*patience.start())..=millis(*patience.end()))
+                    .prop_map(Duration::from_millis);
+                if always {
+                    after.prop_map(Some).boxed()
+                } else {
+                    proptest::option::of(after).boxed()
+                }
+            }
             None => Just(None).boxed(),
         };
         let keyed = self.keyed;
@@ -154,6 +172,15 @@ impl Workload {
             })
             .boxed()
     }
+}
+
+/// When the edge client gives up on a request.
+#[derive(Debug, Clone)]
+pub struct GiveUp {
+    /// After how long (shrinks toward the shortest).
+    pub patience: RangeInclusive<Duration>,
+    /// On every request, or on some (shrinks toward none).
+    pub always: bool,
 }
 
 /// Whole scenarios: the dependency's schedule, the workload, a horizon.

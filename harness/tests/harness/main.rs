@@ -11,4 +11,5 @@ mod remote;
 mod reports;
 mod run;
 mod serve;
+mod sim;
 mod timeline;
