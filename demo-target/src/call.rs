@@ -13,11 +13,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::client::legacy::Client;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tower::retry::{Policy, RetryLayer};
 use tower::util::BoxCloneSyncService;
@@ -36,7 +38,26 @@ pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(50);
 /// See [`BACKOFF_BASE`].
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(400);
 
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The shop's HTTP client: hyper-util's, over TCP or over any connector
+/// (the simulation's in-process pipes).
+#[derive(Clone)]
+pub(crate) struct HttpClient(BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>);
+
+impl HttpClient {
+    pub(crate) fn new<C>(client: Client<C, Full<Bytes>>) -> Self
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        HttpClient(BoxCloneSyncService::new(client.map_err(BoxError::from)))
+    }
+
+    pub(crate) async fn request(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, BoxError> {
+        self.0.clone().oneshot(request).await
+    }
+}
 
 /// The edge request's ids, passed on to every call it causes.
 #[derive(Debug, Clone, Default)]
@@ -210,15 +231,28 @@ struct WithinBudget {
     retries: u32,
 }
 
-/// Retry `n` (from 1) waits between half and all of its envelope.
-pub(crate) fn backoff(n: u32) -> Duration {
+/// Retry `n` (from 1) of the request `id` waits between half and all of its envelope.
+pub(crate) fn backoff(n: u32, id: Option<&HeaderValue>) -> Duration {
     let envelope = BACKOFF_BASE
         .saturating_mul(2u32.saturating_pow(n.saturating_sub(1)))
         .min(BACKOFF_MAX);
-    // Drawn from the thread's generator for each wait: no random state is
-    // shared between requests, so requests that failed together do not
-    // retry together.
-    envelope / 2 + envelope.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
+    envelope / 2 + envelope.mul_f64(jitter(n, id))
+}
+
+/// 0 to 0.5, drawn afresh for each wait of each request: no random state is
+/// shared between requests, so requests that failed together do not retry
+/// together. Seeded by the request's id where it has one, so that a replay
+/// of the same requests waits the same (the simulation checks it does).
+fn jitter(n: u32, id: Option<&HeaderValue>) -> f64 {
+    match id {
+        Some(id) => {
+            let seed = id.as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            StdRng::seed_from_u64(seed ^ u64::from(n)).gen_range(0.0..0.5)
+        }
+        None => rand::thread_rng().gen_range(0.0..0.5),
+    }
 }
 
 impl Policy<Call, StatusCode, BoxError> for WithinBudget {
@@ -234,7 +268,7 @@ impl Policy<Call, StatusCode, BoxError> for WithinBudget {
             return None;
         }
         self.retries += 1;
-        let wait = backoff(self.retries);
+        let wait = backoff(self.retries, call.correlation.request_id.as_ref());
         if let Some(deadline) = call.deadline {
             if Instant::now() + wait + MIN_USEFUL_BUDGET * 2 > deadline {
                 return None;
@@ -263,10 +297,23 @@ mod tests {
     fn backoff_stays_in_its_equal_jitter_envelope() {
         for n in 1..=5 {
             let envelope = (BACKOFF_BASE * 2u32.pow(n - 1)).min(BACKOFF_MAX);
-            for _ in 0..100 {
-                let wait = backoff(n);
-                assert!(wait >= envelope / 2 && wait <= envelope, "{n}: {wait:?}");
+            for i in 0..100 {
+                let id = HeaderValue::from(i);
+                for wait in [backoff(n, None), backoff(n, Some(&id))] {
+                    assert!(wait >= envelope / 2 && wait <= envelope, "{n}: {wait:?}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_request_id_fixes_its_waits_and_different_ids_wait_differently() {
+        let (a, b) = (HeaderValue::from_static("a"), HeaderValue::from_static("b"));
+        assert_eq!(backoff(2, Some(&a)), backoff(2, Some(&a)));
+        let waits: std::collections::BTreeSet<_> = (0..20)
+            .map(|i| backoff(1, Some(&HeaderValue::from(i))))
+            .collect();
+        assert!(waits.len() > 10, "{waits:?}");
+        assert_ne!(backoff(1, Some(&a)), backoff(1, Some(&b)));
     }
 }

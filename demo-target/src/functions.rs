@@ -239,7 +239,8 @@ impl Shop {
         };
         match call::call(stack, call).await {
             Ok(_) => status(StatusCode::OK),
-            Err(error) if error.is::<BreakerOpen>() => status(StatusCode::SERVICE_UNAVAILABLE),
+            // Open: refused like a shed request, with when to come back.
+            Err(error) if error.is::<BreakerOpen>() => shed(),
             Err(error)
                 if error.is::<tower::timeout::error::Elapsed>() || error.is::<call::NoBudget>() =>
             {

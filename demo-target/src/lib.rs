@@ -55,6 +55,7 @@
 
 mod alerts;
 pub mod breaker;
+pub mod simulated;
 mod call;
 mod functions;
 mod queue;

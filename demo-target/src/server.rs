@@ -50,7 +50,7 @@ impl Drop for Demo {
 pub async fn start(config: DemoConfig) -> std::io::Result<Demo> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let client = crate::call::HttpClient::new(Client::builder(TokioExecutor::new()).build_http());
     let base = |name: &str| {
         config
             .dependencies

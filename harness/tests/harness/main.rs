@@ -12,4 +12,5 @@ mod reports;
 mod run;
 mod serve;
 mod sim;
+mod sim_demo;
 mod timeline;
