@@ -41,7 +41,9 @@ pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(400);
 /// The shop's HTTP client: hyper-util's, over TCP or over any connector
 /// (the simulation's in-process pipes).
 #[derive(Clone)]
-pub(crate) struct HttpClient(BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>);
+pub(crate) struct HttpClient(
+    BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>,
+);
 
 impl HttpClient {
     pub(crate) fn new<C>(client: Client<C, Full<Bytes>>) -> Self
@@ -246,9 +248,12 @@ pub(crate) fn backoff(n: u32, id: Option<&HeaderValue>) -> Duration {
 fn jitter(n: u32, id: Option<&HeaderValue>) -> f64 {
     match id {
         Some(id) => {
-            let seed = id.as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-            });
+            let seed = id
+                .as_bytes()
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+                });
             StdRng::seed_from_u64(seed ^ u64::from(n)).gen_range(0.0..0.5)
         }
         None => rand::thread_rng().gen_range(0.0..0.5),

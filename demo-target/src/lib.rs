@@ -55,12 +55,12 @@
 
 mod alerts;
 pub mod breaker;
-pub mod simulated;
 mod call;
 mod functions;
 mod queue;
 mod reserve;
 mod server;
+pub mod simulated;
 
 use std::collections::BTreeMap;
 use std::fmt;

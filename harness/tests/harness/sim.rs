@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fault_server::{FaultKindName, InProcessDependency, Outcome as CallOutcome};
 use harness::properties::{LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight};
-use harness::sim::{scope, strategy, EdgeRequest, Scenario, SimError, Simulation, Tally, DEPENDENCY};
+use harness::sim::{
+    scope, strategy, EdgeRequest, Scenario, SimError, Simulation, Tally, DEPENDENCY,
+};
 use harness::{EdgeOutcome, Outcome};
 use http::{Request, Response};
 use proptest::prelude::*;
@@ -201,7 +203,9 @@ fn a_stack_without_a_limit_fails_max_in_flight_and_shrinks_to_a_handful_of_calls
             max_shrink_iters: 20_000,
             ..Config::default()
         },
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     );
     let failure = runner
         .run(&scenarios, |scenario| {
@@ -214,8 +218,15 @@ fn a_stack_without_a_limit_fails_max_in_flight_and_shrinks_to_a_handful_of_calls
         panic!("expected a failing case, got {failure:?}");
     };
     println!("shrunk to:\n{shrunk:?}\n{why}");
-    assert!(why.message().contains("max_in_flight(dependency) <= 4"), "{why}");
-    assert_eq!(shrunk.requests.len(), 5, "a handful of requests: {shrunk:?}");
+    assert!(
+        why.message().contains("max_in_flight(dependency) <= 4"),
+        "{why}"
+    );
+    assert_eq!(
+        shrunk.requests.len(),
+        5,
+        "a handful of requests: {shrunk:?}"
+    );
     assert!(shrunk.calls.len() <= 5, "{shrunk:?}");
     // The shrunk JSON replays to the same failure.
     let replayed = Scenario::from_json(&shrunk.to_json()).unwrap();
@@ -236,9 +247,15 @@ fn a_hang_nothing_times_out_fails_the_case_at_the_horizon_with_what_was_seen() {
     else {
         panic!("a hang with no timeout must fail the case");
     };
-    assert!(wall.elapsed() < 5 * SECOND, "30 s of virtual time is not waited for");
+    assert!(
+        wall.elapsed() < 5 * SECOND,
+        "30 s of virtual time is not waited for"
+    );
     assert_eq!(unanswered, 2);
-    assert!(trace.calls().iter().all(|c| c.outcome == CallOutcome::InFlight));
+    assert!(trace
+        .calls()
+        .iter()
+        .all(|c| c.outcome == CallOutcome::InFlight));
 }
 
 /// Spins (yielding, so tokio never sees an idle moment to move the clock)
@@ -251,7 +268,10 @@ impl tower::Service<Request<Bytes>> for Spinning {
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>>>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -282,11 +302,13 @@ fn replay_catches_a_stack_whose_waits_come_from_thread_rng() {
     use rand::Rng;
     let jittery = Simulation::new(|dependency: InProcessDependency| {
         ServiceBuilder::new()
-            .then(|result: Result<Response<Bytes>, fault_server::CallError>| async move {
-                let wait = rand::thread_rng().gen_range(1..1_000);
-                tokio::time::sleep(ms(wait)).await;
-                result
-            })
+            .then(
+                |result: Result<Response<Bytes>, fault_server::CallError>| async move {
+                    let wait = rand::thread_rng().gen_range(1..1_000);
+                    tokio::time::sleep(ms(wait)).await;
+                    result
+                },
+            )
             .service(dependency)
     });
     let mut scenario = Scenario::new(10 * SECOND);
@@ -301,7 +323,9 @@ fn replay_catches_a_stack_whose_waits_come_from_thread_rng() {
 #[test]
 fn the_verdicts_of_a_case_say_whether_the_defence_was_exercised() {
     let sim = Simulation::new(|dependency: InProcessDependency| {
-        ServiceBuilder::new().concurrency_limit(2).service(dependency)
+        ServiceBuilder::new()
+            .concurrency_limit(2)
+            .service(dependency)
     });
     let slow = strategy::latency(SECOND);
     let mut scenario = Scenario::new(10 * SECOND);
@@ -309,7 +333,10 @@ fn the_verdicts_of_a_case_say_whether_the_defence_was_exercised() {
     let bulkhead = MaxInFlight::new(DEPENDENCY, 2, scope());
     let idle = sim.run(&scenario).unwrap().check(&bulkhead);
     assert_eq!(idle.outcome, Outcome::Pass);
-    assert!(!idle.coverage.unwrap().exercised, "instant calls never fill the bulkhead");
+    assert!(
+        !idle.coverage.unwrap().exercised,
+        "instant calls never fill the bulkhead"
+    );
     scenario.calls = vec![vec![slow.clone()], vec![slow]];
     let busy = sim.run(&scenario).unwrap().check(&bulkhead);
     assert_eq!(busy.outcome, Outcome::Pass);
@@ -317,4 +344,3 @@ fn the_verdicts_of_a_case_say_whether_the_defence_was_exercised() {
     assert!(coverage.exercised, "{coverage:?}");
     assert_eq!(coverage.what, "the limit was reached: peak 2 of 2");
 }
-

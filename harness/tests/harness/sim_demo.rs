@@ -28,14 +28,13 @@ fn hardened() -> impl Fn(InProcessDependency) -> simulated::Checkout {
 fn the_breaker_opens_after_five_failures_and_probes_once_a_second() {
     let sim = Simulation::new(hardened()).dependency_name("payments");
     let steady: Vec<EdgeRequest> = (0..60).map(|i| EdgeRequest::at(ms(100 * i))).collect();
-    let scenarios = (0..=20usize, strategy::fast_failures()).prop_map(move |(healthy, failure)| {
-        Scenario {
+    let scenarios =
+        (0..=20usize, strategy::fast_failures()).prop_map(move |(healthy, failure)| Scenario {
             calls: vec![Vec::new(); healthy],
             then: failure,
             requests: steady.clone(),
             ..Scenario::new(8 * SECOND)
-        }
-    });
+        });
     let breaker = Breaker::new("payments", 5, SECOND, 1, scope());
     let tally = Tally::new();
     proptest!(ProptestConfig::default(), |(scenario in scenarios)| {
