@@ -203,6 +203,12 @@ mod tests {
         let seen = failing_calls(&[0, 10, 20, 30, 40, 250, 450, 650, 850]);
         let verdict = breaker(1).check(&seen);
         assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+        let coverage = verdict.coverage.unwrap();
+        assert!(coverage.exercised);
+        assert_eq!(
+            coverage.what,
+            "the breaker opened at 1.041s, after 5 failures in a row"
+        );
     }
 
     #[test]
@@ -237,5 +243,6 @@ mod tests {
     fn without_enough_failures_in_a_row_it_is_inconclusive() {
         let verdict = breaker(1).check(&failing_calls(&[0, 10, 20]));
         assert_eq!(verdict.outcome, Outcome::Inconclusive);
+        assert!(!verdict.coverage.unwrap().exercised, "it never opened");
     }
 }

@@ -91,6 +91,9 @@ mod tests {
         let verdict = MaxInFlight::new("crm", 30, Scope::phase("fault")).check(&seen);
         assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
         assert_eq!(verdict.evidence.observed, Some(Measure::Count(20)));
+        let coverage = verdict.coverage.unwrap();
+        assert!(!coverage.exercised, "a pass that never reached the limit");
+        assert_eq!(coverage.what, "the limit was never reached: peak 20 of 30");
     }
 
     #[test]

@@ -206,10 +206,11 @@ where
     let endpoint: Arc<str> = Arc::from(ENDPOINT);
     let records: Rc<RefCell<Vec<Option<EdgeRecord>>>> =
         Rc::new(RefCell::new(vec![None; scenario.requests.len()]));
+    let mut tasks = Vec::with_capacity(scenario.requests.len());
     for (index, request) in scenario.requests.iter().enumerate() {
         let (stack, records, endpoint) = (stack.clone(), Rc::clone(&records), endpoint.clone());
         let request = request.clone();
-        tokio::task::spawn_local(async move {
+        tasks.push(tokio::task::spawn_local(async move {
             let intended = clock.origin() + request.at;
             tokio::time::sleep_until(intended).await;
             let id = CorrelationId::new(SIM_RUN, index as u64);
@@ -246,9 +247,17 @@ where
                 record = record.with_retry_after();
             }
             records.borrow_mut()[index] = Some(record);
-        });
+        }));
     }
     tokio::time::sleep_until(clock.origin() + scenario.horizon).await;
+    // A request that panicked in the stack is the stack's panic, not a hang.
+    for task in tasks.into_iter().filter(|t| t.is_finished()) {
+        if let Err(error) = task.await {
+            if error.is_panic() {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    }
     let trace = trace(
         name,
         scenario,

@@ -344,3 +344,31 @@ fn the_verdicts_of_a_case_say_whether_the_defence_was_exercised() {
     assert!(coverage.exercised, "{coverage:?}");
     assert_eq!(coverage.what, "the limit was reached: peak 2 of 2");
 }
+
+#[test]
+fn a_stack_that_panics_fails_the_case_with_its_own_panic() {
+    let sim = Simulation::new(|dependency: InProcessDependency| {
+        ServiceBuilder::new()
+            .map_request(|request: Request<Bytes>| -> Request<Bytes> {
+                assert!(
+                    request.headers().is_empty(),
+                    "the middleware's own assertion"
+                );
+                request
+            })
+            .service(dependency)
+    });
+    let mut scenario = Scenario::new(SECOND);
+    scenario.requests = vec![EdgeRequest::at(Duration::ZERO)];
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run(&scenario)))
+        .expect_err("the stack panicked");
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or_default();
+    assert!(
+        message.contains("the middleware's own assertion"),
+        "{message}"
+    );
+}
