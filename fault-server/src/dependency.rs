@@ -2,6 +2,7 @@
 //! under one lock, so that every call's decision and record are made in
 //! arrival order.
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::alerts::{AlertLog, AlertRecord};
-use crate::fault::{Decision, Fault, FaultSet, HangEnd, HangFault, RequestView, Terminal};
+use crate::fault::{
+    ConnAction, Decision, Fault, FaultSet, HangEnd, HangFault, RequestView, Terminal,
+};
 use crate::journal::{CallInfo, Journal, Outcome, Ticket};
 use crate::response::ResponseTemplate;
 use crate::{Clock, ControlError, Distribution, StubResponse};
@@ -170,6 +173,48 @@ pub(crate) struct Arrival {
     pub(crate) slow_body: Option<u64>,
     /// The stub's response, when the call may end with it.
     pub(crate) response: Option<ResponseTemplate>,
+}
+
+/// How an arrived call ends, once its delays have passed.
+pub(crate) enum Ending {
+    /// With this response: the stub's or an error's.
+    Respond(ResponseTemplate),
+    /// Never: it hangs until the client leaves.
+    Hang,
+    /// With this done to the connection.
+    Connection(ConnAction),
+}
+
+impl Arrival {
+    /// Waits out the call's delay (and a timed hang's) with `wait`, and says
+    /// how the call ends. One path for sockets and in-process calls alike.
+    pub(crate) async fn ending<W, F>(&mut self, wait: W) -> Ending
+    where
+        W: Fn(Duration) -> F,
+        F: Future<Output = ()>,
+    {
+        if !self.delay.is_zero() {
+            wait(self.delay).await;
+        }
+        let stub = self.response.take().unwrap_or_else(ResponseTemplate::empty);
+        match self.terminal.take() {
+            None => Ending::Respond(stub),
+            Some(Terminal::Respond(template)) => Ending::Respond(template),
+            Some(Terminal::Hang(HangFault { after: None, .. })) => Ending::Hang,
+            Some(Terminal::Hang(HangFault {
+                after: Some(after),
+                then,
+            })) => {
+                wait(after).await;
+                match then {
+                    HangEnd::Respond => Ending::Respond(stub),
+                    HangEnd::Close => Ending::Connection(ConnAction::Close),
+                    HangEnd::Reset => Ending::Connection(ConnAction::Reset),
+                }
+            }
+            Some(Terminal::Connection(action)) => Ending::Connection(action),
+        }
+    }
 }
 
 impl Dependency {

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 
 use super::body::JournalBody;
 use super::precise_sleep;
-use crate::dependency::{Arrival, CallGuard, Dependency, Link};
-use crate::fault::{ConnAction, HangEnd, HangFault, RequestView, Terminal};
+use crate::dependency::{Arrival, CallGuard, Dependency, Ending, Link};
+use crate::fault::{ConnAction, RequestView, Terminal};
 use crate::journal::Outcome;
 use crate::response::ResponseTemplate;
 
@@ -107,33 +107,11 @@ fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
 }
 
 async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
-    if !arrival.delay.is_zero() {
-        wait(link, arrival.delay).await;
+    match arrival.ending(|delay| wait(link, delay)).await {
+        Ending::Respond(template) => respond(template, arrival),
+        Ending::Hang => std::future::pending().await,
+        Ending::Connection(action) => take_over(arrival.guard, link, action).await,
     }
-    let stub = arrival
-        .response
-        .take()
-        .unwrap_or_else(ResponseTemplate::empty);
-    let template = match arrival.terminal.take() {
-        None => stub,
-        Some(Terminal::Respond(template)) => template,
-        Some(Terminal::Hang(HangFault { after: None, .. })) => {
-            return std::future::pending().await;
-        }
-        Some(Terminal::Hang(HangFault {
-            after: Some(after),
-            then,
-        })) => {
-            wait(link, after).await;
-            match then {
-                HangEnd::Respond => stub,
-                HangEnd::Close => return take_over(arrival.guard, link, ConnAction::Close).await,
-                HangEnd::Reset => return take_over(arrival.guard, link, ConnAction::Reset).await,
-            }
-        }
-        Some(Terminal::Connection(action)) => return take_over(arrival.guard, link, action).await,
-    };
-    respond(template, arrival)
 }
 
 /// An injected delay: precise on real time, tokio's when the dependency is on virtual time.

@@ -11,10 +11,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 
 use super::InProcessDependency;
-use crate::dependency::{Arrival, CallGuard, Dependency};
-use crate::fault::{ConnAction, HangEnd, HangFault, RequestView, Terminal};
+use crate::dependency::{Arrival, CallGuard, Dependency, Ending};
+use crate::fault::{ConnAction, RequestView};
 use crate::journal::Outcome;
-use crate::response::ResponseTemplate;
 
 /// How a call to an in-process dependency fails where a socket would have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,43 +65,19 @@ where
     }
 }
 
-async fn answer(arrival: Arrival) -> Result<Response<Bytes>, CallError> {
-    let Arrival {
-        mut guard,
-        delay,
-        terminal,
-        slow_body,
-        response,
-    } = arrival;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let stub = response.unwrap_or_else(ResponseTemplate::empty);
-    let template = match terminal {
-        None => stub,
-        Some(Terminal::Respond(template)) => template,
-        Some(Terminal::Hang(HangFault { after: None, .. })) => {
-            // Until the caller gives up; dropping the guard then journals it.
-            return std::future::pending().await;
-        }
-        Some(Terminal::Hang(HangFault {
-            after: Some(after),
-            then,
-        })) => {
-            tokio::time::sleep(after).await;
-            match then {
-                HangEnd::Respond => stub,
-                HangEnd::Close => return fail(guard, ConnAction::Close),
-                HangEnd::Reset => return fail(guard, ConnAction::Reset),
-            }
-        }
-        Some(Terminal::Connection(action)) => return fail(guard, action),
+async fn answer(mut arrival: Arrival) -> Result<Response<Bytes>, CallError> {
+    let template = match arrival.ending(tokio::time::sleep).await {
+        Ending::Respond(template) => template,
+        // Until the caller gives up; dropping the guard then journals it.
+        Ending::Hang => return std::future::pending().await,
+        Ending::Connection(action) => return fail(arrival.guard, action),
     };
-    if let Some(rate) = slow_body.filter(|_| !template.body.is_empty()) {
+    if let Some(rate) = arrival.slow_body.filter(|_| !template.body.is_empty()) {
         // The caller has the body once the last byte has dribbled out.
         let seconds = template.body.len() as f64 / rate.max(1) as f64;
         tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     }
+    let mut guard = arrival.guard;
     guard.set_status(template.status.as_u16());
     guard.finish(Outcome::Responded);
     let mut response = Response::new(template.body);

@@ -66,7 +66,7 @@ mod scenario;
 pub mod strategy;
 mod trace;
 
-pub use runner::{SimError, Simulation};
+pub use runner::{SimError, Simulation, Stack};
 pub use scenario::{EdgeRequest, Scenario};
 pub use trace::{Tally, Trace};
 

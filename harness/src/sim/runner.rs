@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fault_server::{ControlError, DependencySpec, InProcessDependency};
+use futures_util::future::LocalBoxFuture;
 use http::{Request, Response};
 use tower::{BoxError, Service, ServiceExt};
 
@@ -52,6 +53,39 @@ pub enum SimError {
     NonDeterministic(String),
 }
 
+/// A stack the simulation drives: any cloneable tower service from
+/// `http::Request<Bytes>` to an `http::Response`, whose errors convert into
+/// tower's `BoxError` (implemented for all of them).
+pub trait Stack: Clone + 'static {
+    /// Sends one edge request: the answer's outcome and whether it carried
+    /// `Retry-After`, or the stack's error.
+    fn send(
+        self,
+        request: Request<Bytes>,
+    ) -> LocalBoxFuture<'static, Result<(EdgeOutcome, bool), BoxError>>;
+}
+
+impl<S, B> Stack for S
+where
+    S: Service<Request<Bytes>, Response = Response<B>> + Clone + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: 'static,
+    B: 'static,
+{
+    fn send(
+        self,
+        request: Request<Bytes>,
+    ) -> LocalBoxFuture<'static, Result<(EdgeOutcome, bool), BoxError>> {
+        Box::pin(async move {
+            let response = self.oneshot(request).await.map_err(Into::into)?;
+            Ok((
+                EdgeOutcome::Status(response.status().as_u16()),
+                response.headers().contains_key(http::header::RETRY_AFTER),
+            ))
+        })
+    }
+}
+
 /// A simulation: how to build the stack under test around the in-process
 /// dependency, then any number of scenarios run through it, each on a runtime
 /// of its own (nothing carries over from one case to the next).
@@ -93,13 +127,10 @@ impl<F> std::fmt::Debug for Simulation<F> {
     }
 }
 
-impl<F, S, B> Simulation<F>
+impl<F, S> Simulation<F>
 where
     F: Fn(InProcessDependency) -> S + Send + Sync + 'static,
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: 'static,
-    B: 'static,
+    S: Stack,
 {
     /// A simulation of the stack `make_stack` builds around the dependency.
     pub fn new(make_stack: F) -> Self {
@@ -140,7 +171,14 @@ where
         let case = std::thread::Builder::new()
             .name("faultline-sim".to_owned())
             .spawn(move || {
-                let _ = done.send(run_case(&*make_stack, &dependency, seed, &scenario));
+                let case = drive(&*make_stack, &dependency, seed, &scenario);
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .map_err(SimError::from)
+                    .and_then(|runtime| tokio::task::LocalSet::new().block_on(&runtime, case));
+                let _ = done.send(result);
             })?;
         match outcome.recv_timeout(self.wall_limit) {
             Ok(result) => result,
@@ -165,27 +203,7 @@ where
     }
 }
 
-fn run_case<F, S, B>(
-    make_stack: &F,
-    dependency: &str,
-    seed: u64,
-    scenario: &Scenario,
-) -> Result<Trace, SimError>
-where
-    F: Fn(InProcessDependency) -> S,
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: 'static,
-{
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, drive(make_stack, dependency, seed, scenario))
-}
-
-async fn drive<F, S, B>(
+async fn drive<F, S>(
     make_stack: &F,
     name: &str,
     seed: u64,
@@ -193,9 +211,7 @@ async fn drive<F, S, B>(
 ) -> Result<Trace, SimError>
 where
     F: Fn(InProcessDependency) -> S,
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: 'static,
+    S: Stack,
 {
     let mut spec = DependencySpec::stub(name).with_response(scenario.response.clone());
     spec.faults = scenario.then.clone();
@@ -215,21 +231,15 @@ where
             tokio::time::sleep_until(intended).await;
             let id = CorrelationId::new(SIM_RUN, index as u64);
             let sent_ns = clock.now_ns();
-            let call = async {
-                let request = edge_request(id, request.key.as_deref());
-                stack.oneshot(request).await.map_err(Into::<BoxError>::into)
-            };
-            let outcome = match request.give_up_after {
+            let call = stack.send(edge_request(id, request.key.as_deref()));
+            let answer = match request.give_up_after {
                 Some(patience) => tokio::time::timeout(patience, call)
                     .await
                     .unwrap_or_else(|_| Err(tower::timeout::error::Elapsed::new().into())),
                 None => call.await,
             };
-            let (outcome, retry_after) = match outcome {
-                Ok(response) => (
-                    EdgeOutcome::Status(response.status().as_u16()),
-                    response.headers().contains_key(http::header::RETRY_AFTER),
-                ),
+            let (outcome, retry_after) = match answer {
+                Ok(answered) => answered,
                 Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
                     (EdgeOutcome::Timeout, false)
                 }
