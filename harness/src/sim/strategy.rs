@@ -190,8 +190,10 @@ pub fn scenario(
     workload: &Workload,
     horizon: Duration,
 ) -> BoxedStrategy<Scenario> {
-    (calls, workload.strategy())
-        .prop_map(move |(calls, requests)| Scenario {
+    // The workload first: proptest shrinks a tuple's parts in order and does
+    // not go back, and faults can only shrink as far as the requests allow.
+    (workload.strategy(), calls)
+        .prop_map(move |(requests, calls)| Scenario {
             calls,
             requests,
             ..Scenario::new(horizon)
