@@ -12,6 +12,10 @@
 //! with its evidence, the [`properties`], [`suite`] files, and [`run`] /
 //! [`report`] behind `faultline run` and `faultline validate`.
 //!
+//! For middleware authors, [`sim`] runs the same properties as proptest
+//! property tests on a paused clock, against an in-process dependency with
+//! the fault server's fault model: start with its guide.
+//!
 //! ```
 //! use harness::properties::{MaxInFlight, Property, Scope};
 //! use harness::{Observations, Outcome, Phase};

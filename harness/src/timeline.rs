@@ -97,7 +97,7 @@ pub struct AbortWhen {
 }
 
 /// Every fault the run injects is leased for this long and the lease renewed
-/// every [`RENEW_EVERY`] while the run lives: a harness that dies, even by
+/// every 500 ms (`RENEW_EVERY`) while the run lives: a harness that dies, even by
 /// SIGKILL, leaves nothing injected for longer than this.
 pub const LEASE: Duration = Duration::from_secs(2);
 /// How often leases are renewed.
