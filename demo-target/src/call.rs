@@ -245,7 +245,7 @@ pub(crate) fn backoff(n: u32, id: Option<&HeaderValue>) -> Duration {
 /// shared between requests, so requests that failed together do not retry
 /// together. Seeded by the request's id where it has one, so that a replay
 /// of the same requests waits the same (the simulation checks it does).
-fn jitter(n: u32, id: Option<&HeaderValue>) -> f64 {
+pub(crate) fn jitter(n: u32, id: Option<&HeaderValue>) -> f64 {
     match id {
         Some(id) => {
             let seed = id

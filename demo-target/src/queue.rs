@@ -11,10 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
-use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::call::{Correlation, HttpClient};
+use crate::call::{jitter, Correlation, HttpClient};
 
 /// Workers delivering to crm at once: all crm can be asked to hold.
 pub(crate) const WORKERS: usize = 5;
@@ -90,7 +89,7 @@ async fn deliver(client: &HttpClient, crm: &str, job: Job) {
                 let envelope = Duration::from_millis(100)
                     .saturating_mul(2u32.saturating_pow(attempt - 1))
                     .min(Duration::from_secs(1));
-                let jitter = rand::thread_rng().gen_range(0.0..0.5);
+                let jitter = jitter(attempt, Some(&job.key));
                 tokio::time::sleep(envelope / 2 + envelope.mul_f64(jitter)).await;
             }
         }

@@ -1,8 +1,8 @@
-//! The shop's checkout as a tower service whose payments dependency is
-//! reached through any hyper-util connector: the simulation
-//! (`harness::sim`) hands it an in-process dependency's duplex connector and
-//! tests the middleware — reserve and shedding, deadline, retries with
-//! backoff, breaker — unchanged, on a paused clock.
+//! The shop's functions as tower services whose dependency is reached
+//! through any hyper-util connector: the simulation (`harness::sim`) hands
+//! them an in-process dependency's duplex connector and tests the middleware
+//! — reserve and shedding, deadline, retries with backoff, breaker, the
+//! crm sync queue — unchanged, on a paused clock.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -20,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::call::{dependency, HttpClient};
 use crate::functions::Shop;
+use crate::queue::Queue;
 use crate::Profile;
 
 /// The checkout function of a shop in `profile`, as the gateway calls it.
@@ -38,24 +39,44 @@ use crate::Profile;
 /// assert_eq!(payments.calls()[0].path, "/charge");
 /// # }
 /// ```
-pub fn checkout<C>(profile: Profile, payments: C) -> Checkout
+pub fn checkout<C>(profile: Profile, payments: C) -> Function
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
     let client = HttpClient::new(Client::builder(TokioExecutor::new()).build(payments));
     let stack = dependency(profile, client, "http://payments".to_owned());
-    Checkout {
+    Function {
         shop: Shop::new(profile, BTreeMap::from([("payments", stack)]), None),
+        path: "/checkout",
     }
 }
 
-/// See [`checkout`]. Clones share the shop (its reserve, its breaker).
-#[derive(Clone)]
-pub struct Checkout {
-    shop: Arc<Shop>,
+/// The crm sync function of a shop in `profile`: hardened, it answers 202
+/// and its queue delivers each event to crm exactly once (the queue's
+/// workers run on the caller's runtime); naive, it calls crm inline.
+pub fn crm_sync<C>(profile: Profile, crm: C) -> Function
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let client = HttpClient::new(Client::builder(TokioExecutor::new()).build(crm));
+    let base = "http://crm".to_owned();
+    let queue = (profile == Profile::Hardened).then(|| Queue::start(client.clone(), base.clone()));
+    let stack = dependency(profile, client, base);
+    Function {
+        shop: Shop::new(profile, BTreeMap::from([("crm", stack)]), queue),
+        path: "/crm_sync",
+    }
 }
 
-impl<B> tower::Service<Request<B>> for Checkout {
+/// One of the shop's functions (see [`checkout`], [`crm_sync`]). Clones share
+/// the shop: its reserves, its breaker, its queue.
+#[derive(Clone)]
+pub struct Function {
+    shop: Arc<Shop>,
+    path: &'static str,
+}
+
+impl<B> tower::Service<Request<B>> for Function {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
@@ -65,8 +86,8 @@ impl<B> tower::Service<Request<B>> for Checkout {
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let shop = Arc::clone(&self.shop);
+        let (shop, path) = (Arc::clone(&self.shop), self.path);
         let headers = request.headers().clone();
-        Box::pin(async move { Ok(shop.handle("/checkout", &headers).await) })
+        Box::pin(async move { Ok(shop.handle(path, &headers).await) })
     }
 }

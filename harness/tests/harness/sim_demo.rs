@@ -1,14 +1,15 @@
-//! The demo shop's hardened checkout (its reserve with shedding, its
-//! deadline, tower `Retry` with jittered backoff, its circuit breaker), tested
-//! unchanged on the simulation: payments is an in-process dependency reached
-//! through the shop's own hyper-util client over duplex pipes.
+//! The demo shop's hardened middleware, tested unchanged on the simulation:
+//! checkout's reserve with shedding, its deadline, tower `Retry` with
+//! jittered backoff and its circuit breaker; crm sync's queue. The
+//! dependency is in-process, reached through the shop's own hyper-util
+//! client over duplex pipes.
 
 use std::time::Duration;
 
 use demo_target::{simulated, Profile};
 use fault_server::InProcessDependency;
-use harness::properties::{Backoff, Breaker, Jitter, MaxAttempts, ShedFast};
-use harness::sim::{scope, strategy, EdgeRequest, Scenario, Simulation, Tally};
+use harness::properties::{Backoff, Breaker, Delivered, Jitter, MaxAttempts, ShedFast};
+use harness::sim::{scope, strategy, EdgeRequest, Scenario, Simulation, Tally, ENDPOINT};
 use proptest::prelude::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -17,7 +18,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn hardened() -> impl Fn(InProcessDependency) -> simulated::Checkout {
+fn hardened() -> impl Fn(InProcessDependency) -> simulated::Function {
     |payments| simulated::checkout(Profile::Hardened, payments.connector())
 }
 
@@ -91,4 +92,32 @@ fn past_its_reserve_checkout_sheds_at_once_and_the_rest_keep_their_budget() {
         tally.record(&trace.holds(&shed)?);
     });
     tally.assert_exercised("shed_fast", 0.2);
+}
+
+/// crm fails fast, slows down or hangs for a while: the hardened crm sync
+/// answers 202 at once, and its queue delivers every accepted event to crm
+/// exactly once (a retry only after the last try is known to have failed).
+#[test]
+fn crm_sync_delivers_every_accepted_event_exactly_once() {
+    let sim = Simulation::new(|crm: InProcessDependency| {
+        simulated::crm_sync(Profile::Hardened, crm.connector())
+    })
+    .dependency_name("crm");
+    let failures = prop_oneof![
+        strategy::fast_failures(),
+        strategy::slow_or_hung(12 * SECOND)
+    ];
+    let faults = strategy::outage(5, 10, failures);
+    let workload = strategy::Workload::new(1..=20, ms(200));
+    let scenarios = strategy::scenario(faults, &workload, 300 * SECOND);
+    let delivered = Delivered::new(ENDPOINT, "crm", Duration::ZERO, scope());
+    let tally = Tally::new();
+    proptest!(ProptestConfig::default(), |(scenario in scenarios)| {
+        let trace = sim.replay(&scenario)?;
+        tally.record(&trace.holds(&delivered)?);
+        for request in trace.edge() {
+            prop_assert_eq!(request.outcome, harness::EdgeOutcome::Status(202));
+        }
+    });
+    tally.assert_exercised("delivered(edge -> crm)", 0.2);
 }
