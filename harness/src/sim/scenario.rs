@@ -94,14 +94,6 @@ impl Scenario {
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }
-
-    /// Faults this many calls get, in arrival order, among the first `calls`.
-    pub fn faulted_calls(&self) -> usize {
-        self.calls
-            .iter()
-            .filter(|faults| !faults.is_empty())
-            .count()
-    }
 }
 
 /// As its JSON, so that proptest's "minimal failing input" can be saved and replayed as it is.
