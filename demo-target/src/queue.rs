@@ -2,9 +2,12 @@
 //! event and answers 202 at once; a few workers deliver each event to crm
 //! with its idempotency key, retrying failures after a jittered backoff until
 //! crm takes it. A worker waits long enough for a slow crm to answer
-//! ([`DELIVERY_TIMEOUT`]), so a delivery is never abandoned while crm may
-//! still complete it: each event reaches crm exactly once. The queue is the
-//! backpressure: when it is full, the function sheds with 503.
+//! ([`DELIVERY_TIMEOUT`]): each event reaches crm exactly once as long as crm
+//! answers within it or not at all. A crm that answers at or after the
+//! timeout gets the event again (the simulation shrank this to one call of
+//! exactly 10 s); past that line exactly once is crm's to keep, by the
+//! idempotency key. The queue is the backpressure: when it is full, the
+//! function sheds with 503.
 
 use std::time::Duration;
 

@@ -92,6 +92,12 @@ impl Backoff {
     }
 }
 
+/// First retries it takes to call jitter missing. Jittered waits fall within
+/// a tenth of their envelope of each other by chance: three of them about one
+/// time in ten (a generated test with few requests found it), ten of them a
+/// few times in a million.
+const JITTER_SAMPLES: usize = 10;
+
 impl Property for Backoff {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!(
@@ -165,7 +171,9 @@ impl Property for Backoff {
                 - first_retry_waits.iter().min().copied().unwrap_or_default();
             // Retries that fail together and wait within a few milliseconds of
             // each other come back together: no jitter.
-            if first_retry_waits.len() >= 3 && nanos(spread) < nanos(self.envelope(1)) / 10 {
+            if first_retry_waits.len() >= JITTER_SAMPLES
+                && nanos(spread) < nanos(self.envelope(1)) / 10
+            {
                 evidence.observed = Some(Measure::Duration(spread));
                 let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
                 verdict.note = Some(format!(
@@ -223,6 +231,23 @@ mod tests {
         let jittered =
             retried(|r, n| (r * 37 + u64::from(n) * 13) % [100, 200, 300][n as usize - 1]);
         assert_eq!(claim(Jitter::Full).check(&jittered).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_few_first_retries_close_together_are_too_few_to_call_jitter_missing() {
+        // Three requests fail at once (1 ms calls) and retry after 50, 51 and 52 ms.
+        let mut seen = two_phases();
+        for (request, wait) in [50u64, 51, 52].into_iter().enumerate() {
+            let id = format!("r{request}");
+            call(&mut seen, "payments", 1_000, 1, &id);
+            call(&mut seen, "payments", 1_001 + wait, 1, &id);
+        }
+        let claim = Backoff {
+            scope: Scope::phase("fault").with_min_samples(1),
+            ..claim(Jitter::Full)
+        };
+        let verdict = claim.check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
     }
 
     #[test]
