@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 
-use crate::journal::MAX_WINDOWS;
-
 /// An error from controlling the fault server. The control API sends it as
 /// `{"error": "<message>", "status": N}` with [`ControlError::status`].
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +32,8 @@ pub enum ControlError {
         #[source]
         source: io::Error,
     },
-    /// The journal has as many windows as it keeps.
-    #[error("a journal keeps at most {MAX_WINDOWS} windows; reset to start again")]
+    /// The journal has numbered as many windows as a `u32` counts.
+    #[error("the journal has run out of window numbers; reset to start again")]
     TooManyWindows,
     /// The server is stopping.
     #[error("the fault server is shutting down")]

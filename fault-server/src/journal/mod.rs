@@ -33,7 +33,9 @@ use slot::Slot;
 /// Records kept per dependency unless configured otherwise: 256 KiB of
 /// 64-byte records, plus correlation ids and idempotency keys when calls carry them.
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 4_096;
-/// Windows a journal keeps at most; `mark` is refused past it.
+/// Windows a journal keeps at most: past it, each mark retires the oldest
+/// window (its counts stay in the totals; its own counters are no longer
+/// listed), so a long-lived server marked by run after run never refuses one.
 pub const MAX_WINDOWS: usize = 10_000;
 
 /// The name of the window a journal starts in.
@@ -69,6 +71,10 @@ pub struct Journal {
     epoch: u32,
     dropped: u64,
     windows: Vec<OpenWindow>,
+    /// The number of `windows[0]`: windows keep their numbers when older ones retire.
+    first_window: u32,
+    /// The counts of retired windows.
+    retired: Tally,
 }
 
 /// A call's place in the journal, handed back when it departs.
@@ -93,6 +99,8 @@ impl Journal {
             epoch: 0,
             dropped: 0,
             windows: vec![OpenWindow::new(FIRST_WINDOW.to_owned(), 0, 0)],
+            first_window: 0,
+            retired: Tally::default(),
         }
     }
 
@@ -116,7 +124,7 @@ impl Journal {
         // Only the window counts: the totals are the windows summed when read,
         // so a call updates one set of counters, not two.
         window.tally.count_arrival(self.in_flight, faults);
-        let window = u32::try_from(window_index).unwrap_or(u32::MAX);
+        let window = self.number_of(window_index);
         if self.capacity > 0 {
             if self.records.len() == self.capacity {
                 self.records.pop_front();
@@ -149,8 +157,14 @@ impl Journal {
         if ticket.epoch != self.epoch {
             return;
         }
-        if let Some(window) = self.windows.get_mut(ticket.window as usize) {
-            window.tally.count_departure(outcome, status);
+        let open = ticket
+            .window
+            .checked_sub(self.first_window)
+            .and_then(|index| self.windows.get_mut(index as usize));
+        match open {
+            Some(window) => window.tally.count_departure(outcome, status),
+            // It arrived in a window retired since.
+            None => self.retired.count_departure(outcome, status),
         }
         if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
             if let Some(slot) = self.records.get_mut(index as usize) {
@@ -162,16 +176,29 @@ impl Journal {
     /// Closes the current window and opens one named `name`. Its peak in-flight
     /// starts at the calls already in flight. Returns the new window's index.
     pub fn mark(&mut self, name: &str, now_ns: u64) -> Option<u32> {
-        if self.windows.len() >= MAX_WINDOWS {
+        let index = self.number_of(self.windows.len());
+        if index == u32::MAX {
             return None;
         }
         if let Some(current) = self.windows.last_mut() {
             current.ended_ns = Some(now_ns);
         }
-        let index = u32::try_from(self.windows.len()).ok()?;
+        if self.windows.len() >= MAX_WINDOWS {
+            let oldest = self.windows.remove(0);
+            self.retired.add(&oldest.tally);
+            self.first_window += 1;
+        }
         self.windows
             .push(OpenWindow::new(name.to_owned(), now_ns, self.in_flight));
         Some(index)
+    }
+
+    /// The number of the window at `index` in `windows`.
+    fn number_of(&self, index: usize) -> u32 {
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| self.first_window.checked_add(i))
+            .unwrap_or(u32::MAX)
     }
 
     /// Up to `limit` records with `seq >= since`, oldest first.
@@ -194,7 +221,7 @@ impl Journal {
 
     /// Calls since the start (or the last clear).
     pub fn calls(&self) -> u64 {
-        self.windows.iter().map(|w| w.tally.calls()).sum()
+        self.retired.calls() + self.windows.iter().map(|w| w.tally.calls()).sum::<u64>()
     }
 
     /// Most calls in flight at once since the start (or the last clear): every
@@ -205,10 +232,11 @@ impl Journal {
             .map(|w| w.tally.peak_in_flight)
             .max()
             .unwrap_or(0)
+            .max(self.retired.peak_in_flight)
     }
 
     fn total(&self) -> Tally {
-        let mut total = Tally::default();
+        let mut total = self.retired.clone();
         for window in &self.windows {
             total.add(&window.tally);
         }
@@ -227,7 +255,7 @@ impl Journal {
             windows: self
                 .windows
                 .iter()
-                .zip(0..)
+                .zip(self.first_window..)
                 .map(|(window, index)| window.window(index))
                 .collect(),
         }
@@ -246,6 +274,8 @@ impl Journal {
             now_ns,
             self.in_flight,
         )];
+        self.first_window = 0;
+        self.retired = Tally::default();
     }
 }
 
@@ -253,6 +283,36 @@ impl Journal {
 mod tests {
     use super::*;
     use http::Method;
+
+    #[test]
+    fn past_the_window_cap_marks_retire_the_oldest_windows_and_keep_their_counts() {
+        let mut journal = Journal::new(100);
+        let early = journal.arrive(&info(), FaultKinds::default(), 1);
+        journal.arrive(&info(), FaultKinds::default(), 2);
+        for n in 0..MAX_WINDOWS + 5 {
+            let number = journal.mark(&format!("run {n}"), 10 + n as u64);
+            assert_eq!(number, Some(n as u32 + 1), "marks are never refused");
+        }
+        journal.arrive(&info(), FaultKinds::default(), 20_000);
+        // It arrived in "start", retired since: its departure still counts.
+        journal.depart(early, Outcome::Responded, Some(200), 20_001);
+        let stats = journal.stats();
+        assert_eq!(stats.windows.len(), MAX_WINDOWS);
+        assert_eq!(stats.windows[0].index, 6, "windows keep their numbers");
+        assert!(stats.window("start").is_none());
+        assert_eq!(
+            stats.windows.last().unwrap().name,
+            format!("run {}", MAX_WINDOWS + 4)
+        );
+        assert_eq!(stats.windows.last().unwrap().counters.calls, 1);
+        assert_eq!(stats.total.calls, 3);
+        assert_eq!(stats.total.statuses[&200], 1);
+        assert_eq!(stats.total.peak_in_flight, 3);
+        assert_eq!((journal.calls(), journal.peak_in_flight()), (3, 3));
+        journal.clear(30_000);
+        assert_eq!(journal.stats().windows[0].index, 0);
+        assert_eq!(journal.calls(), 0);
+    }
 
     fn info() -> CallInfo<'static> {
         CallInfo {
