@@ -54,7 +54,11 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases as usual, and failures persist
 //! (in `proptest-regressions/` beside the test file) when the test runs
-//! through `proptest!` in a `#[test]` function. Each case builds its stack
+//! through `proptest!` in a `#[test]` function: proptest keeps the seed that
+//! replays the failure first next time, and a [`Scenario`] prints as its
+//! JSON, so the "minimal failing input" in the test's output (and the comment
+//! beside the seed) is the shrunk scenario, ready for [`Scenario::from_json`]
+//! and a test of its own. Each case builds its stack
 //! and runtime afresh; anything your stack keeps in a `static` or a
 //! `thread_rng` makes [`Simulation::replay`] fail, on purpose.
 //!
