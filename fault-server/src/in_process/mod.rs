@@ -86,11 +86,6 @@ impl InProcessDependency {
         self.link.dependency.set_schedule(calls)
     }
 
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.link.dependency.name
-    }
-
     /// The clock its journal reads (zero when it was created).
     pub fn clock(&self) -> Clock {
         self.link.dependency.clock

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::json::SuiteReport;
-use super::observed;
+use super::{evidence, observed};
 use crate::{Outcome, Verdict};
 
 /// The JUnit XML of a run.
@@ -66,29 +66,4 @@ fn status(verdict: &Verdict) -> TestCaseStatus {
             skipped
         }
     }
-}
-
-/// The evidence as lines of text.
-fn evidence(verdict: &Verdict) -> String {
-    let e = &verdict.evidence;
-    let mut lines = vec![
-        format!("property: {}", verdict.property),
-        format!("phase: {}", verdict.phase),
-        format!("observed: {}", observed(verdict)),
-        format!("threshold: {}", e.threshold),
-        format!("samples: {}", e.samples),
-    ];
-    if let Some(at) = e.first_broke_ns {
-        lines.push(format!(
-            "first broke at: {:.3} s into the run",
-            at as f64 / 1e9
-        ));
-    }
-    if let Some(witness) = &e.witness {
-        lines.push(format!("witness: {witness}"));
-    }
-    if let Some(note) = &verdict.note {
-        lines.push(format!("note: {note}"));
-    }
-    lines.join("\n")
 }

@@ -40,6 +40,31 @@ pub(crate) fn observed(verdict: &Verdict) -> String {
         .map_or_else(|| "-".to_owned(), |m| m.to_string())
 }
 
+/// The evidence as lines of text.
+pub(crate) fn evidence(verdict: &Verdict) -> String {
+    let e = &verdict.evidence;
+    let mut lines = vec![
+        format!("property: {}", verdict.property),
+        format!("phase: {}", verdict.phase),
+        format!("observed: {}", observed(verdict)),
+        format!("threshold: {}", e.threshold),
+        format!("samples: {}", e.samples),
+    ];
+    if let Some(at) = e.first_broke_ns {
+        lines.push(format!(
+            "first broke at: {:.3} s into the run",
+            at as f64 / 1e9
+        ));
+    }
+    if let Some(witness) = &e.witness {
+        lines.push(format!("witness: {witness}"));
+    }
+    if let Some(note) = &verdict.note {
+        lines.push(format!("note: {note}"));
+    }
+    lines.join("\n")
+}
+
 /// One row per verdict: suite, property, phase, verdict, observed vs threshold.
 pub fn table(verdicts: &[(String, Verdict)]) -> String {
     let rows = verdicts.iter().map(|(suite, v)| Row {

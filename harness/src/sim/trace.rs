@@ -66,32 +66,14 @@ impl Trace {
     pub fn holds(&self, property: &dyn Property) -> Result<Verdict, TestCaseError> {
         let verdict = self.check(property);
         if verdict.outcome == Outcome::Fail {
-            return Err(TestCaseError::fail(describe(&verdict)));
+            return Err(TestCaseError::fail(format!(
+                "{} failed\n{}",
+                verdict.property,
+                crate::report::evidence(&verdict)
+            )));
         }
         Ok(verdict)
     }
-}
-
-fn describe(verdict: &Verdict) -> String {
-    let evidence = &verdict.evidence;
-    let mut text = format!(
-        "{} failed: observed {}, threshold {}",
-        verdict.property,
-        evidence
-            .observed
-            .map_or_else(|| "nothing".to_owned(), |m| m.to_string()),
-        evidence.threshold
-    );
-    if let Some(at) = evidence.first_broke_ns {
-        text.push_str(&format!(", first broke at {:.3}s", at as f64 / 1e9));
-    }
-    if let Some(witness) = &evidence.witness {
-        text.push_str(&format!(", witness {witness}"));
-    }
-    if let Some(note) = &verdict.note {
-        text.push_str(&format!(" ({note})"));
-    }
-    text
 }
 
 /// Counts, over the cases of a property test, how often each property was
