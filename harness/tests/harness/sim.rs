@@ -381,3 +381,27 @@ fn a_stack_that_panics_fails_the_case_with_its_own_panic() {
         "{message}"
     );
 }
+
+#[test]
+fn keyed_workloads_carry_an_idempotency_key_per_request_to_the_dependency() {
+    let sim = Simulation::new(|dependency: InProcessDependency| dependency);
+    let workload = strategy::Workload::new(3..=10, ms(10)).keyed();
+    let scenarios = strategy::scenario(Just(Vec::new()), &workload, SECOND);
+    let mut runner = TestRunner::deterministic();
+    runner
+        .run(&scenarios, |scenario| {
+            for (i, request) in scenario.requests.iter().enumerate() {
+                prop_assert_eq!(request.key.clone(), Some(format!("order-{i}")));
+            }
+            let trace = sim.run(&scenario)?;
+            let keys: Vec<_> = trace
+                .calls()
+                .iter()
+                .map(|c| c.idempotency_key.clone())
+                .collect();
+            let sent: Vec<_> = scenario.requests.iter().map(|r| r.key.clone()).collect();
+            prop_assert_eq!(keys, sent);
+            Ok(())
+        })
+        .unwrap();
+}
