@@ -259,6 +259,17 @@ impl Registry {
             .since(since, limit))
     }
 
+    /// Starts a dependency's journal tape (see [`crate::journal::Journal::start_tape`]).
+    pub(crate) fn start_tape(&self, name: &str) -> Result<(), ControlError> {
+        self.running(name)?.dependency.state().journal.start_tape();
+        Ok(())
+    }
+
+    /// Takes the records on a dependency's journal tape.
+    pub(crate) fn take_tape(&self, name: &str) -> Result<Vec<CallRecord>, ControlError> {
+        Ok(self.running(name)?.dependency.state().journal.take_tape())
+    }
+
     pub(crate) fn alerts(&self, name: &str) -> Result<Vec<AlertRecord>, ControlError> {
         Ok(self.running(name)?.dependency.alerts())
     }
@@ -269,16 +280,42 @@ impl Registry {
 
     /// Opens a window named `name` on every dependency, at one instant.
     pub(crate) fn mark(&self, name: &str) -> Result<Mark, ControlError> {
+        self.switch(name, BTreeMap::new(), None)
+    }
+
+    /// Opens a window named `name` on every dependency and, at each dependency
+    /// named in `faults`, replaces its faults (leased for `lease`) in the same
+    /// critical section: every call after the window opened meets the new
+    /// faults, every call before it the old ones. Nothing changes when a
+    /// name is unknown or a fault invalid.
+    pub(crate) fn switch(
+        &self,
+        name: &str,
+        mut faults: BTreeMap<String, Vec<Fault>>,
+        lease: Option<Duration>,
+    ) -> Result<Mark, ControlError> {
         if name.is_empty() || name.len() > 200 {
             return Err(ControlError::invalid("name", "must be 1 to 200 bytes"));
         }
+        if let Some(lease) = lease {
+            check_lease(lease)?;
+        }
         let dependencies = self.read();
+        for (dependency, set) in &faults {
+            if !dependencies.contains_key(dependency) {
+                return Err(ControlError::UnknownDependency(dependency.clone()));
+            }
+            validate_faults(set)?;
+        }
         let at_ns = self.clock.now_ns();
+        let now = Instant::now();
         let mut windows = BTreeMap::new();
         for (dep_name, running) in dependencies.iter() {
-            let index = running
-                .dependency
-                .state()
+            let mut state = running.dependency.state();
+            if let Some(set) = faults.remove(dep_name) {
+                state.faults.replace(set, lease, now);
+            }
+            let index = state
                 .journal
                 .mark(name, at_ns)
                 .ok_or(ControlError::TooManyWindows)?;

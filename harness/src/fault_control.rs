@@ -2,9 +2,12 @@
 //! one in this process, or one in another reached through its control API.
 //! The timeline speaks to either the same way.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fault_server::{AlertRecord, CallRecord, Clock, ControlError, Fault, FaultServer};
+use fault_server::{
+    AlertRecord, CallRecord, Clock, ControlError, Fault, FaultServer, JournalStats,
+};
 
 use crate::remote::{RemoteError, RemoteFaultServer};
 
@@ -102,6 +105,65 @@ impl FaultControl<'_> {
             FaultControl::Remote(remote, _) => remote.mark(name).await?,
         }
         Ok(())
+    }
+
+    /// Opens a window named `name` in every journal and, at each dependency
+    /// named in `faults`, puts those faults in force (leased for `lease`) as
+    /// its window opens. Returns each dependency's window index.
+    pub async fn switch(
+        &self,
+        name: &str,
+        faults: BTreeMap<String, Vec<Fault>>,
+        lease: Duration,
+    ) -> Result<BTreeMap<String, u32>, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.switch(name, faults, Some(lease))?.windows,
+            FaultControl::Remote(remote, _) => remote.switch(name, &faults, lease).await?,
+        })
+    }
+
+    /// Makes the dependency's journal keep every record for this run: on a
+    /// server in this process its tape is started (no record is dropped
+    /// whatever the call rate); a remote server's ring is read as often as
+    /// the run can, and what it dropped is counted.
+    pub async fn keep_records(&self, dependency: &str) -> Result<(), FaultControlError> {
+        if let FaultControl::Local(server) = self {
+            server.start_tape(dependency)?;
+        }
+        Ok(())
+    }
+
+    /// Records not read yet: on a server in this process, the calls still in
+    /// flight from `since` on, then those its tape took since the last call
+    /// (a later record of the same call supersedes an earlier one); on a
+    /// remote server, every record from `since` on.
+    pub async fn new_records(
+        &self,
+        dependency: &str,
+        since: u64,
+    ) -> Result<Vec<CallRecord>, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => {
+                // In flight first, then the tape: a call that ends between the
+                // two reads is on the tape, whose record comes later and wins.
+                let mut records: Vec<CallRecord> = server
+                    .journal_since(dependency, since, usize::MAX)?
+                    .into_iter()
+                    .filter(|r| r.departure_ns.is_none())
+                    .collect();
+                records.extend(server.take_tape(dependency)?);
+                records
+            }
+            FaultControl::Remote(remote, _) => remote.journal_since(dependency, since).await?,
+        })
+    }
+
+    /// A dependency's exact counters, overall and per window.
+    pub async fn stats(&self, dependency: &str) -> Result<JournalStats, FaultControlError> {
+        Ok(match self {
+            FaultControl::Local(server) => server.stats(dependency)?,
+            FaultControl::Remote(remote, _) => remote.stats(dependency).await?,
+        })
     }
 
     /// The records from sequence number `since` on.

@@ -46,5 +46,5 @@ pub mod timeline;
 mod verdict;
 
 pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};
-pub use observations::{Observations, Phase};
+pub use observations::{Attributed, Observations, Phase};
 pub use verdict::{Coverage, Evidence, Measure, Outcome, Verdict};

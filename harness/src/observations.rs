@@ -5,13 +5,13 @@
 //!
 //! A live run fills it from sockets; a unit test or a simulation builds it by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use fault_server::{AlertRecord, CallRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::{EdgeRecord, EdgeStats};
+use crate::{CorrelationId, EdgeRecord, EdgeStats};
 
 /// Everything a run observed.
 ///
@@ -42,9 +42,24 @@ pub struct Observations {
     pub edge_truncated_ns: Option<u64>,
     /// Every call each dependency received, by dependency name.
     pub dependencies: BTreeMap<String, Vec<CallRecord>>,
+    /// Calls a journal counted (exactly) whose records the run could not
+    /// read, by dependency then phase: a remote server's ring overwrote them
+    /// between two reads. Verdicts that need them are inconclusive.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// The alerts each alert sink received, by dependency name.
     #[serde(default)]
     pub alerts: BTreeMap<String, Vec<AlertRecord>>,
+}
+
+/// What [`Observations::attributed`] finds for a phase.
+#[derive(Debug, Default)]
+pub struct Attributed<'a> {
+    /// The calls, in arrival order.
+    pub calls: Vec<&'a CallRecord>,
+    /// The edge requests they were made for, plus the phase's requests that
+    /// made no call at the dependency.
+    pub requests: u64,
 }
 
 /// A named stretch of the run.
@@ -56,6 +71,11 @@ pub struct Phase {
     pub start_ns: u64,
     /// When it ended (exclusive).
     pub end_ns: u64,
+    /// The journal window each dependency opened when the phase's faults
+    /// came into force there (empty for observations built by hand, whose
+    /// calls are placed by arrival instant).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub windows: BTreeMap<String, u32>,
 }
 
 impl Phase {
@@ -65,6 +85,7 @@ impl Phase {
             name: name.into(),
             start_ns,
             end_ns,
+            windows: BTreeMap::new(),
         }
     }
 
@@ -93,18 +114,97 @@ impl Observations {
         })
     }
 
-    /// Calls that reached `dependency` within `phase` after `settle`.
+    /// Calls at `dependency` that met `phase`'s faults, after `settle`: those
+    /// that arrived in the journal window the phase opened there (when known;
+    /// else those that arrived within the phase).
     pub fn calls_in<'a>(
         &'a self,
         dependency: &str,
         phase: &'a Phase,
         settle: Duration,
     ) -> impl Iterator<Item = &'a CallRecord> + 'a {
+        let window = phase.windows.get(dependency).copied();
+        let from = phase.start_ns.saturating_add(nanos(settle));
         self.dependencies
             .get(dependency)
             .into_iter()
             .flatten()
-            .filter(move |r| phase.holds(r.arrival_ns, settle))
+            .filter(move |r| match window {
+                Some(window) => r.window == window && r.arrival_ns >= from,
+                None => phase.holds(r.arrival_ns, settle),
+            })
+    }
+
+    /// The calls at `dependency` made for `phase`'s requests, and those
+    /// requests, for properties that count calls per request.
+    ///
+    /// A request of the run whose calls reached the dependency belongs to the
+    /// phase whose faults its *first* call there met (the journal window it
+    /// arrived in), and all its calls there count with it: a request sent
+    /// just before a switch whose calls met the next phase's faults counts in
+    /// the next phase, retries and all, and retries that cross a switch count
+    /// with the attempt that caused them. A request with no call there
+    /// belongs to the phase it was sent in. A call without a known
+    /// correlation id (a target that does not pass it on) counts in the
+    /// phase whose faults it met, and only when no `endpoint` is asked for.
+    /// With `settle`, a request (or uncorrelated call) counts only from
+    /// `settle` into the phase.
+    pub fn attributed<'a>(
+        &'a self,
+        dependency: &str,
+        phase: &'a Phase,
+        settle: Duration,
+        endpoint: Option<&str>,
+    ) -> Attributed<'a> {
+        let window = phase.windows.get(dependency).copied();
+        let from = phase.start_ns.saturating_add(nanos(settle));
+        let met = |call: &CallRecord| match window {
+            Some(window) => call.window == window && call.arrival_ns >= from,
+            None => phase.holds(call.arrival_ns, settle),
+        };
+        let requests: HashMap<CorrelationId, &EdgeRecord> = self
+            .edge
+            .iter()
+            .filter_map(|r| Some((r.correlation_id?, r)))
+            .collect();
+        let calls = self
+            .dependencies
+            .get(dependency)
+            .map_or(&[][..], Vec::as_slice);
+        // Each request's calls, in arrival order: the first decides its phase.
+        let mut by_request: HashMap<CorrelationId, Vec<&CallRecord>> = HashMap::new();
+        let mut attributed = Attributed::default();
+        for call in calls {
+            let id = call
+                .correlation_id
+                .as_deref()
+                .and_then(|id| id.parse::<CorrelationId>().ok())
+                .filter(|id| requests.contains_key(id));
+            match id {
+                Some(id) => by_request.entry(id).or_default().push(call),
+                None if endpoint.is_none() && met(call) => attributed.calls.push(call),
+                None => {}
+            }
+        }
+        let called: HashSet<CorrelationId> = by_request.keys().copied().collect();
+        for (id, mut made) in by_request {
+            let request = requests[&id];
+            made.sort_by_key(|c| c.seq);
+            if endpoint.is_some_and(|e| &*request.endpoint != e) || !met(made[0]) {
+                continue;
+            }
+            attributed.requests += 1;
+            attributed.calls.extend(made);
+        }
+        attributed.requests += self
+            .edge
+            .iter()
+            .filter(|r| endpoint.is_none_or(|e| &*r.endpoint == e))
+            .filter(|r| r.correlation_id.is_none_or(|id| !called.contains(&id)))
+            .filter(|r| phase.holds(r.intended_ns, settle))
+            .count() as u64;
+        attributed.calls.sort_by_key(|c| c.seq);
+        attributed
     }
 }
 

@@ -8,10 +8,13 @@
 //! are moved onto the harness's clock, within half that round trip (tens of
 //! microseconds on loopback).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fault_server::{AlertRecord, CallRecord, Clock, DependencySpec, DependencyView, Fault};
+use fault_server::{
+    AlertRecord, CallRecord, Clock, DependencySpec, DependencyView, Fault, JournalStats,
+};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -217,6 +220,33 @@ impl RemoteFaultServer {
         self.call(Method::POST, "/marks", Some(body))
             .await
             .map(drop)
+    }
+
+    /// Opens a window named `name` in every journal and puts `faults` in
+    /// force (leased for `lease`) at the dependencies it names as their
+    /// windows open (`POST /marks` with faults). Returns each dependency's
+    /// window index.
+    pub async fn switch(
+        &self,
+        name: &str,
+        faults: &BTreeMap<String, Vec<Fault>>,
+        lease: Duration,
+    ) -> Result<BTreeMap<String, u32>, RemoteError> {
+        let body = serde_json::json!({
+            "name": name,
+            "faults": faults,
+            "lease": humantime::format_duration(lease).to_string(),
+        });
+        let mark: fault_server::Mark = self
+            .json(Method::POST, "/marks", Some(body.to_string().into_bytes()))
+            .await?;
+        Ok(mark.windows)
+    }
+
+    /// A dependency's exact counters, overall and per window.
+    pub async fn stats(&self, dependency: &str) -> Result<JournalStats, RemoteError> {
+        let path = format!("/dependencies/{dependency}/stats");
+        self.json(Method::GET, &path, None).await
     }
 
     /// The records from sequence number `since` on, on the harness's clock.

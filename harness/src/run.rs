@@ -71,6 +71,18 @@ pub enum RunError {
         /// The target's host.
         host: String,
     },
+    /// Not one request reached the target: a run with no answer to judge is broken.
+    #[error(
+        "{suite}: the target at {url} never answered: all {requests} requests failed to connect (is it running, and on that port?)"
+    )]
+    TargetDown {
+        /// The suite's name.
+        suite: String,
+        /// The target's base URL.
+        url: String,
+        /// Requests sent.
+        requests: u64,
+    },
     /// `[fault_server] token_env` names a variable that is not set.
     #[error("{suite}: [fault_server] token_env: environment variable `{var}` is not set")]
     MissingToken {
@@ -105,7 +117,7 @@ fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+            .is_ok_and(|ip| ip.to_canonical().is_loopback());
     if loopback || allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
         Ok(())
     } else {
@@ -375,6 +387,27 @@ async fn run_against(
             source,
         })?;
     drop(started);
+    let (mut sent, mut refused) = (0, 0);
+    for stats in result
+        .observations
+        .edge_stats
+        .values()
+        .flat_map(|p| p.values())
+    {
+        sent += stats.requests();
+        refused += stats
+            .outcomes
+            .get(&crate::EdgeOutcome::ConnectError)
+            .copied()
+            .unwrap_or(0);
+    }
+    if sent > 0 && refused == sent {
+        return Err(RunError::TargetDown {
+            suite: name(),
+            url: base.to_owned(),
+            requests: sent,
+        });
+    }
     Ok(SuiteRun {
         verdicts: suite
             .expect
@@ -397,6 +430,7 @@ mod tests {
             "http://127.9.9.9",
             "http://[::1]:80",
             "http://localhost:1",
+            "http://[::ffff:127.0.0.1]:8080",
         ] {
             assert_eq!(check_host(local, &[]), Ok(()), "{local}");
         }

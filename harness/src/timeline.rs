@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::fault_control::{FaultControl, FaultControlError};
-use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport};
+use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport, PhaseStarts};
 use crate::{EdgeStats, Observations, Phase};
 
 /// One phase: its name, how long it lasts, and the faults at each dependency
@@ -104,6 +104,8 @@ pub const LEASE: Duration = Duration::from_secs(2);
 const RENEW_EVERY: Duration = Duration::from_millis(500);
 /// How often the journals are drained while the run goes on.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// A read this large means calls arrive fast: the next read follows at once.
+const BUSY_READ: usize = 1_024;
 
 /// Runs `loads` through `phases` in order against the dependencies of `server`.
 /// Each load lasts the whole run. The phases keep to a plan fixed at the
@@ -154,14 +156,20 @@ pub async fn run_until(
     // the run are not the run's.
     let mut from = BTreeMap::new();
     for dependency in &dependencies {
+        server.keep_records(dependency).await?;
         from.insert(dependency.as_str(), server.next_seq(dependency).await?);
     }
+    // Each phase's journal window at each dependency: the calls that met its faults.
+    let windows = std::sync::Mutex::new(vec![BTreeMap::new(); phases.len()]);
     // The first phase's faults are in place before the first request.
     if let Some(first) = phases.first() {
-        switch_to(server, first, &dependencies).await?;
+        windows.lock().unwrap_or_else(|e| e.into_inner())[0] =
+            switch_to(server, first, &dependencies).await?;
     }
     let clock = server.clock();
     let start = Instant::now();
+    let phase_starts = Arc::new(PhaseStarts::new(phases.len()));
+    phase_starts.begin(0, clock.ns_at(start));
     let mut starts = Vec::with_capacity(phases.len() + 1);
     let mut at = start;
     for phase in phases {
@@ -171,7 +179,7 @@ pub async fn run_until(
     let end = at;
     let live = Arc::new(LiveCounts::new(phases.len()));
     let options = DriveOptions {
-        phase_starts_ns: starts.iter().map(|s| clock.ns_at(*s)).collect(),
+        phase_starts: Arc::clone(&phase_starts),
         stop: stop.clone(),
         live: Arc::clone(&live),
         max_requests: limits.max_requests,
@@ -189,7 +197,14 @@ pub async fn run_until(
     };
     let (done_tx, done_rx) = watch::channel(false);
     let timeline = async {
-        let switch = switch_phases(server, phases, &dependencies, &starts, (&live, limits));
+        let switch = switch_phases(
+            server,
+            phases,
+            &dependencies,
+            &starts,
+            (&live, limits),
+            (&phase_starts, &windows),
+        );
         let ended = tokio::select! {
             switched = switch => switched,
             failed = renew(server, &dependencies).map_ok(|()| None) => failed,
@@ -250,26 +265,34 @@ pub async fn run_until(
         })
     });
     let cut = aborted_at_ns.unwrap_or(u64::MAX);
-    let ends = starts.iter().skip(1).copied().chain([end]);
+    let windows = windows.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A phase begins once its faults are in force everywhere (not at its
+    // planned instant), and ends where the next one begins.
+    let begun: Vec<u64> = (0..phases.len())
+        .map_while(|index| phase_starts.start_of(index))
+        .collect();
+    let ends = begun.iter().skip(1).copied().chain([clock.ns_at(end)]);
     let seen_phases: Vec<Phase> = phases
         .iter()
-        .zip(starts.iter().zip(ends))
-        .map(|(plan, (from, to))| {
-            Phase::new(
-                plan.name.clone(),
-                clock.ns_at(*from),
-                clock.ns_at(to).min(cut),
-            )
+        .zip(begun.iter().zip(ends))
+        .zip(windows)
+        .map(|((plan, (from, to)), windows)| {
+            let mut phase = Phase::new(plan.name.clone(), *from, to.min(cut));
+            phase.windows = windows;
+            phase
         })
         .filter(|phase| phase.start_ns < cut)
         .collect();
+    let journals = journals?;
+    let lost_calls = lost_calls(server, &seen_phases, &journals).await?;
     Ok(RunResult {
         observations: Observations {
             edge_stats: by_phase_name(stats, &seen_phases),
             phases: seen_phases,
             edge: records,
             edge_truncated_ns: truncated_ns,
-            dependencies: journals?,
+            dependencies: journals,
+            lost_calls,
             alerts,
         },
         aborted_at_ns,
@@ -295,17 +318,51 @@ fn by_phase_name(
         .collect()
 }
 
-/// Puts `phase`'s faults in force at every dependency and marks the journals.
+/// Puts `phase`'s faults in force at every dependency, each as its journal
+/// opens the phase's window; returns the windows.
 async fn switch_to(
     server: FaultControl<'_>,
     phase: &PhasePlan,
     dependencies: &[String],
-) -> Result<(), FaultControlError> {
-    for dependency in dependencies {
-        let faults = phase.faults.get(dependency).cloned().unwrap_or_default();
-        server.replace_faults(dependency, faults, LEASE).await?;
+) -> Result<BTreeMap<String, u32>, FaultControlError> {
+    let faults = dependencies
+        .iter()
+        .map(|d| (d.clone(), phase.faults.get(d).cloned().unwrap_or_default()))
+        .collect();
+    let mut windows = server.switch(&phase.name, faults, LEASE).await?;
+    windows.retain(|dependency, _| dependencies.contains(dependency));
+    Ok(windows)
+}
+
+/// Per dependency and phase, the calls the journal counted (exactly) in the
+/// phase's window whose records the run never read: lost from a remote
+/// server's ring between two reads. Verdicts that need those records are
+/// inconclusive.
+async fn lost_calls(
+    server: FaultControl<'_>,
+    phases: &[Phase],
+    journals: &BTreeMap<String, Vec<CallRecord>>,
+) -> Result<BTreeMap<String, BTreeMap<String, u64>>, FaultControlError> {
+    let mut lost = BTreeMap::new();
+    for (dependency, records) in journals {
+        let stats = server.stats(dependency).await?;
+        for phase in phases {
+            let Some(window) = phase.windows.get(dependency) else {
+                continue;
+            };
+            let Some(counted) = stats.windows.iter().find(|w| w.index == *window) else {
+                continue;
+            };
+            let read = records.iter().filter(|r| r.window == *window).count() as u64;
+            let missing = counted.counters.calls.saturating_sub(read);
+            if missing > 0 {
+                lost.entry(dependency.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(phase.name.clone(), missing);
+            }
+        }
     }
-    server.mark(&phase.name).await
+    Ok(lost)
 }
 
 /// Updates `bar` four times a second with where the run stands, until dropped.
@@ -373,13 +430,23 @@ async fn switch_phases(
     dependencies: &[String],
     starts: &[Instant],
     (live, limits): (&LiveCounts, &Limits),
+    (begun, windows): (&PhaseStarts, &std::sync::Mutex<Vec<BTreeMap<String, u32>>>),
 ) -> Result<Option<(String, usize)>, FaultControlError> {
+    let clock = server.clock();
     for (index, (phase, start)) in phases.iter().zip(starts).enumerate().skip(1) {
         tokio::time::sleep_until(*start).await;
         if let Some(why) = unhealthy(&phases[index - 1], index - 1, live, limits) {
             return Ok(Some((why, index)));
         }
-        switch_to(server, phase, dependencies).await?;
+        let opened = switch_to(server, phase, dependencies).await?;
+        begun.begin(index, clock.now_ns());
+        if let Some(slot) = windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(index)
+        {
+            *slot = opened;
+        }
     }
     if let (Some(last), Some(start)) = (phases.last(), starts.last()) {
         tokio::time::sleep_until(*start + last.duration).await;
@@ -412,9 +479,10 @@ fn unhealthy(
     })
 }
 
-/// Reads every journal as the run goes (a journal keeps only its latest
-/// records), and once more when the load has finished. A call still in flight
-/// when read is read again until it has ended.
+/// Reads every journal as the run goes (a remote journal keeps only its
+/// latest records; a local one hands them over on its tape), and once more
+/// when the load has finished. A call still in flight when read is read
+/// again until it has ended.
 async fn drain<'a>(
     server: FaultControl<'_>,
     dependencies: &'a [String],
@@ -425,9 +493,25 @@ async fn drain<'a>(
     let mut resume = from;
     loop {
         let finished = *done.borrow();
+        let mut busy = false;
         for dependency in dependencies {
             let from = resume.get(dependency.as_str()).copied().unwrap_or(0);
-            let records = server.journal_since(dependency, from).await?;
+            let records = if finished || matches!(server, FaultControl::Remote(..)) {
+                server.new_records(dependency, from).await?
+            } else {
+                // Calls in flight are read once, at the end.
+                server.new_records(dependency, u64::MAX).await?
+            };
+            busy |= records.len() >= BUSY_READ;
+            if let FaultControl::Local(_) = server {
+                // The tape hands each ended call over once: the calls in
+                // flight are read from the run's first call on, at the end.
+                let kept = calls.entry(dependency.clone()).or_default();
+                for record in records {
+                    kept.insert(record.seq, record);
+                }
+                continue;
+            }
             let next = records
                 .iter()
                 .find(|r| r.departure_ns.is_none())
@@ -448,6 +532,11 @@ async fn drain<'a>(
         }
         if finished {
             break;
+        }
+        if busy {
+            // A remote ring fills up: read again at once rather than lose records.
+            tokio::task::yield_now().await;
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(DRAIN_EVERY) => {}

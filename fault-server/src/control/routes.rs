@@ -11,9 +11,10 @@
 //! | `GET /dependencies/{name}/journal?since=SEQ&limit=N` | records as JSON lines |
 //! | `GET /dependencies/{name}/stats` | exact counters, overall and per window |
 //! | `GET /dependencies/{name}/alerts` | the alerts an alert sink received |
-//! | `POST /marks` | `{"name": "..."}`: open a window on every dependency (201) |
+//! | `POST /marks` | `{"name": "..."}`: open a window on every dependency (201); with `"faults": {"crm": [...]}` (and `"lease"`), replace those dependencies' faults as their windows open (a phase switch) |
 //! | `POST /reset` | clear every fault and journal |
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,11 @@ struct PatchBody {
 #[serde(deny_unknown_fields)]
 struct MarkBody {
     name: String,
+    /// Faults to put in force at these dependencies as their windows open.
+    #[serde(default)]
+    faults: BTreeMap<String, Vec<Fault>>,
+    #[serde(default, with = "humantime_serde::option")]
+    lease: Option<Duration>,
 }
 
 async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<Reply, Problem> {
@@ -164,7 +170,10 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         }
         (&Method::POST, ["marks"]) => {
             let body: MarkBody = read_json(request).await?;
-            json(StatusCode::CREATED, &registry.mark(&body.name)?)
+            json(
+                StatusCode::CREATED,
+                &registry.switch(&body.name, body.faults, body.lease)?,
+            )
         }
         (&Method::POST, ["reset"]) => {
             registry.reset();

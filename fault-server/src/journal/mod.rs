@@ -8,7 +8,11 @@
 //! updated as calls arrive and leave, never recomputed from records.
 //!
 //! The records are a ring for readers to drain as they go (`since` a
-//! sequence number), not an archive: the harness reads them while it runs. The
+//! sequence number), not an archive. A reader that must see every record (the
+//! harness, for its own server) starts the journal's *tape* instead: from then
+//! on no record is dropped; each call's record goes on the tape when the call
+//! ends, and the reader takes the tape as it goes ([`Journal::take_tape`]),
+//! so the ring holds only calls in flight (and those behind the oldest of them). The
 //! default is small on purpose. A ring overwritten on every call costs cache:
 //! measured against a bare hyper server at ~200k calls/s on two cores
 //! (`bench/fault-server.sh throughput`), 4,096 records kept 0.93–0.95 of its
@@ -75,6 +79,8 @@ pub struct Journal {
     first_window: u32,
     /// The counts of retired windows.
     retired: Tally,
+    /// Records of ended calls not yet taken, once the tape is started.
+    tape: Option<Vec<CallRecord>>,
 }
 
 /// A call's place in the journal, handed back when it departs.
@@ -101,7 +107,21 @@ impl Journal {
             windows: vec![OpenWindow::new(FIRST_WINDOW.to_owned(), 0, 0)],
             first_window: 0,
             retired: Tally::default(),
+            tape: None,
         }
+    }
+
+    /// Starts the tape: from now on no record is dropped, and every call's
+    /// record is handed to [`Journal::take_tape`] once the call has ended.
+    /// Records of calls in flight stay readable with [`Journal::since`].
+    pub fn start_tape(&mut self) {
+        self.tape.get_or_insert_with(Vec::new);
+    }
+
+    /// The records of calls that ended since the last take, in departure
+    /// order; empty when the tape was never started.
+    pub fn take_tape(&mut self) -> Vec<CallRecord> {
+        self.tape.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The sequence number the next call will get.
@@ -125,8 +145,8 @@ impl Journal {
         // so a call updates one set of counters, not two.
         window.tally.count_arrival(self.in_flight, faults);
         let window = self.number_of(window_index);
-        if self.capacity > 0 {
-            if self.records.len() == self.capacity {
+        if self.capacity > 0 || self.tape.is_some() {
+            if self.records.len() >= self.capacity && self.tape.is_none() {
                 self.records.pop_front();
                 self.first_seq += 1;
                 self.dropped += 1;
@@ -169,6 +189,14 @@ impl Journal {
         if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
             if let Some(slot) = self.records.get_mut(index as usize) {
                 slot.depart(outcome, status, now_ns);
+                if let Some(tape) = &mut self.tape {
+                    tape.push(slot.record(ticket.seq, &self.interner));
+                    // Ended calls at the front are on the tape: the ring lets them go.
+                    while self.records.front().is_some_and(Slot::departed) {
+                        self.records.pop_front();
+                        self.first_seq += 1;
+                    }
+                }
             }
         }
     }
@@ -276,6 +304,9 @@ impl Journal {
         )];
         self.first_window = 0;
         self.retired = Tally::default();
+        if let Some(tape) = &mut self.tape {
+            tape.clear();
+        }
     }
 }
 
@@ -371,6 +402,26 @@ mod tests {
         let seqs: Vec<_> = journal.since(0, 100).iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [7, 8, 9]);
         assert_eq!(journal.since(9, 100).len(), 1);
+    }
+
+    #[test]
+    fn a_started_tape_drops_no_record_past_capacity_and_hands_each_over_once() {
+        let mut journal = Journal::new(2);
+        journal.start_tape();
+        let held = journal.arrive(&info(), FaultKinds::default(), 0);
+        for i in 1..10 {
+            let t = journal.arrive(&info(), FaultKinds::default(), i);
+            journal.depart(t, Outcome::Responded, Some(200), i + 1);
+        }
+        let taken: Vec<_> = journal.take_tape().iter().map(|r| r.seq).collect();
+        assert_eq!(taken, (1..10).collect::<Vec<_>>());
+        assert!(journal.take_tape().is_empty(), "each record is taken once");
+        assert_eq!(journal.stats().dropped_records, 0);
+        // The call in flight is still readable, and goes on the tape when it ends.
+        assert_eq!(journal.since(0, 100)[0].seq, 0);
+        journal.depart(held, Outcome::ClientGone, None, 20);
+        assert_eq!(journal.take_tape()[0].outcome, Outcome::ClientGone);
+        assert!(journal.since(0, 100).is_empty(), "the ring let them all go");
     }
 
     #[test]

@@ -85,6 +85,10 @@ impl Slot {
         self.status = status;
     }
 
+    pub(super) fn departed(&self) -> bool {
+        self.departure_ns != IN_FLIGHT
+    }
+
     pub(super) fn record(&self, seq: u64, interner: &Interner) -> CallRecord {
         let extras = self.extras.as_deref();
         let text = |id: u32, own: Option<&str>| match id {

@@ -333,6 +333,66 @@ impl FaultServer {
         self.registry.mark(name)
     }
 
+    /// Opens a window named `name` on every dependency (as [`FaultServer::mark`])
+    /// and, at each dependency named in `faults`, replaces its faults (leased
+    /// for `lease`) in the same critical section as its window opens: a phase
+    /// switch. Every call in the new window met the new faults, and every call
+    /// before it the old ones. Nothing changes when a name is unknown or a
+    /// fault invalid.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// use std::collections::BTreeMap;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?;
+    /// let mark = server.switch("crm slow", BTreeMap::from([("crm".to_owned(), vec![slow])]), None)?;
+    /// assert_eq!(mark.windows["crm"], 1);
+    /// assert_eq!(server.dependency("crm")?.faults.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn switch(
+        &self,
+        name: &str,
+        faults: BTreeMap<String, Vec<Fault>>,
+        lease: Option<Duration>,
+    ) -> Result<Mark, ControlError> {
+        self.registry.switch(name, faults, lease)
+    }
+
+    /// Starts a dependency's journal *tape*: from now on its journal drops no
+    /// record (whatever its capacity), and the record of every call that ends
+    /// is kept for [`FaultServer::take_tape`]. For a reader that must see every
+    /// call at any rate (the harness, on its own server). Calls still in flight
+    /// stay readable with [`FaultServer::journal_since`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).journal_capacity(0).start()?;
+    /// server.start_tape("crm")?;
+    /// let mut stream = tokio::net::TcpStream::connect(server.addr("crm")?).await?;
+    /// stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await?;
+    /// stream.read_to_end(&mut Vec::new()).await?;
+    /// assert_eq!(server.take_tape("crm")?.len(), 1, "kept although the ring keeps nothing");
+    /// assert!(server.take_tape("crm")?.is_empty(), "taken once");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start_tape(&self, dependency: &str) -> Result<(), ControlError> {
+        self.registry.start_tape(dependency)
+    }
+
+    /// The records of the dependency's calls that ended since the last take,
+    /// in the order they ended; see [`FaultServer::start_tape`].
+    pub fn take_tape(&self, dependency: &str) -> Result<Vec<CallRecord>, ControlError> {
+        self.registry.take_tape(dependency)
+    }
+
     /// Every record a dependency's journal holds, oldest first.
     ///
     /// ```

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::recorder::{LiveCounts, Recorder, DEFAULT_RECORD_CAPACITY};
+use super::recorder::{LiveCounts, PhaseStarts, Recorder, DEFAULT_RECORD_CAPACITY};
 use super::request::{send_pooled, Connection, HttpClient};
 use super::{Arrival, Load, MAX_IN_FLIGHT};
 use crate::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats};
@@ -25,9 +25,9 @@ pub struct DriveOptions {
     pub clock: Clock,
     /// Tells this run's correlation ids apart from any other's.
     pub run: u64,
-    /// Where each phase begins (ns on `clock`, ascending): statistics are
-    /// kept per phase, by each request's intended instant.
-    pub phase_starts_ns: Vec<u64>,
+    /// Where each phase begins: statistics are kept per phase, by each
+    /// request's intended instant (see [`PhaseStarts`]).
+    pub phase_starts: Arc<PhaseStarts>,
     /// Records kept at most (statistics count every request regardless).
     pub capacity: usize,
     /// Requests sent at most over the whole drive, whatever the loads say:
@@ -51,7 +51,7 @@ impl DriveOptions {
         DriveOptions {
             clock,
             run,
-            phase_starts_ns: Vec::new(),
+            phase_starts: Arc::new(PhaseStarts::fixed(&[0])),
             capacity: DEFAULT_RECORD_CAPACITY,
             max_requests: None,
             live: Arc::new(LiveCounts::new(1)),
@@ -160,7 +160,7 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         recorder: Mutex::new(Recorder::with_live(
-            options.phase_starts_ns,
+            options.phase_starts,
             options.capacity,
             options.live,
         )),
@@ -182,7 +182,14 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         });
     }
     while drivers.join_next().await.is_some() {}
-    let recorded = std::mem::replace(&mut *shared.recorder(), Recorder::new(Vec::new(), 0));
+    let recorded = std::mem::replace(
+        &mut *shared.recorder(),
+        Recorder::with_live(
+            Arc::new(PhaseStarts::new(1)),
+            0,
+            Arc::new(LiveCounts::new(1)),
+        ),
+    );
     recorded.finish()
 }
 

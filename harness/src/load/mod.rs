@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
 pub use driver::{drive, drive_from, DriveOptions, LoadReport};
-pub use recorder::{LiveCounts, DEFAULT_RECORD_CAPACITY};
+pub use recorder::{LiveCounts, PhaseStarts, DEFAULT_RECORD_CAPACITY};
 
 /// One endpoint of the system under test.
 #[derive(Debug, Clone)]

@@ -64,12 +64,75 @@ impl LiveCounts {
     }
 }
 
+/// Where each phase begins (ns on the run's clock), shared by the timeline,
+/// which sets a phase's start once its faults are in force at every
+/// dependency, and the driver, which files each request under the last phase
+/// begun by its intended instant. So a request sent while the previous
+/// phase's faults were still in place counts in the previous phase.
+#[derive(Debug)]
+pub struct PhaseStarts(Vec<AtomicU64>);
+
+/// The start of a phase not yet begun.
+const NOT_BEGUN: u64 = u64::MAX;
+
+impl PhaseStarts {
+    /// `phases` phases (at least one), none begun.
+    pub fn new(phases: usize) -> Self {
+        PhaseStarts(
+            (0..phases.max(1))
+                .map(|_| AtomicU64::new(NOT_BEGUN))
+                .collect(),
+        )
+    }
+
+    /// Phases beginning at these instants (ascending).
+    pub fn fixed(starts_ns: &[u64]) -> Self {
+        let starts = PhaseStarts::new(starts_ns.len());
+        for (phase, at) in starts_ns.iter().enumerate() {
+            starts.begin(phase, *at);
+        }
+        starts
+    }
+
+    /// Phase `phase` began at `at_ns`.
+    pub fn begin(&self, phase: usize, at_ns: u64) {
+        if let Some(start) = self.0.get(phase) {
+            start.store(at_ns.min(NOT_BEGUN - 1), Ordering::Release);
+        }
+    }
+
+    /// When phase `phase` began, if it has.
+    pub fn start_of(&self, phase: usize) -> Option<u64> {
+        let at = self.0.get(phase)?.load(Ordering::Acquire);
+        (at != NOT_BEGUN).then_some(at)
+    }
+
+    /// How many phases there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (never: there is always one).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The phase an instant falls in: the last one begun at or before it
+    /// (before the first, the first).
+    pub fn phase_of(&self, at_ns: u64) -> usize {
+        (0..self.0.len())
+            .rev()
+            .find(|phase| self.start_of(*phase).is_some_and(|start| start <= at_ns))
+            .unwrap_or(0)
+    }
+}
+
 /// What the driver has seen so far. Each worker thread has its own (no lock
 /// or cache line shared per request); they share only the count of records
 /// kept, so the cap holds over all of them, and are merged at the end.
 #[derive(Debug)]
 pub(crate) struct Recorder {
-    phase_starts_ns: Vec<u64>,
+    phase_starts: Arc<PhaseStarts>,
     capacity: usize,
     kept: Arc<AtomicUsize>,
     live: Arc<LiveCounts>,
@@ -80,20 +143,25 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Splits statistics at `phase_starts_ns` (ascending) and keeps at most `capacity` records.
+    #[cfg(test)]
     pub(crate) fn new(phase_starts_ns: Vec<u64>, capacity: usize) -> Self {
         let live = Arc::new(LiveCounts::new(phase_starts_ns.len()));
-        Recorder::with_live(phase_starts_ns, capacity, live)
+        Recorder::with_live(
+            Arc::new(PhaseStarts::fixed(&phase_starts_ns)),
+            capacity,
+            live,
+        )
     }
 
     /// As [`Recorder::new`], counting into `live` as well.
     pub(crate) fn with_live(
-        phase_starts_ns: Vec<u64>,
+        phase_starts: Arc<PhaseStarts>,
         capacity: usize,
         live: Arc<LiveCounts>,
     ) -> Self {
         Recorder {
             live,
-            phase_starts_ns,
+            phase_starts,
             capacity,
             kept: Arc::new(AtomicUsize::new(0)),
             records: Vec::new(),
@@ -105,7 +173,7 @@ impl Recorder {
     /// Another recorder for another thread, sharing this one's cap.
     pub(crate) fn sibling(&self) -> Self {
         Recorder {
-            phase_starts_ns: self.phase_starts_ns.clone(),
+            phase_starts: Arc::clone(&self.phase_starts),
             capacity: self.capacity,
             kept: Arc::clone(&self.kept),
             live: Arc::clone(&self.live),
@@ -134,13 +202,11 @@ impl Recorder {
 
     /// The phase an instant falls in (before the first phase counts as the first).
     fn phase_of(&self, at_ns: u64) -> usize {
-        self.phase_starts_ns
-            .partition_point(|start| *start <= at_ns)
-            .saturating_sub(1)
+        self.phase_starts.phase_of(at_ns)
     }
 
     fn stats_mut(&mut self, endpoint: &Arc<str>, phase: usize) -> &mut EdgeStats {
-        let phases = self.phase_starts_ns.len().max(1);
+        let phases = self.phase_starts.len();
         let per_phase = self
             .stats
             .entry(Arc::clone(endpoint))

@@ -22,6 +22,17 @@ pub enum Jitter {
     Equal,
 }
 
+impl Jitter {
+    /// The name as a suite writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Jitter::None => "none",
+            Jitter::Full => "full",
+            Jitter::Equal => "equal",
+        }
+    }
+}
+
 /// Between a failed call at `dependency` and the next attempt of the same
 /// request (by correlation id), the wait stays inside the envelope of retry
 /// n: `min(max, base × factor^(n-1))`, per the `jitter` model, give or take
@@ -101,17 +112,22 @@ const JITTER_SAMPLES: usize = 10;
 impl Property for Backoff {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!(
-            "backoff({}) {:?} x{} up to {:?}, {:?} jitter",
-            self.dependency, self.base, self.factor, self.max, self.jitter
+            "backoff({}) {:?} x{} up to {:?}, {} jitter",
+            self.dependency,
+            self.base,
+            self.factor,
+            self.max,
+            self.jitter.as_str()
         );
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start(seen, &name, Measure::Duration(self.envelope(1)))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+        let (phase, mut evidence) = match self.scope.start_calls(
+            seen,
+            &name,
+            Measure::Duration(self.envelope(1)),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
         let mut attempts: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
             if let Some(id) = call.correlation_id.as_deref() {

@@ -80,11 +80,14 @@ impl Property for Breaker {
             "breaker({}) opens after {} failures for {:?}, {} probe(s)",
             self.dependency, self.failures, self.reset, self.probes
         );
-        let (phase, mut evidence) = match self.scope.start(seen, &name, Measure::Count(self.probes))
-        {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+        let (phase, mut evidence) =
+            match self
+                .scope
+                .start_calls(seen, &name, Measure::Count(self.probes), &self.dependency)
+            {
+                Ok(found) => found,
+                Err(verdict) => return *verdict,
+            };
         let mut calls: Vec<&CallRecord> = seen
             .calls_in(&self.dependency, phase, self.scope.settle)
             .collect();

@@ -37,14 +37,15 @@ impl Calls {
 impl Property for Calls {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("calls({}) <= {}", self.dependency, self.at_most);
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Count(self.at_most))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+        let (phase, mut evidence) = match self.scope.start_edge_calls(
+            seen,
+            &name,
+            Measure::Count(self.at_most),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
         evidence.samples = seen.edge_in(phase, self.scope.settle, None).count() as u64;
         if let Some(why) = self
             .scope

@@ -44,14 +44,15 @@ impl Deadline {
 impl Property for Deadline {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("deadline({}) within {:?}", self.dependency, self.budget);
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Duration(self.budget))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+        let (phase, mut evidence) = match self.scope.start_edge_calls(
+            seen,
+            &name,
+            Measure::Duration(self.budget),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
         let sent: HashMap<CorrelationId, u64> = seen
             .edge_in(phase, self.scope.settle, None)
             .filter_map(|r| Some((r.correlation_id?, r.sent_ns)))

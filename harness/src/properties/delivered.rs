@@ -54,10 +54,14 @@ impl Property for Delivered {
             "delivered({} -> {}) exactly once within {:?}",
             self.endpoint, self.dependency, self.within
         );
-        let (phase, mut evidence) = match self.scope.start_edge(seen, &name, Measure::Count(1)) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+        let (phase, mut evidence) =
+            match self
+                .scope
+                .start_edge_calls(seen, &name, Measure::Count(1), &self.dependency)
+            {
+                Ok(found) => found,
+                Err(verdict) => return *verdict,
+            };
         let accepted: BTreeSet<CorrelationId> = seen
             .edge_in(phase, self.scope.settle, Some(&self.endpoint))
             .filter(|r| r.outcome == EdgeOutcome::Status(202))

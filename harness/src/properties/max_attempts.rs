@@ -40,13 +40,18 @@ impl MaxAttempts {
 impl Property for MaxAttempts {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("max_attempts({}) <= {}", self.dependency, self.at_most);
-        let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+        let (phase, mut evidence) = match self.scope.start_calls(
+            seen,
+            &name,
+            Measure::Count(self.at_most),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
         let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
-        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+        let attributed = seen.attributed(&self.dependency, phase, self.scope.settle, None);
+        for call in attributed.calls {
             let Some(id) = call.correlation_id.as_deref() else {
                 continue;
             };

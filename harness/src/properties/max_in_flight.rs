@@ -38,11 +38,15 @@ impl MaxInFlight {
 impl Property for MaxInFlight {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!("max_in_flight({}) <= {}", self.dependency, self.at_most);
-        let (phase, mut evidence) =
-            match self.scope.start(seen, &name, Measure::Count(self.at_most)) {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+        let (phase, mut evidence) = match self.scope.start_calls(
+            seen,
+            &name,
+            Measure::Count(self.at_most),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
         let mut peak = None::<&fault_server::CallRecord>;
         for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
             evidence.samples += 1;

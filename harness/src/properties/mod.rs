@@ -17,6 +17,7 @@ mod shed_fast;
 mod status_share;
 mod success_rate;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use alert_fired::AlertFired;
@@ -37,7 +38,7 @@ pub use status_share::StatusShare;
 pub use success_rate::SuccessRate;
 
 use crate::verdict::{Evidence, Measure};
-use crate::{Observations, Phase, Verdict};
+use crate::{EdgeStats, Observations, Phase, Verdict};
 
 /// A resilience claim that can be checked against what a run observed.
 pub trait Property {
@@ -136,6 +137,89 @@ impl Scope {
             None => Ok((phase, evidence)),
         }
     }
+}
+
+impl Scope {
+    /// As [`Scope::start`], for a property that reads `dependency`'s calls:
+    /// inconclusive when the calls it needs are not all there
+    /// ([`calls_missing`]).
+    pub(crate) fn start_calls<'a>(
+        &self,
+        seen: &'a Observations,
+        property: &str,
+        threshold: Measure,
+        dependency: &str,
+    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
+        let found = self.start(seen, property, threshold)?;
+        require_calls(seen, found, property, dependency)
+    }
+
+    /// As [`Scope::start_edge`] and [`Scope::start_calls`] at once.
+    pub(crate) fn start_edge_calls<'a>(
+        &self,
+        seen: &'a Observations,
+        property: &str,
+        threshold: Measure,
+        dependency: &str,
+    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
+        let found = self.start_edge(seen, property, threshold)?;
+        require_calls(seen, found, property, dependency)
+    }
+}
+
+fn require_calls<'a>(
+    seen: &Observations,
+    (phase, evidence): (&'a Phase, Evidence),
+    property: &str,
+    dependency: &str,
+) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
+    match calls_missing(seen, phase, dependency) {
+        Some(why) => Err(Box::new(Verdict::inconclusive(
+            property.to_owned(),
+            &phase.name,
+            evidence,
+            why,
+        ))),
+        None => Ok((phase, evidence)),
+    }
+}
+
+/// Why `dependency`'s calls in `phase` cannot be judged, when they cannot:
+/// the journal counted calls whose records were lost before the run read
+/// them, or no call reached the dependency in the whole run although
+/// requests were sent (a target down, or calling somewhere else, is no
+/// evidence that it behaves).
+pub(crate) fn calls_missing(
+    seen: &Observations,
+    phase: &Phase,
+    dependency: &str,
+) -> Option<String> {
+    let lost = seen.lost_calls.get(dependency);
+    if let Some(n) = lost.and_then(|phases| phases.get(&phase.name)) {
+        return Some(format!(
+            "{n} calls at `{dependency}` in this phase were counted by its journal, \
+             but their records were overwritten before the run could read them \
+             (the fault server keeps journal_capacity records per dependency): \
+             raise journal_capacity there"
+        ));
+    }
+    let sent = seen
+        .edge_stats
+        .values()
+        .flat_map(BTreeMap::values)
+        .map(EdgeStats::requests)
+        .sum::<u64>()
+        .max(seen.edge.len() as u64);
+    let called = seen
+        .dependencies
+        .get(dependency)
+        .is_some_and(|c| !c.is_empty());
+    (sent > 0 && !called && lost.is_none()).then(|| {
+        format!(
+            "no call reached `{dependency}` in the whole run while {sent} requests were sent: \
+             is the target up, and configured to call `{dependency}` at the address the fault server gave it?"
+        )
+    })
 }
 
 /// Why the edge records of `phase` are incomplete, when the run outgrew its

@@ -50,24 +50,30 @@ impl RetryAmplification {
 
 impl Property for RetryAmplification {
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
-            "retry_amplification({}) <= {}",
-            self.dependency, self.at_most
+        let subject = match &self.endpoint {
+            Some(endpoint) => format!("{endpoint} -> {}", self.dependency),
+            None => self.dependency.clone(),
+        };
+        let name = format!("retry_amplification({subject}) <= {}", self.at_most);
+        let (phase, mut evidence) = match self.scope.start_edge_calls(
+            seen,
+            &name,
+            Measure::Ratio(self.at_most),
+            &self.dependency,
+        ) {
+            Ok(found) => found,
+            Err(verdict) => return *verdict,
+        };
+        let attributed = seen.attributed(
+            &self.dependency,
+            phase,
+            self.scope.settle,
+            self.endpoint.as_deref(),
         );
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Ratio(self.at_most))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
-        let requests = seen
-            .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
-            .count() as u64;
+        let requests = attributed.requests;
         let mut per_request: BTreeMap<&str, u64> = BTreeMap::new();
         let mut calls = 0u64;
-        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+        for call in attributed.calls {
             calls += 1;
             if let Some(id) = call.correlation_id.as_deref() {
                 *per_request.entry(id).or_default() += 1;

@@ -108,6 +108,10 @@ pub struct DependencyReport {
     pub peak_in_flight: u64,
     /// Calls by status sent; calls that ended without one by how they ended.
     pub outcomes: BTreeMap<String, u64>,
+    /// Calls the journal counted in the phase whose records the run could
+    /// not read (a remote ring overwrote them): verdicts that needed them are
+    /// inconclusive.
+    pub lost_records: u64,
 }
 
 impl SuiteReport {
@@ -174,14 +178,19 @@ impl SuiteReport {
                     calls: 0,
                     peak_in_flight: 0,
                     outcomes: BTreeMap::new(),
+                    lost_records: seen
+                        .lost_calls
+                        .get(dependency)
+                        .and_then(|phases| phases.get(&phase.name))
+                        .copied()
+                        .unwrap_or(0),
                 };
                 for call in seen.calls_in(dependency, phase, std::time::Duration::ZERO) {
                     report.calls += 1;
                     report.peak_in_flight = report.peak_in_flight.max(call.in_flight);
-                    let key = call.status.map_or_else(
-                        || format!("{:?}", call.outcome).to_lowercase(),
-                        |s| s.to_string(),
-                    );
+                    let key = call
+                        .status
+                        .map_or_else(|| call.outcome.as_str().to_owned(), |s| s.to_string());
                     *report.outcomes.entry(key).or_default() += 1;
                 }
                 dependencies.push(report);

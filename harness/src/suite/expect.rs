@@ -50,6 +50,29 @@ pub enum PropertyKind {
     StatusShare,
 }
 
+impl PropertyKind {
+    /// The name as a suite writes it (`max_in_flight`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropertyKind::MaxInFlight => "max_in_flight",
+            PropertyKind::RetryAmplification => "retry_amplification",
+            PropertyKind::MaxAttempts => "max_attempts",
+            PropertyKind::Latency => "latency",
+            PropertyKind::SuccessRate => "success_rate",
+            PropertyKind::RecoversWithin => "recovers_within",
+            PropertyKind::Deadline => "deadline",
+            PropertyKind::Breaker => "breaker",
+            PropertyKind::ShedFast => "shed_fast",
+            PropertyKind::Backoff => "backoff",
+            PropertyKind::FastAccept => "fast_accept",
+            PropertyKind::Delivered => "delivered",
+            PropertyKind::AlertFired => "alert_fired",
+            PropertyKind::Calls => "calls",
+            PropertyKind::StatusShare => "status_share",
+        }
+    }
+}
+
 /// One `[[expect]]` entry.
 ///
 /// ```toml
@@ -205,7 +228,7 @@ impl Expect {
             if present {
                 Ok(())
             } else {
-                Err(format!("{:?} needs `{key}`", self.kind).to_lowercase())
+                Err(format!("{} needs `{key}`", self.kind.as_str()))
             }
         };
         match self.kind {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use harness::load::{drive, drive_from, Arrival, DriveOptions, Endpoint, Load};
+use harness::load::{drive, drive_from, Arrival, DriveOptions, Endpoint, Load, PhaseStarts};
 use harness::EdgeOutcome;
 
 fn server() -> FaultServer {
@@ -158,7 +158,10 @@ async fn past_the_record_cap_histograms_count_every_request_in_its_phase() {
     let start = tokio::time::Instant::now();
     let second_phase = start + Duration::from_millis(500);
     let recording = DriveOptions {
-        phase_starts_ns: vec![clock.ns_at(start), clock.ns_at(second_phase)],
+        phase_starts: std::sync::Arc::new(PhaseStarts::fixed(&[
+            clock.ns_at(start),
+            clock.ns_at(second_phase),
+        ])),
         capacity: 50,
         ..DriveOptions::new(clock, 2)
     };

@@ -6,6 +6,7 @@ mod cleanup;
 mod common;
 mod defences;
 mod demo;
+mod evidence;
 mod load;
 mod remote;
 mod reports;

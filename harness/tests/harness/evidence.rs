@@ -1,0 +1,304 @@
+//! A verdict rests on all the evidence it needs: every call a dependency
+//! received is in the harness's view at any rate its driver can send (or,
+//! when a remote ring lost some, the verdicts that needed them say so);
+//! no calls at all, or a target that never answered, is never a pass.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fault_server::{DependencySpec, FaultServer, StubResponse};
+
+use crate::common::{checkout_service, Defences, Retries};
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+fn suite(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-evidence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary on `path` with `args`, and returns its exit code,
+/// report.json (when it wrote one) and everything it printed.
+async fn run(path: &PathBuf, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let output = tokio::process::Command::new(BIN)
+        .arg("run")
+        .arg(path)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let printed = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
+    let report = serde_json::from_str(&stdout).unwrap_or_default();
+    (output.status.code(), report, printed)
+}
+
+fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_json::Value {
+    report["suites"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["property"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("no verdict {starts_with} in {report}"))
+}
+
+fn payments_server(journal_capacity: usize) -> FaultServer {
+    FaultServer::builder()
+        .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
+        .journal_capacity(journal_capacity)
+        .control("127.0.0.1:0".parse().unwrap())
+        .start()
+        .unwrap()
+}
+
+fn closed_loop_suite(control: &str, clients: u32, expect: &str) -> String {
+    format!(
+        r#"
+[target]
+[fault_server]
+control_url = "http://{control}"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+clients = {clients}
+timeout = "2s"
+
+[[phases]]
+name = "busy"
+duration = "1500ms"
+
+{expect}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_per_request_reads_exactly_one_with_the_harness_own_fault_server() {
+    // The demo shop's naive checkout calls payments once per request while
+    // payments is healthy; 64 clients make calls faster than a 4,096-record
+    // ring read every 50 ms would keep.
+    let path = suite(
+        "own-server",
+        r#"
+[target]
+demo = "naive"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+clients = 64
+timeout = "2s"
+
+[[phases]]
+name = "busy"
+duration = "2s"
+
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 0.95
+phase = "busy"
+"#,
+    );
+    let (code, report, printed) = run(&path, &[]).await;
+    assert_eq!(code, Some(1), "{printed}");
+    let verdict = verdict(&report, "retry_amplification");
+    assert_eq!(verdict["outcome"], "fail", "{verdict}");
+    assert_eq!(
+        verdict["evidence"]["observed"]["ratio"], 1.0,
+        "every call counted, each with its request: {verdict}"
+    );
+    assert!(verdict["evidence"]["samples"].as_u64().unwrap() > 1_000);
+    assert_eq!(report["suites"][0]["dependencies"][0]["lost_records"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_remote_ring_overwrote_make_the_verdicts_that_need_them_inconclusive() {
+    let server = payments_server(8);
+    let target = checkout_service(server.url("payments").unwrap(), Defences::default()).await;
+    let control = server.control_addr().unwrap().to_string();
+    let path = suite(
+        "lost",
+        &closed_loop_suite(
+            &control,
+            32,
+            r#"
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 0.95
+phase = "busy"
+"#,
+        ),
+    );
+    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    assert_eq!(code, Some(3), "inconclusive, never a pass: {printed}");
+    let verdict = verdict(&report, "retry_amplification");
+    assert_eq!(verdict["outcome"], "inconclusive");
+    let why = verdict["reason"].as_str().unwrap_or_default().to_owned() + &verdict.to_string();
+    assert!(why.contains("overwritten"), "{verdict}");
+    let lost = report["suites"][0]["dependencies"][0]["lost_records"]
+        .as_u64()
+        .unwrap();
+    assert!(lost > 0, "report.json says how many: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_the_target_never_called_is_no_evidence() {
+    // The target calls a payments the suite's fault server does not serve.
+    let elsewhere = payments_server(4_096);
+    let target = checkout_service(elsewhere.url("payments").unwrap(), Defences::default()).await;
+    let server = payments_server(4_096);
+    let control = server.control_addr().unwrap().to_string();
+    let path = suite(
+        "never-called",
+        &closed_loop_suite(
+            &control,
+            2,
+            r#"
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 3
+phase = "busy"
+
+[[expect]]
+property = "calls"
+dependency = "payments"
+at_most = 100000
+phase = "busy"
+
+[[expect]]
+property = "max_in_flight"
+dependency = "payments"
+at_most = 10
+phase = "busy"
+min_samples = 1
+"#,
+        ),
+    );
+    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    assert_eq!(code, Some(3), "{printed}");
+    for property in ["retry_amplification", "calls", "max_in_flight"] {
+        let verdict = verdict(&report, property);
+        assert_eq!(verdict["outcome"], "inconclusive", "{verdict}");
+        assert!(
+            verdict.to_string().contains("no call reached `payments`"),
+            "{verdict}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_never_answers_breaks_the_run() {
+    let server = payments_server(4_096);
+    let control = server.control_addr().unwrap().to_string();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = suite(
+        "target-down",
+        &closed_loop_suite(
+            &control,
+            2,
+            r#"
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 3
+phase = "busy"
+"#,
+        ),
+    );
+    let (code, _, printed) = run(&path, &["--target-url", &format!("http://{dead}")]).await;
+    assert_eq!(code, Some(4), "{printed}");
+    assert!(printed.contains("never answered"), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_judged_in_the_phase_whose_faults_they_met() {
+    // Three attempts per request while payments fails, one once it is well:
+    // at 1,000 requests/s, requests sent as the faults change must not count
+    // their old-fault retries in the healthy phase.
+    let server = payments_server(4_096);
+    let target = checkout_service(
+        server.url("payments").unwrap(),
+        Defences {
+            retries: Retries::Immediate(2),
+            ..Defences::default()
+        },
+    )
+    .await;
+    let control = server.control_addr().unwrap().to_string();
+    let text = format!(
+        r#"
+[target]
+[fault_server]
+control_url = "http://{control}"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 1000.0
+timeout = "2s"
+
+[[phases]]
+name = "failing"
+duration = "600ms"
+faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
+[[phases]]
+name = "healthy"
+duration = "600ms"
+
+[[phases]]
+name = "failing again"
+duration = "600ms"
+faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
+[[expect]]
+property = "max_attempts"
+dependency = "payments"
+at_most = 1
+phase = "healthy"
+
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 1.0
+phase = "healthy"
+
+[[expect]]
+property = "retry_amplification"
+dependency = "payments"
+at_most = 3.0
+phase = "failing again"
+"#
+    );
+    let path = suite("boundaries", &text);
+    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    assert_eq!(code, Some(0), "{printed}");
+    let amplification = report["suites"][0]["verdicts"][2]["evidence"]["observed"]["ratio"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(
+        amplification, 3.0,
+        "exactly three calls per request: {report}"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
