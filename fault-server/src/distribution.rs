@@ -69,6 +69,19 @@ pub enum Distribution {
 impl Distribution {
     /// Checks the parameters, naming the one that is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        let durations: &[(&str, Duration)] = match *self {
+            Distribution::Fixed(d) => &[("fixed", d)],
+            Distribution::Uniform { min, max } => &[("uniform.min", min), ("uniform.max", max)],
+            Distribution::Normal { mean, stddev } => {
+                &[("normal.mean", mean), ("normal.stddev", stddev)]
+            }
+            Distribution::LogNormal { p50, p99 } => {
+                &[("log_normal.p50", p50), ("log_normal.p99", p99)]
+            }
+        };
+        for (key, duration) in durations {
+            crate::fault::check_duration(key, *duration)?;
+        }
         match *self {
             Distribution::Fixed(_) | Distribution::Normal { .. } => Ok(()),
             Distribution::Uniform { min, max } if min > max => {
@@ -107,7 +120,10 @@ impl Distribution {
                 }
             }
         };
-        Duration::try_from_secs_f64(nanos.max(0.0)).unwrap_or(Duration::MAX)
+        // A long tail never draws past the longest duration a fault may give.
+        Duration::try_from_secs_f64(nanos.max(0.0))
+            .unwrap_or(Duration::MAX)
+            .min(crate::fault::MAX_DURATION)
     }
 }
 

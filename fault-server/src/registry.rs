@@ -384,5 +384,6 @@ fn check_lease(lease: Duration) -> Result<(), ControlError> {
     if lease.is_zero() {
         return Err(ControlError::invalid("lease", "must be above zero"));
     }
+    crate::fault::check_duration("lease", lease).map_err(|e| ControlError::invalid("lease", e))?;
     Ok(())
 }

@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 /// Waits until `duration` has passed, to within about 0.1 ms (or, if the
 /// timer thread could not be started, to tokio's millisecond).
 pub(crate) fn sleep(duration: Duration) -> PreciseSleep {
-    let deadline = Instant::now() + duration;
+    let now = Instant::now();
+    // Durations are bounded when configured; far beyond any, wait "forever".
+    let deadline = now
+        .checked_add(duration)
+        .unwrap_or(now + crate::fault::MAX_DURATION * 365);
     match timer() {
         Some(timer) => PreciseSleep::Precise {
             deadline,

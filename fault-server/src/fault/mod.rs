@@ -45,6 +45,21 @@ pub(crate) use slow_body::SlowBody;
 pub use slow_body::SlowBodyFault;
 pub use throttle::ThrottleFault;
 
+/// The longest duration a fault, a stub's latency or a lease may give: a
+/// day. Longer ones are refused when configured, so no instant overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `key: must be at most a day` when `duration` is longer than [`MAX_DURATION`].
+pub(crate) fn check_duration(key: &str, duration: Duration) -> Result<(), String> {
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "{key}: must be at most {} (MAX_DURATION), got {duration:?}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(())
+}
+
 /// One fault: what goes wrong, and when it applies.
 ///
 /// ```
@@ -136,6 +151,30 @@ impl Fault {
 
     /// Checks every parameter, naming the one that is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(lease) = self.lease {
+            check_duration("lease", lease)?;
+        }
+        let durations: Vec<(&str, Duration)> = match &self.kind {
+            FaultKind::Error(f) => f
+                .retry_after
+                .map(|d| ("retry_after", d))
+                .into_iter()
+                .collect(),
+            FaultKind::Throttle(f) => f
+                .retry_after
+                .map(|d| ("retry_after", d))
+                .into_iter()
+                .collect(),
+            FaultKind::Hang(f) => f.after.map(|d| ("after", d)).into_iter().collect(),
+            FaultKind::Saturation(f) => [Some(("base", f.base)), f.max.map(|d| ("max", d))]
+                .into_iter()
+                .flatten()
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (key, duration) in durations {
+            check_duration(key, duration).map_err(|e| format!("{}.{e}", self.kind.name()))?;
+        }
         if !(self.probability.is_finite() && (0.0..=1.0).contains(&self.probability)) {
             return Err(format!(
                 "probability must be between 0 and 1, got {}",
@@ -463,5 +502,30 @@ mod tests {
             serde_json::to_string(&kinds).unwrap(),
             r#"["latency","slow_body"]"#
         );
+    }
+}
+
+#[cfg(test)]
+mod duration_bounds {
+    use super::Fault;
+
+    #[test]
+    fn durations_past_a_day_are_refused_rather_than_overflow_a_clock() {
+        for json in [
+            r#"{"latency": {"fixed": "500000000000years"}}"#,
+            r#"{"latency": {"log_normal": {"p50": "1ms", "p99": "2days"}}}"#,
+            r#"{"error": {"status": 503, "retry_after": "25h"}}"#,
+            r#"{"hang": {"after": "400days"}}"#,
+            r#"{"saturation": {"base": "2days", "workers": 1}}"#,
+            r#"{"reset": {}, "lease": "100years"}"#,
+        ] {
+            let err = serde_json::from_str::<Fault>(json)
+                .map_err(|e| e.to_string())
+                .and_then(|fault| fault.validate())
+                .unwrap_err();
+            assert!(err.contains("at most 1day"), "{json}: {err}");
+        }
+        let fault: Fault = serde_json::from_str(r#"{"latency": {"fixed": "24h"}}"#).unwrap();
+        assert_eq!(fault.validate(), Ok(()));
     }
 }

@@ -77,7 +77,11 @@ impl SlowBody {
         }
         let take = self.chunk.min(self.rest.len());
         let frame = self.rest.split_to(take);
-        let deadline = self.next.deadline() + self.interval;
+        let deadline = self
+            .next
+            .deadline()
+            .checked_add(self.interval)
+            .unwrap_or_else(|| tokio::time::Instant::now() + crate::fault::MAX_DURATION * 365);
         self.next.as_mut().reset(deadline);
         Poll::Ready(Some(Frame::data(frame)))
     }

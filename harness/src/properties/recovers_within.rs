@@ -83,17 +83,18 @@ impl Property for RecoversWithin {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
         // Walk windows ending at each request; remember the last unhealthy one.
-        let window = nanos(self.window);
+        // At least 1 ns, so the window always holds the request ending it.
+        let window = nanos(self.window).max(1);
         let (mut from, mut ok) = (0usize, 0u64);
         let mut last_unhealthy = None::<&crate::EdgeRecord>;
         let mut full_window_seen = false;
         for (to, request) in requests.iter().enumerate() {
             ok += u64::from(request.succeeded());
-            while requests[from].intended_ns + window <= request.intended_ns {
+            while requests[from].intended_ns.saturating_add(window) <= request.intended_ns {
                 ok -= u64::from(requests[from].succeeded());
                 from += 1;
             }
-            if request.intended_ns < phase.start_ns + window {
+            if request.intended_ns < phase.start_ns.saturating_add(window) {
                 continue;
             }
             full_window_seen = true;
@@ -153,6 +154,17 @@ mod tests {
             panic!()
         };
         assert!(after <= Duration::from_millis(300), "{after:?}");
+    }
+
+    #[test]
+    fn a_window_of_zero_or_of_ages_judges_without_a_panic() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 5, 200);
+        for window in [Duration::ZERO, Duration::MAX] {
+            let claim = RecoversWithin::new(0.9, Duration::from_millis(100), Scope::phase("fault"))
+                .with_window(window);
+            let _ = claim.check(&seen);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `[[expect]]` entries: a property by name, its phase and its parameters.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -200,10 +200,12 @@ impl Expect {
     /// Checks that the names it uses exist and it has what its property needs.
     pub(super) fn check(
         &self,
-        phases: &[&str],
+        phase_durations: &BTreeMap<&str, Duration>,
         endpoints: &[&str],
         dependencies: &BTreeSet<String>,
     ) -> Result<(), String> {
+        let phases: Vec<&str> = phase_durations.keys().copied().collect();
+        let phases = &phases[..];
         let known = |kind: &str, name: &str, names: &[&str]| {
             if names.contains(&name) {
                 Ok(())
@@ -224,6 +226,7 @@ impl Expect {
         if let Some(dependency) = &self.dependency {
             known("dependency", dependency, &dependency_names)?;
         }
+        self.check_values(phase_durations)?;
         let needs = |present: bool, key: &str| {
             if present {
                 Ok(())
@@ -232,9 +235,14 @@ impl Expect {
             }
         };
         match self.kind {
-            PropertyKind::MaxInFlight
-            | PropertyKind::MaxAttempts
-            | PropertyKind::RetryAmplification => {
+            PropertyKind::MaxInFlight | PropertyKind::MaxAttempts => {
+                needs(self.dependency.is_some(), "dependency")?;
+                needs(
+                    matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0 && n.fract() == 0.0),
+                    "at_most (a whole number)",
+                )
+            }
+            PropertyKind::RetryAmplification => {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(
                     matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0),
@@ -264,8 +272,8 @@ impl Expect {
             PropertyKind::Calls => {
                 needs(self.dependency.is_some(), "dependency")?;
                 needs(
-                    matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0),
-                    "at_most (a number)",
+                    matches!(self.at_most, Some(Bound::Number(n)) if n >= 0.0 && n.fract() == 0.0),
+                    "at_most (a whole number)",
                 )
             }
             PropertyKind::StatusShare => {
@@ -291,8 +299,18 @@ impl Expect {
             }
             PropertyKind::Backoff => {
                 needs(self.dependency.is_some(), "dependency")?;
-                needs(self.base.is_some(), "base")?;
-                needs(self.max.is_some(), "max")
+                needs(self.base.is_some_and(|b| !b.is_zero()), "base (above 0)")?;
+                needs(self.max.is_some(), "max")?;
+                if self.multiplier.is_some_and(|m| m <= 1.0) {
+                    return Err(
+                        "backoff: multiplier must be above 1 (an exponential envelope grows)"
+                            .into(),
+                    );
+                }
+                if self.base > self.max {
+                    return Err("backoff: base must not exceed max".into());
+                }
+                Ok(())
             }
             PropertyKind::ShedFast => {
                 needs(self.rejected_within.is_some(), "rejected_within")?;
@@ -310,6 +328,81 @@ impl Expect {
                 )
             }
         }
+    }
+
+    /// Numbers that mean something: finite, in range, durations above zero
+    /// where zero is meaningless and never past [`super::MAX_DURATION`],
+    /// `settle` shorter than its phase.
+    fn check_values(&self, phase_durations: &BTreeMap<&str, Duration>) -> Result<(), String> {
+        if self.min_samples == Some(0) {
+            return Err(
+                "min_samples must be at least 1: a verdict on no samples is no verdict".into(),
+            );
+        }
+        if let Some(p) = self.percentile {
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(format!(
+                    "percentile must be above 0 and at most 100, not {p}"
+                ));
+            }
+        }
+        let numbers = [
+            ("at_least", self.at_least),
+            ("factor", self.factor),
+            ("multiplier", self.multiplier),
+            (
+                "at_most",
+                match self.at_most {
+                    Some(Bound::Number(n)) => Some(n),
+                    _ => None,
+                },
+            ),
+        ];
+        for (key, value) in numbers {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(format!("{key} must be a finite number"));
+            }
+        }
+        let durations = [
+            ("settle", self.settle),
+            ("within", self.within),
+            ("window", self.window),
+            ("reset", self.reset),
+            ("rejected_within", self.rejected_within),
+            ("accepted_within", self.accepted_within),
+            ("base", self.base),
+            ("max", self.max),
+            (
+                "at_most",
+                match self.at_most {
+                    Some(Bound::Duration(d)) => Some(d),
+                    _ => None,
+                },
+            ),
+        ];
+        let most = humantime::format_duration(super::MAX_DURATION);
+        for (key, value) in durations {
+            if value.is_some_and(|d| d > super::MAX_DURATION) {
+                return Err(format!("{key} is at most {most}"));
+            }
+        }
+        for (key, value) in [("within", self.within), ("window", self.window)] {
+            if value.is_some_and(|d| d.is_zero()) {
+                return Err(format!("{key} must be above 0"));
+            }
+        }
+        if let (Some(settle), Some(phase)) = (self.settle, phase_durations.get(self.phase.as_str()))
+        {
+            if settle >= *phase {
+                return Err(format!(
+                    "settle ({}) must be shorter than phase `{}` ({}): nothing would be judged",
+                    humantime::format_duration(settle),
+                    self.phase,
+                    humantime::format_duration(*phase)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The property to check.

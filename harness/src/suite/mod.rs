@@ -19,6 +19,17 @@ pub use expect::{Expect, PropertyKind};
 use location::Locator;
 pub use location::SuiteError;
 
+/// The longest duration a suite may give anywhere (a phase, a timeout, a
+/// bound): a day. Longer ones are refused rather than overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The highest open-loop rate a load may ask for, requests/s: far beyond what
+/// one driver keeps up (about 150,000/s on two cores), refused rather than
+/// silently missed.
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The most closed-loop clients one load may have: each holds a connection,
+/// and a process holds at most 20,000 open files here.
+pub const MAX_CLIENTS: usize = 10_000;
+
 /// A parsed and checked suite.
 #[derive(Debug, Clone)]
 pub struct Suite {
@@ -181,6 +192,41 @@ impl Suite {
         if file.phases.is_empty() {
             return Err(at.whole("a suite needs at least one [[phases]] entry"));
         }
+        if file.load.is_empty() {
+            return Err(at.whole("a suite needs at least one [[load]] entry"));
+        }
+        if file.expect.is_empty() {
+            return Err(at.whole(
+                "a suite needs at least one [[expect]] entry: a suite that expects nothing checks nothing",
+            ));
+        }
+        if file.max_requests == Some(0) {
+            return Err(at.whole("max_requests must be at least 1"));
+        }
+        let mut seen_phases = std::collections::BTreeSet::new();
+        for spanned in &file.phases {
+            let phase = spanned.get_ref();
+            if !seen_phases.insert(phase.name.as_str()) {
+                return Err(at.span(
+                    spanned.span(),
+                    format!(
+                        "phase `{}` is defined twice: phase names must differ",
+                        phase.name
+                    ),
+                ));
+            }
+            if phase.duration.is_zero() || phase.duration > MAX_DURATION {
+                return Err(at.span(
+                    spanned.span(),
+                    format!(
+                        "phase `{}`: duration must be above 0 and at most {}",
+                        phase.name,
+                        humantime::format_duration(MAX_DURATION)
+                    ),
+                ));
+            }
+        }
+        let run_for: Duration = file.phases.iter().map(|p| p.get_ref().duration).sum();
         let dependencies: Vec<DependencySpec> = file
             .dependencies
             .iter()
@@ -198,8 +244,19 @@ impl Suite {
                 ));
             }
         }
+        let mut seen_endpoints = std::collections::BTreeSet::new();
         for spanned in &file.load {
             let load = spanned.get_ref();
+            if !seen_endpoints.insert(load.endpoint.as_str()) {
+                return Err(at.span(
+                    spanned.span(),
+                    format!(
+                        "endpoint `{}` is defined twice: endpoint names must differ",
+                        load.endpoint
+                    ),
+                ));
+            }
+            check_load(load, run_for).map_err(|e| at.span(spanned.span(), e))?;
             match (load.rate, load.clients) {
                 (Some(rate), None) if rate.is_finite() && rate > 0.0 => {}
                 (None, Some(clients)) if clients > 0 => {}
@@ -274,10 +331,15 @@ impl Suite {
             .iter()
             .map(|l| l.get_ref().endpoint.as_str())
             .collect();
+        let durations: BTreeMap<&str, Duration> = file
+            .phases
+            .iter()
+            .map(|p| (p.get_ref().name.as_str(), p.get_ref().duration))
+            .collect();
         for spanned in &file.expect {
             spanned
                 .get_ref()
-                .check(&phase_names, &endpoints, &names)
+                .check(&durations, &endpoints, &names)
                 .map_err(|e| at.span(spanned.span(), e))?;
         }
         Ok(Suite {
@@ -299,6 +361,38 @@ impl Suite {
     }
 }
 
+/// A load's numbers mean something: a rate one driver could keep that sends
+/// at least one request over the run, clients the process can hold, a
+/// timeout above zero.
+fn check_load(load: &LoadSpec, run_for: Duration) -> Result<(), String> {
+    for (key, rate) in [("rate", load.rate), ("ramp_to", load.ramp_to)] {
+        if rate.is_some_and(|r| !r.is_finite() || r > MAX_RATE) {
+            return Err(format!("{key}: at most {MAX_RATE} requests/s"));
+        }
+    }
+    if let Some(rate) = load.rate {
+        let mean = (rate + load.ramp_to.unwrap_or(rate)) / 2.0;
+        if rate > 0.0 && mean * run_for.as_secs_f64() < 1.0 {
+            return Err(format!(
+                "at {mean} requests/s over the run's {} not one request goes out",
+                humantime::format_duration(run_for)
+            ));
+        }
+    }
+    if load.clients.is_some_and(|c| c > MAX_CLIENTS) {
+        return Err(format!(
+            "clients: at most {MAX_CLIENTS} (each holds a connection; split a larger load over processes)"
+        ));
+    }
+    if load.timeout.is_zero() || load.timeout > MAX_DURATION {
+        return Err(format!(
+            "timeout must be above 0 and at most {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(())
+}
+
 /// A target is a URL or a command, and a command's placeholders name dependencies.
 fn check_target(
     target: &Target,
@@ -311,6 +405,12 @@ fn check_target(
     ];
     if kinds.iter().filter(|set| **set).count() > 1 {
         return Err("set one of base_url, command and demo".into());
+    }
+    if target.ready_timeout > MAX_DURATION {
+        return Err(format!(
+            "ready_timeout is at most {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
     }
     if target.command.as_ref().is_some_and(Vec::is_empty) {
         return Err("command is empty".into());
@@ -431,6 +531,134 @@ phase = "crm slow"
     fn faults_for_an_unknown_dependency_are_refused() {
         let err = parse(&GOOD.replace("faults = { crm", "faults = { cmr")).unwrap_err();
         assert!(err.contains("`cmr`, which is not a dependency"), "{err}");
+    }
+
+    #[test]
+    fn ambiguous_or_meaningless_suites_are_refused_where_they_stand() {
+        let expect = "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\nphase = \"crm slow\"\n";
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "name = \"crm slow\"",
+                "name = \"baseline\"",
+                "18:1: phase `baseline` is defined twice",
+            ),
+            (
+                "duration = \"5s\"",
+                "duration = \"0s\"",
+                "phase `crm slow`: duration must be above 0",
+            ),
+            (
+                "duration = \"5s\"",
+                "duration = \"500000000000years\"",
+                "duration",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 30\npercentile = 150\n",
+                "percentile must be above 0 and at most 100",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 30\npercentile = nan\n",
+                "percentile must be above 0 and at most 100",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = nan\n",
+                "at_most must be a finite number",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 2.5\n",
+                "at_most (a whole number)",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 30\nmin_samples = 0\n",
+                "min_samples must be at least 1",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 30\nsettle = \"5s\"\n",
+                "settle (5s) must be shorter than phase `crm slow` (5s)",
+            ),
+            (
+                "at_most = 30\n",
+                "at_most = 30\nsettle = \"500000000000years\"\n",
+                "settle is at most 1day",
+            ),
+            ("rate = 50.0", "rate = 0.01", "not one request goes out"),
+            ("rate = 50.0", "rate = 1e9", "rate: at most"),
+            ("rate = 50.0", "rate = inf", "rate: at most"),
+            ("rate = 50.0", "clients = 100000", "clients: at most 10000"),
+            (
+                "rate = 50.0",
+                "rate = 50.0\ntimeout = \"0s\"",
+                "timeout must be above 0",
+            ),
+            (
+                "name = \"bulkhead\"",
+                "name = \"bulkhead\"\nmax_requests = 0",
+                "max_requests must be at least 1",
+            ),
+            (expect, "", "missing field `expect`"),
+        ];
+        for (from, to, says) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let err = parse(&GOOD.replacen(from, to, 1)).unwrap_err();
+            assert!(err.contains(says), "{from} -> {to}: {err}");
+            assert!(err.starts_with("s.toml:"), "{err}");
+        }
+        let nothing = GOOD
+            .replace(expect, "")
+            .replace("name = \"bulkhead\"", "name = \"bulkhead\"\nexpect = []");
+        let err = parse(&nothing).unwrap_err();
+        assert!(
+            err.contains("a suite needs at least one [[expect]] entry"),
+            "{err}"
+        );
+        let no_load = GOOD
+            .replace(
+                "[[load]]\nendpoint = \"checkout\"\npath = \"/checkout\"\nrate = 50.0\n",
+                "",
+            )
+            .replace("name = \"bulkhead\"", "name = \"bulkhead\"\nload = []");
+        let err = parse(&no_load).unwrap_err();
+        assert!(err.contains("at least one [[load]]"), "{err}");
+        let twice = GOOD.replace(
+            "rate = 50.0\n",
+            "rate = 50.0\n\n[[load]]\nendpoint = \"checkout\"\npath = \"/other\"\nrate = 5.0\n",
+        );
+        let err = parse(&twice).unwrap_err();
+        assert!(
+            err.contains("endpoint `checkout` is defined twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn backoff_parameters_must_make_an_envelope() {
+        let backoff = |extra: &str| {
+            GOOD.replace(
+                "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
+                &format!("property = \"backoff\"\ndependency = \"crm\"\nbase = \"50ms\"\nmax = \"400ms\"\n{extra}"),
+            )
+        };
+        assert!(parse(&backoff("")).is_ok());
+        let err = parse(&backoff("multiplier = 1.0\n")).unwrap_err();
+        assert!(err.contains("multiplier must be above 1"), "{err}");
+        let err = parse(&backoff("").replace("base = \"50ms\"", "base = \"1s\"")).unwrap_err();
+        assert!(err.contains("base must not exceed max"), "{err}");
+    }
+
+    #[test]
+    fn a_recovery_window_of_zero_is_refused() {
+        let text = GOOD.replace(
+            "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
+            "property = \"recovers_within\"\nat_least = 0.99\nwithin = \"2s\"\nwindow = \"0s\"\n",
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("window must be above 0"), "{err}");
     }
 
     #[test]

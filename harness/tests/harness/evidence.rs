@@ -230,8 +230,8 @@ phase = "busy"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_judged_in_the_phase_whose_faults_they_met() {
     // Three attempts per request while payments fails, one once it is well:
-    // at 1,000 requests/s, requests sent as the faults change must not count
-    // their old-fault retries in the healthy phase.
+    // requests sent as the faults change must not count their old-fault
+    // retries in the healthy phase, nor their new-fault retries in the old.
     let server = payments_server(4_096);
     let target = checkout_service(
         server.url("payments").unwrap(),
@@ -254,7 +254,7 @@ name = "payments"
 [[load]]
 endpoint = "checkout"
 path = "/checkout"
-rate = 1000.0
+rate = 300.0
 timeout = "2s"
 
 [[phases]]
@@ -270,6 +270,10 @@ duration = "600ms"
 name = "failing again"
 duration = "600ms"
 faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
+[[phases]]
+name = "recovery"
+duration = "300ms"
 
 [[expect]]
 property = "max_attempts"

@@ -77,13 +77,19 @@ async fn a_bulkhead_keeps_max_in_flight_and_its_absence_fails_it() {
         "{} requests in 1.4 s at 100/s",
         guarded.edge.len()
     );
-    // Histograms per phase, by intended instant: the plan's 30, 80 and 30 requests.
+    // Histograms per phase, by intended instant: the plan's 30, 80 and 30
+    // requests, give or take the one due at a boundary, which counts in the
+    // earlier phase when the switch to the next phase's faults completes
+    // (microseconds) after its send.
     let stats = &unguarded.edge_stats["checkout"];
     let counts: Vec<u64> = ["baseline", "payments slow", "recovery"]
         .iter()
         .map(|phase| stats[*phase].requests())
         .collect();
-    assert_eq!(counts, [30, 80, 30]);
+    assert_eq!(counts.iter().sum::<u64>(), 140, "{counts:?}");
+    for (count, planned) in counts.iter().zip([30, 80, 30]) {
+        assert!(count.abs_diff(planned) <= 1, "{counts:?}");
+    }
     let slow_p50 = stats["payments slow"].latency_at(50.0);
     assert!(
         slow_p50 >= Duration::from_millis(200) && stats["baseline"].latency_at(50.0) < slow_p50,
