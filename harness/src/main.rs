@@ -99,6 +99,11 @@ struct DemoServeArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Exit when standard input closes: a process that starts the demo with
+    /// a pipe on its standard input takes the demo with it when it dies,
+    /// however it dies (`faultline run` does).
+    #[arg(long)]
+    exit_with_parent: bool,
     /// The payments service (checkout calls it).
     #[arg(long, value_name = "URL", env = "PAYMENTS_URL")]
     payments: Option<String>,
@@ -338,9 +343,22 @@ async fn serve_demo(args: DemoServeArgs) -> ExitCode {
     match demo_target::start(config).await {
         Ok(demo) => {
             println!("{{\"addr\": \"{}\"}}", demo.addr());
+            let parent_gone = async {
+                if !args.exit_with_parent {
+                    return std::future::pending().await;
+                }
+                let mut stdin = tokio::io::stdin();
+                let mut buffer = [0u8; 64];
+                // Read until end of file (or an error): the parent is gone.
+                while matches!(
+                    tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await,
+                    Ok(n) if n > 0
+                ) {}
+            };
             tokio::select! {
                 () = demo.wait() => ExitCode::SUCCESS,
                 _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+                () = parent_gone => ExitCode::SUCCESS,
             }
         }
         Err(error) => {

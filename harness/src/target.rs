@@ -85,7 +85,7 @@ pub async fn start(
     process
         .args(command[1..].iter().map(|arg| fill(arg, &values)))
         .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))));
-    let mut child = spawn(&mut process, &program, Stdio::null())?;
+    let mut child = spawn(&mut process, &program, (Stdio::null(), Stdio::null()))?;
     let base_url = format!("http://127.0.0.1:{port}");
     let url = format!("{base_url}{}", target.ready);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -136,7 +136,16 @@ pub async fn start_demo(
         .to_string_lossy()
         .into_owned();
     let mut process = Command::new(&program);
-    process.args(["demo", "serve", "--profile", &profile.to_string()]);
+    // The demo exits when its standard input closes: the pipe's other end is
+    // held by the returned child, so the demo dies with this process, even
+    // one killed by SIGKILL (when kill_on_drop never runs).
+    process.args([
+        "demo",
+        "serve",
+        "--exit-with-parent",
+        "--profile",
+        &profile.to_string(),
+    ]);
     for name in demo_target::DEPENDENCIES {
         if let Some(url) = dependency_urls.get(name) {
             process.arg(format!("--{name}")).arg(url);
@@ -145,7 +154,7 @@ pub async fn start_demo(
     if let Some(url) = dependency_urls.get("alerts") {
         process.arg("--alert-url").arg(url);
     }
-    let mut child = spawn(&mut process, &program, Stdio::piped())?;
+    let mut child = spawn(&mut process, &program, (Stdio::piped(), Stdio::piped()))?;
     let not_ready = |exited: String| TargetError::NotReady {
         program: format!("{program} demo serve"),
         url: "its address on standard output".into(),
@@ -176,9 +185,13 @@ pub async fn start_demo(
 }
 
 /// Spawns `process` without input or error output, killed when dropped.
-fn spawn(process: &mut Command, program: &str, stdout: Stdio) -> Result<Child, TargetError> {
+fn spawn(
+    process: &mut Command,
+    program: &str,
+    (stdin, stdout): (Stdio, Stdio),
+) -> Result<Child, TargetError> {
     process
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(Stdio::null())
         .kill_on_drop(true);

@@ -309,3 +309,92 @@ phase = "baseline"
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["suites"][0]["endpoints"][0]["requests"], 12);
 }
+
+/// The pid of a running `faultline demo serve` whose parent is `parent`.
+fn demo_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (ppid == parent && cmdline.windows(11).any(|w| w == b"demo\0serve\0")).then_some(pid)
+    })
+}
+
+/// Whether `pid` still runs (a zombie left for a reaper does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_a_run_started_dies_with_a_harness_killed_by_sigkill() {
+    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}-demo", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let suite = dir.join("demo.toml");
+    std::fs::write(
+        &suite,
+        r#"
+[target]
+demo = "naive"
+
+[[dependencies]]
+name = "payments"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 5.0
+
+[[phases]]
+name = "long"
+duration = "60s"
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "long"
+"#,
+    )
+    .unwrap();
+    let mut run = tokio::process::Command::new(BIN)
+        .arg("run")
+        .arg(&suite)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let harness = run.id().unwrap();
+    let started = Instant::now();
+    let demo = loop {
+        if let Some(pid) = demo_child_of(harness) {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the demo never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    run.start_kill().unwrap(); // SIGKILL: kill_on_drop never runs in the harness.
+    run.wait().await.unwrap();
+    let killed = Instant::now();
+    while alive(demo) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "the demo outlived the harness"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
