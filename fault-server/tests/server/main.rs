@@ -9,3 +9,4 @@ mod control;
 mod faults;
 mod in_process;
 mod journal;
+mod matching;
