@@ -51,7 +51,7 @@ impl Slot {
         window: u32,
     ) -> Self {
         let method = interner.intern(info.method.as_str());
-        let path = interner.intern(info.path);
+        let path = Some(interner.intern_path(info.path));
         let extras = (info.correlation_id.is_some()
             || info.idempotency_key.is_some()
             || method.is_none()

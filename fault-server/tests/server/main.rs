@@ -8,5 +8,6 @@ mod common;
 mod control;
 mod faults;
 mod in_process;
+mod interner;
 mod journal;
 mod matching;
