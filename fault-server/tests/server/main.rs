@@ -11,3 +11,4 @@ mod in_process;
 mod interner;
 mod journal;
 mod matching;
+mod refused;
