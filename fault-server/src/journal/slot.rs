@@ -53,16 +53,15 @@ impl Slot {
         let method = interner.intern(info.method.as_str());
         // Never a copy of its own: past the interner's budget, a placeholder.
         let path = interner.intern_path(info.path);
-        let extras = (info.correlation_id.is_some()
-            || info.idempotency_key.is_some()
-            || method.is_none())
-        .then(|| {
-            Box::new(Extras {
-                correlation_id: info.correlation_id.map(Box::from),
-                idempotency_key: info.idempotency_key.map(Box::from),
-                method: method.is_none().then(|| info.method.as_str().into()),
-            })
-        });
+        let extras =
+            (info.correlation_id.is_some() || info.idempotency_key.is_some() || method.is_none())
+                .then(|| {
+                    Box::new(Extras {
+                        correlation_id: info.correlation_id.map(Box::from),
+                        idempotency_key: info.idempotency_key.map(Box::from),
+                        method: method.is_none().then(|| info.method.as_str().into()),
+                    })
+                });
         Slot {
             arrival_ns: now_ns,
             departure_ns: IN_FLIGHT,

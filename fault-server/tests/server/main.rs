@@ -2,6 +2,7 @@
 //! a real client, the journal's exactness, every control route, the binary,
 //! and the in-process dependency on a paused clock.
 
+mod admission;
 mod bodyless;
 mod cli;
 mod common;
