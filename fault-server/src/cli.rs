@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Bearer token the control API requires; needed to bind it beyond loopback.
     #[arg(long, env = "FAULT_SERVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A host name the control API answers to beside its address and
+    /// `localhost` (repeatable); other `Host` headers are refused (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 /// Why the process stopped with an error.
@@ -75,6 +79,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     }
     if let Some(token) = args.token {
         builder = builder.token(token);
+    }
+    for name in args.allow_host {
+        builder = builder.allow_host(name);
     }
     for spec in config.dependencies {
         builder = builder.dependency(spec.into_inner());

@@ -23,7 +23,8 @@ use crate::Distribution;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StubResponse {
-    /// HTTP status, 100 to 599; 200 unless set.
+    /// HTTP status, 200 to 599 (a 1xx is not a final answer); 200 unless set.
+    /// A 204 or 304, or any answer to a `HEAD`, goes out without the body.
     #[serde(default = "default_status")]
     pub status: u16,
     /// Response headers.
@@ -101,10 +102,18 @@ impl ResponseTemplate {
         body: &str,
         retry_after: Option<Duration>,
     ) -> Result<Self, String> {
+        // A 1xx is an interim response: hyper cannot send one as the answer
+        // (it would send a 500 and close), so it is refused here.
         let status = StatusCode::from_u16(status)
             .ok()
-            .filter(|s| (100..=599).contains(&s.as_u16()))
-            .ok_or_else(|| format!("status must be 100 to 599, got {status}"))?;
+            .filter(|s| (200..=599).contains(&s.as_u16()))
+            .ok_or_else(|| {
+                if (100..=199).contains(&status) {
+                    format!("status must be 200 to 599, got {status}: a 1xx is not a final answer")
+                } else {
+                    format!("status must be 200 to 599, got {status}")
+                }
+            })?;
         // No spare capacity: the map is cloned for every response sent.
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -168,6 +177,12 @@ mod tests {
         let mut stub = StubResponse::ok("");
         stub.status = 42;
         assert!(stub.validate().unwrap_err().contains("status"));
+        for interim in [100, 101, 103, 199] {
+            let mut stub = StubResponse::ok("");
+            stub.status = interim;
+            let err = stub.validate().unwrap_err();
+            assert!(err.contains("1xx"), "{interim}: {err}");
+        }
         let mut stub = StubResponse::ok("");
         stub.headers.insert("bad header".into(), "x".into());
         assert!(stub.validate().unwrap_err().contains("bad header"));

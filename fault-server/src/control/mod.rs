@@ -5,6 +5,7 @@
 //! not warrant a web framework, and the match shows the whole API in one place
 //! ([`routes`]).
 
+mod admit;
 mod metrics;
 mod problem;
 mod routes;
@@ -20,12 +21,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::Registry;
+pub(crate) use admit::is_loopback;
+use admit::Access;
 
 /// What every control request sees.
 #[derive(Debug)]
 pub(crate) struct ControlContext {
     pub(crate) registry: Arc<Registry>,
-    pub(crate) token: Option<String>,
+    pub(crate) access: Access,
 }
 
 /// The running control API.
@@ -53,11 +56,14 @@ impl ControlHandle {
     }
 }
 
-/// Binds `addr` and serves the control API on a thread of its own.
+/// Binds `addr` and serves the control API on a thread of its own. With
+/// `token`, every request needs it; `allow_hosts` are names accepted in
+/// `Host` beside the bound address and `localhost` (see `admit.rs`).
 pub(crate) fn spawn(
     registry: Arc<Registry>,
     addr: SocketAddr,
     token: Option<String>,
+    allow_hosts: &[String],
 ) -> io::Result<ControlHandle> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
@@ -66,7 +72,15 @@ pub(crate) fn spawn(
         .enable_all()
         .build()?;
     let stop = registry.shutdown_token().child_token();
-    let context = Arc::new(ControlContext { registry, token });
+    let access = Access {
+        bound: local,
+        token,
+        allow_hosts: allow_hosts
+            .iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+    };
+    let context = Arc::new(ControlContext { registry, access });
     let thread_stop = stop.clone();
     let thread = std::thread::Builder::new()
         .name("fault-server-control".into())
@@ -102,6 +116,8 @@ async fn serve(
             let service = service_fn(move |request| routes::handle(Arc::clone(&context), request));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
+                .max_headers(admit::HYPER_MAX_HEADERS)
+                .max_buf_size(admit::HYPER_MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = connection => {}

@@ -82,7 +82,11 @@ struct MarkBody {
 }
 
 async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<Reply, Problem> {
-    admit(context, &request)?;
+    let target_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    context.access.admit(target_len, request.headers())?;
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let allowed = allowed_methods(&segments)
@@ -113,6 +117,13 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         (&Method::GET, ["dependencies"]) => json(StatusCode::OK, &registry.views()),
         (&Method::POST, ["dependencies"]) => {
             let spec: DependencySpec = read_json(request).await?;
+            let listen = spec.listen_addr();
+            if !super::is_loopback(listen.ip()) && context.access.token.is_none() {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there"),
+                ));
+            }
             json(StatusCode::CREATED, &registry.add(&spec)?)
         }
         (&Method::GET, ["dependencies", name]) => json(StatusCode::OK, &registry.view(name)?),
@@ -200,36 +211,6 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["marks"] | ["reset"] => "POST",
         _ => return None,
     })
-}
-
-/// Refuses web pages (a browser must never inject faults) and, when a token
-/// is set, requests without it.
-fn admit(context: &ControlContext, request: &Request<Incoming>) -> Result<(), Problem> {
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .map(HeaderValue::as_bytes)
-        .unwrap_or_default();
-    if user_agent.starts_with(b"Mozilla/") {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "requests from web browsers are refused: a web page must not control the fault server",
-        ));
-    }
-    if let Some(token) = &context.token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if presented != Some(token.as_str()) {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "this control API needs `Authorization: Bearer <token>`",
-            ));
-        }
-    }
-    Ok(())
 }
 
 async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Problem> {

@@ -1,5 +1,11 @@
 //! A response body that journals the call's departure when it has been sent,
 //! or that the client went away if it is dropped half sent.
+//!
+//! Some answers have no body on the wire whatever the stub holds: the answer
+//! to a `HEAD`, and a 204 or 304 (RFC 9110 §6.4.1). hyper writes their head
+//! (with the `Content-Length` the body would have had, for `HEAD`) and drops
+//! the body unpolled; such a body is built [`JournalBody::head_only`], so its
+//! drop journals `responded`, not `client_gone`.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -15,6 +21,8 @@ use crate::journal::Outcome;
 pub(crate) struct JournalBody {
     content: Content,
     guard: Option<CallGuard>,
+    /// The protocol sends no body: the head going out is the whole answer.
+    head_only: bool,
 }
 
 enum Content {
@@ -31,7 +39,14 @@ impl JournalBody {
         JournalBody {
             content,
             guard: Some(guard),
+            head_only: false,
         }
+    }
+
+    /// Marks an answer that carries no body on the wire (see the module docs).
+    pub(crate) fn head_only(mut self) -> Self {
+        self.head_only = true;
+        self
     }
 
     fn remaining(&self) -> usize {
@@ -82,8 +97,9 @@ impl Drop for JournalBody {
     fn drop(&mut self) {
         if let Some(guard) = self.guard.take() {
             // hyper drops a body it has written in full without polling it to
-            // the end; one dropped with bytes left was cut off by the client.
-            let outcome = if self.is_end_stream() {
+            // the end, and a head-only answer's body unpolled once its head is
+            // written; any other dropped with bytes left was cut off by the client.
+            let outcome = if self.head_only || self.is_end_stream() {
                 Outcome::Responded
             } else {
                 Outcome::ClientGone

@@ -4,6 +4,7 @@
 
 mod body;
 mod precise_sleep;
+mod refused;
 mod service;
 
 use std::io;
@@ -85,15 +86,23 @@ impl Stream for tokio::io::DuplexStream {}
 
 pub(crate) async fn serve_connection<S: Stream>(stream: S, dependency: Arc<Dependency>) {
     let (takeover_tx, mut takeover_rx) = oneshot::channel();
-    let service = DependencyService::new(dependency, takeover_tx);
+    let service = DependencyService::new(Arc::clone(&dependency), takeover_tx);
     // No header-read timeout: a stand-in dependency must not close a client's
     // idle pooled connection unless a fault says so.
     let mut connection = http1::Builder::new()
         .header_read_timeout(None)
+        .max_headers(refused::MAX_HEADERS)
+        .max_buf_size(refused::MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     let action = tokio::select! {
         biased;
-        _ = &mut connection => return,
+        ended = &mut connection => {
+            // A request hyper refused (and answered itself) is a call too.
+            if let Some(status) = ended.err().as_ref().and_then(refused::refusal) {
+                refused::journal(&dependency, status);
+            }
+            return;
+        }
         action = &mut takeover_rx => match action {
             Ok(action) => action,
             Err(_) => return,

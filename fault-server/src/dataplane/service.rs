@@ -12,7 +12,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::Service;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use super::body::JournalBody;
@@ -65,9 +65,10 @@ impl Service<Request<Incoming>> for DependencyService {
             },
         );
         let alert_sink = self.link.dependency.alert_sink;
+        let head = parts.method == Method::HEAD;
         if body.is_end_stream() && arrival.delay.is_zero() && !alert_sink {
             if let Some(template) = immediate(&mut arrival) {
-                return Either::Left(ready(Ok(respond(template, arrival))));
+                return Either::Left(ready(Ok(respond(template, arrival, head))));
             }
         }
         let link = Arc::clone(&self.link);
@@ -83,7 +84,7 @@ impl Service<Request<Incoming>> for DependencyService {
                     link.dependency.record_alerts(&read.to_bytes());
                 }
             }
-            Ok(answer(arrival, &link).await)
+            Ok(answer(arrival, &link, head).await)
         }))
     }
 }
@@ -106,9 +107,9 @@ fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
     }
 }
 
-async fn answer(mut arrival: Arrival, link: &Link) -> Response<JournalBody> {
+async fn answer(mut arrival: Arrival, link: &Link, head: bool) -> Response<JournalBody> {
     match arrival.ending(|delay| wait(link, delay)).await {
-        Ending::Respond(template) => respond(template, arrival),
+        Ending::Respond(template) => respond(template, arrival, head),
         Ending::Hang => std::future::pending().await,
         Ending::Connection(action) => take_over(arrival.guard, link, action).await,
     }
@@ -123,17 +124,30 @@ fn wait(link: &Link, delay: std::time::Duration) -> precise_sleep::PreciseSleep 
     }
 }
 
-fn respond(template: ResponseTemplate, arrival: Arrival) -> Response<JournalBody> {
+/// `head`: the request was a `HEAD`, whose answer has no body on the wire.
+fn respond(template: ResponseTemplate, arrival: Arrival, head: bool) -> Response<JournalBody> {
     let Arrival {
         mut guard,
         slow_body,
         ..
     } = arrival;
     guard.set_status(template.status.as_u16());
-    let mut response = Response::new(JournalBody::new(template.body, slow_body, guard));
+    let mut body = JournalBody::new(template.body, slow_body, guard);
+    if head || !has_body(template.status) {
+        body = body.head_only();
+    }
+    let mut response = Response::new(body);
     *response.status_mut() = template.status;
     *response.headers_mut() = template.headers;
     response
+}
+
+/// Whether a response with this status carries a body (RFC 9110 §15: never
+/// a 1xx, 204 or 304; configuration refuses 1xx anyway).
+fn has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 /// Asks the connection task for the socket and waits to be dropped by it.

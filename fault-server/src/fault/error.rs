@@ -21,7 +21,7 @@ use crate::response::ResponseTemplate;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorFault {
-    /// HTTP status, 100 to 599.
+    /// HTTP status, 200 to 599 (a 1xx is not a final answer; a 204 or 304 goes out without the body).
     pub status: u16,
     /// Response body.
     #[serde(default)]

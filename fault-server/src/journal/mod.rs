@@ -294,6 +294,7 @@ impl Journal {
     /// calls still in flight count toward `in_flight` until they leave.
     pub fn clear(&mut self, now_ns: u64) {
         self.records.clear();
+        self.interner.clear();
         self.first_seq = self.next_seq;
         self.epoch = self.epoch.wrapping_add(1);
         self.dropped = 0;

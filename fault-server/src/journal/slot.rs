@@ -16,7 +16,8 @@ pub(super) struct Slot {
     /// [`IN_FLIGHT`] until the call departs.
     departure_ns: u64,
     extras: Option<Box<Extras>>,
-    /// Interned ids; [`OWN_TEXT`] when the interner was full (the text is in `extras`).
+    /// Interned ids; a method gets [`OWN_TEXT`] when the interner was full (the
+    /// text is in `extras`), a path the interner's placeholder.
     method: u32,
     path: u32,
     attempt: Option<u32>,
@@ -38,7 +39,6 @@ struct Extras {
     correlation_id: Option<Box<str>>,
     idempotency_key: Option<Box<str>>,
     method: Option<Box<str>>,
-    path: Option<Box<str>>,
 }
 
 impl Slot {
@@ -51,25 +51,23 @@ impl Slot {
         window: u32,
     ) -> Self {
         let method = interner.intern(info.method.as_str());
-        let path = interner.intern(info.path);
-        let extras = (info.correlation_id.is_some()
-            || info.idempotency_key.is_some()
-            || method.is_none()
-            || path.is_none())
-        .then(|| {
-            Box::new(Extras {
-                correlation_id: info.correlation_id.map(Box::from),
-                idempotency_key: info.idempotency_key.map(Box::from),
-                method: method.is_none().then(|| info.method.as_str().into()),
-                path: path.is_none().then(|| info.path.into()),
-            })
-        });
+        // Never a copy of its own: past the interner's budget, a placeholder.
+        let path = interner.intern_path(info.path);
+        let extras =
+            (info.correlation_id.is_some() || info.idempotency_key.is_some() || method.is_none())
+                .then(|| {
+                    Box::new(Extras {
+                        correlation_id: info.correlation_id.map(Box::from),
+                        idempotency_key: info.idempotency_key.map(Box::from),
+                        method: method.is_none().then(|| info.method.as_str().into()),
+                    })
+                });
         Slot {
             arrival_ns: now_ns,
             departure_ns: IN_FLIGHT,
             extras,
             method: method.unwrap_or(OWN_TEXT),
-            path: path.unwrap_or(OWN_TEXT),
+            path,
             attempt: info.attempt,
             in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
             window,
@@ -102,7 +100,7 @@ impl Slot {
             departure_ns: (self.departure_ns != IN_FLIGHT).then_some(self.departure_ns),
             in_flight: u64::from(self.in_flight),
             method: http::Method::from_bytes(method.as_bytes()).unwrap_or_default(),
-            path: text(self.path, extras.and_then(|e| e.path.as_deref())),
+            path: text(self.path, None),
             correlation_id: extras
                 .and_then(|e| e.correlation_id.as_deref())
                 .map(str::to_owned),

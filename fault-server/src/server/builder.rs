@@ -50,6 +50,7 @@ pub struct FaultServerBuilder {
     settings: Settings,
     control: Option<SocketAddr>,
     token: Option<String>,
+    allow_hosts: Vec<String>,
 }
 
 impl FaultServerBuilder {
@@ -63,6 +64,7 @@ impl FaultServerBuilder {
             },
             control: None,
             token: None,
+            allow_hosts: Vec::new(),
         }
     }
 
@@ -156,6 +158,26 @@ impl FaultServerBuilder {
         self
     }
 
+    /// Accepts `name` in the control API's `Host` header, beside its bound
+    /// address and `localhost` (others are refused with 403: DNS rebinding).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder()
+    ///     .control("127.0.0.1:0".parse()?)
+    ///     .allow_host("faults.internal")
+    ///     .start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn allow_host(mut self, name: impl Into<String>) -> Self {
+        self.allow_hosts.push(name.into());
+        self
+    }
+
     /// Binds every listener and starts serving on the current tokio runtime.
     ///
     /// ```
@@ -174,7 +196,7 @@ impl FaultServerBuilder {
     pub fn start(self) -> Result<FaultServer, StartError> {
         let runtime = Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         if let Some(addr) = self.control {
-            if !addr.ip().is_loopback() && self.token.is_none() {
+            if !control::is_loopback(addr.ip()) && self.token.is_none() {
                 return Err(StartError::TokenRequired(addr));
             }
         }
@@ -200,8 +222,13 @@ impl FaultServerBuilder {
         }
         self.control
             .map(|addr| {
-                control::spawn(Arc::clone(registry), addr, self.token.clone())
-                    .map_err(|source| StartError::Control { addr, source })
+                control::spawn(
+                    Arc::clone(registry),
+                    addr,
+                    self.token.clone(),
+                    &self.allow_hosts,
+                )
+                .map_err(|source| StartError::Control { addr, source })
             })
             .transpose()
     }

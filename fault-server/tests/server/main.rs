@@ -2,9 +2,14 @@
 //! a real client, the journal's exactness, every control route, the binary,
 //! and the in-process dependency on a paused clock.
 
+mod admission;
+mod bodyless;
 mod cli;
 mod common;
 mod control;
 mod faults;
 mod in_process;
+mod interner;
 mod journal;
+mod matching;
+mod refused;

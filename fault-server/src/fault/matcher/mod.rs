@@ -1,8 +1,9 @@
 //! `match`: which requests a fault applies to.
 
+mod path;
+
 use std::collections::BTreeMap;
 
-use globset::GlobMatcher;
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct RequestView<'a> {
     /// Request method.
     pub method: &'a Method,
-    /// Request path, without the query.
+    /// Request path as received (still percent-encoded), without the query.
     pub path: &'a str,
     /// Request headers.
     pub headers: &'a HeaderMap,
@@ -21,8 +22,15 @@ pub struct RequestView<'a> {
 /// Restricts a fault to some requests. Every condition given must hold.
 ///
 /// - `method`: exact, case-sensitive (`"POST"`).
-/// - `path`: a prefix (`"/api/"`), or a glob when it contains `*`, `?` or `[`
-///   (`"/orders/*/items"`; `*` does not cross `/`, `**` does).
+/// - `path`, compared with the percent-decoded path (`/caf%C3%A9` is
+///   `/café`; an encoded slash, `%2F`, stays inside its segment):
+///   - a prefix on whole segments: `"/pay"` matches `/pay` and `/pay/refund`,
+///     not `/payments`; a prefix ending in `/` (`"/api/"`) matches what is
+///     under it (`/api/orders`, `/api/`), not `/api`;
+///   - an exact path, written with `=` first as in nginx's `location =`:
+///     `"=/charge"` matches `/charge` only (not `/charge/` nor `/charge/x`);
+///   - a glob when it contains `*`, `?` or `[`: `"/orders/*/items"` (`*` does
+///     not cross `/`, `**` does).
 /// - `headers`: each named header must be present with exactly this value.
 ///
 /// ```
@@ -34,6 +42,24 @@ pub struct RequestView<'a> {
 /// "#).unwrap();
 /// # assert!(!file.faults.is_empty());
 /// ```
+///
+/// Path forms:
+///
+/// ```
+/// use fault_server::RequestMatch;
+/// use http::Method;
+///
+/// let prefix = RequestMatch::new(None, Some("/pay"), []).unwrap();
+/// assert_eq!(prefix.matches_call(&Method::GET, "/pay/refund"), Some(true));
+/// assert_eq!(prefix.matches_call(&Method::GET, "/payments"), Some(false));
+///
+/// let exact = RequestMatch::new(Some("POST"), Some("=/charge"), []).unwrap();
+/// assert_eq!(exact.matches_call(&Method::POST, "/charge"), Some(true));
+/// assert_eq!(exact.matches_call(&Method::POST, "/charge/x"), Some(false));
+///
+/// let decoded = RequestMatch::new(None, Some("=/café"), []).unwrap();
+/// assert_eq!(decoded.matches_call(&Method::GET, "/caf%C3%A9"), Some(true));
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawMatch", into = "RawMatch")]
 pub struct RequestMatch {
@@ -42,11 +68,7 @@ pub struct RequestMatch {
     headers: Vec<(HeaderName, String)>,
 }
 
-#[derive(Debug, Clone)]
-enum PathPattern {
-    Prefix(String),
-    Glob(String, GlobMatcher),
-}
+use path::PathPattern;
 
 #[derive(PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,20 +98,7 @@ impl TryFrom<RawMatch> for RequestMatch {
                     .map_err(|_| format!("match.method: `{m}` is not an HTTP method"))
             })
             .transpose()?;
-        let path = raw
-            .path
-            .map(|p| {
-                if p.contains(['*', '?', '[']) {
-                    let glob = globset::GlobBuilder::new(&p)
-                        .literal_separator(true)
-                        .build()
-                        .map_err(|e| format!("match.path: {e}"))?;
-                    Ok::<_, String>(PathPattern::Glob(p, glob.compile_matcher()))
-                } else {
-                    Ok(PathPattern::Prefix(p))
-                }
-            })
-            .transpose()?;
+        let path = raw.path.as_deref().map(PathPattern::parse).transpose()?;
         let headers = raw
             .headers
             .into_iter()
@@ -111,9 +120,7 @@ impl From<RequestMatch> for RawMatch {
     fn from(m: RequestMatch) -> Self {
         RawMatch {
             method: m.method.map(|m| m.to_string()),
-            path: m.path.map(|p| match p {
-                PathPattern::Prefix(p) | PathPattern::Glob(p, _) => p,
-            }),
+            path: m.path.map(|p| p.text().to_owned()),
             headers: m
                 .headers
                 .into_iter()
@@ -149,15 +156,7 @@ impl RequestMatch {
 
     /// Whether the request meets every condition.
     pub fn matches(&self, request: &RequestView<'_>) -> bool {
-        if self.method.as_ref().is_some_and(|m| m != request.method) {
-            return false;
-        }
-        let path_ok = match &self.path {
-            None => true,
-            Some(PathPattern::Prefix(prefix)) => request.path.starts_with(prefix.as_str()),
-            Some(PathPattern::Glob(_, glob)) => glob.is_match(request.path),
-        };
-        path_ok
+        self.method_and_path_match(request.method, request.path)
             && self.headers.iter().all(|(name, value)| {
                 request
                     .headers
@@ -165,6 +164,37 @@ impl RequestMatch {
                     .iter()
                     .any(|v| v == value.as_str())
             })
+    }
+
+    /// Whether a call known only by its method and path (a journal record:
+    /// the path as received, still percent-encoded) meets the conditions.
+    /// `None` when the matcher has `headers` conditions, which a method and a
+    /// path cannot answer: the caller must not guess.
+    ///
+    /// ```
+    /// use fault_server::RequestMatch;
+    /// use http::Method;
+    ///
+    /// let m = RequestMatch::new(Some("POST"), Some("/pay"), []).unwrap();
+    /// assert_eq!(m.matches_call(&Method::POST, "/pay/refund"), Some(true));
+    /// assert_eq!(m.matches_call(&Method::GET, "/pay"), Some(false));
+    /// let tenant = RequestMatch::new(None, Some("/pay"), [("x-tenant", "acme")]).unwrap();
+    /// assert_eq!(tenant.matches_call(&Method::GET, "/pay"), None);
+    /// ```
+    pub fn matches_call(&self, method: &Method, path: &str) -> Option<bool> {
+        self.headers
+            .is_empty()
+            .then(|| self.method_and_path_match(method, path))
+    }
+
+    /// Whether the matcher has conditions on headers (see [`Self::matches_call`]).
+    pub fn needs_headers(&self) -> bool {
+        !self.headers.is_empty()
+    }
+
+    fn method_and_path_match(&self, method: &Method, path: &str) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+            && self.path.as_ref().is_none_or(|p| p.matches(path))
     }
 }
 
@@ -186,6 +216,43 @@ mod tests {
         let h = HeaderMap::new();
         assert!(m.matches(&view(&Method::GET, "/api/orders", &h)));
         assert!(!m.matches(&view(&Method::GET, "/health", &h)));
+    }
+
+    #[test]
+    fn a_prefix_matches_whole_decoded_segments_only() {
+        let m = RequestMatch::new(None, Some("/pay"), []).unwrap();
+        let h = HeaderMap::new();
+        assert!(m.matches(&view(&Method::GET, "/pay", &h)));
+        assert!(m.matches(&view(&Method::GET, "/pay/x", &h)));
+        assert!(m.matches(&view(&Method::GET, "/%70ay/x", &h)));
+        assert!(!m.matches(&view(&Method::GET, "/payments", &h)));
+        assert!(!m.matches(&view(&Method::GET, "/pay%2Fments", &h)));
+    }
+
+    #[test]
+    fn matches_call_answers_without_headers_and_refuses_when_it_needs_them() {
+        let m = RequestMatch::new(Some("GET"), Some("=/caf%C3%A9"), []).unwrap();
+        assert_eq!(m.matches_call(&Method::GET, "/café"), Some(true));
+        assert_eq!(m.matches_call(&Method::GET, "/caf%C3%A9"), Some(true));
+        assert_eq!(m.matches_call(&Method::GET, "/caf%C3%A9/x"), Some(false));
+        assert_eq!(m.matches_call(&Method::PUT, "/café"), Some(false));
+        assert!(!m.needs_headers());
+        let any = RequestMatch::new(None, None, []).unwrap();
+        assert_eq!(any.matches_call(&Method::DELETE, "/x"), Some(true));
+        let headed = RequestMatch::new(None, None, [("x-tenant", "acme")]).unwrap();
+        assert_eq!(headed.matches_call(&Method::GET, "/"), None);
+        assert!(headed.needs_headers());
+    }
+
+    #[test]
+    fn the_file_form_round_trips_every_path_form() {
+        for path in ["/pay", "=/charge", "/orders/*/items", "/api/"] {
+            let m = RequestMatch::new(None, Some(path), []).unwrap();
+            let json = serde_json::to_string(&m).unwrap();
+            let back: RequestMatch = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, m, "{json}");
+            assert!(json.contains(&format!("\"{path}\"")), "{json}");
+        }
     }
 
     #[test]
