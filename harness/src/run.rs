@@ -358,13 +358,22 @@ async fn run_against(
             duration: std::time::Duration::ZERO,
         });
     }
+    // A dependency's own `faults` stand in every phase, before the phase's.
     let phases: Vec<PhasePlan> = suite
         .phases
         .iter()
-        .map(|p| PhasePlan {
-            name: p.name.clone(),
-            duration: p.duration,
-            faults: p.faults.clone(),
+        .map(|p| {
+            let mut faults = p.faults.clone();
+            for dependency in suite.dependencies.iter().filter(|d| !d.faults.is_empty()) {
+                let phase_faults = faults.remove(&dependency.name).unwrap_or_default();
+                let standing = dependency.faults.iter().cloned().chain(phase_faults);
+                faults.insert(dependency.name.clone(), standing.collect());
+            }
+            PhasePlan {
+                name: p.name.clone(),
+                duration: p.duration,
+                faults,
+            }
         })
         .collect();
     let grace = suite

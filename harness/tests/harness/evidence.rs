@@ -306,3 +306,31 @@ phase = "failing again"
     );
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_s_own_faults_stand_in_every_phase() {
+    let server = payments_server(4_096);
+    let target = checkout_service(server.url("payments").unwrap(), Defences::default()).await;
+    let control = server.control_addr().unwrap().to_string();
+    let text = closed_loop_suite(
+        &control,
+        2,
+        r#"
+[[expect]]
+property = "success_rate"
+at_least = 0.99
+phase = "busy"
+"#,
+    )
+    .replace(
+        "name = \"payments\"\n",
+        "name = \"payments\"\nfaults = [{ error = { status = 503 } }]\n",
+    );
+    let path = suite("standing", &text);
+    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    assert_eq!(code, Some(1), "{printed}");
+    assert_eq!(
+        report["suites"][0]["dependencies"][0]["outcomes"]["503"].as_u64() > Some(0),
+        true
+    );
+}
