@@ -65,24 +65,6 @@ impl FaultControl<'_> {
         })
     }
 
-    /// Replaces a dependency's faults, leased for `lease`.
-    pub async fn replace_faults(
-        &self,
-        dependency: &str,
-        faults: Vec<Fault>,
-        lease: Duration,
-    ) -> Result<(), FaultControlError> {
-        match self {
-            FaultControl::Local(server) => {
-                server.replace_faults(dependency, faults, Some(lease))?;
-            }
-            FaultControl::Remote(remote, _) => {
-                remote.replace_faults(dependency, &faults, lease).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Renews the lease of a dependency's faults for `lease` from now.
     pub async fn renew_lease(
         &self,
@@ -92,17 +74,6 @@ impl FaultControl<'_> {
         match self {
             FaultControl::Local(server) => server.renew_lease(dependency, lease)?,
             FaultControl::Remote(remote, _) => remote.renew_lease(dependency, lease).await?,
-        }
-        Ok(())
-    }
-
-    /// Opens a named window in every journal.
-    pub async fn mark(&self, name: &str) -> Result<(), FaultControlError> {
-        match self {
-            FaultControl::Local(server) => {
-                server.mark(name)?;
-            }
-            FaultControl::Remote(remote, _) => remote.mark(name).await?,
         }
         Ok(())
     }
@@ -163,18 +134,6 @@ impl FaultControl<'_> {
         Ok(match self {
             FaultControl::Local(server) => server.stats(dependency)?,
             FaultControl::Remote(remote, _) => remote.stats(dependency).await?,
-        })
-    }
-
-    /// The records from sequence number `since` on.
-    pub async fn journal_since(
-        &self,
-        dependency: &str,
-        since: u64,
-    ) -> Result<Vec<CallRecord>, FaultControlError> {
-        Ok(match self {
-            FaultControl::Local(server) => server.journal_since(dependency, since, usize::MAX)?,
-            FaultControl::Remote(remote, _) => remote.journal_since(dependency, since).await?,
         })
     }
 
