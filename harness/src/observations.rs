@@ -116,7 +116,9 @@ impl Observations {
 
     /// Calls at `dependency` that met `phase`'s faults, after `settle`: those
     /// that arrived in the journal window the phase opened there (when known;
-    /// else those that arrived within the phase).
+    /// else those that arrived within the phase). Without `settle` the window
+    /// alone decides, so a remote journal's clock read a little early never
+    /// moves a call out of the phase whose faults it met.
     pub fn calls_in<'a>(
         &'a self,
         dependency: &str,
@@ -130,7 +132,7 @@ impl Observations {
             .into_iter()
             .flatten()
             .filter(move |r| match window {
-                Some(window) => r.window == window && r.arrival_ns >= from,
+                Some(window) => r.window == window && (settle.is_zero() || r.arrival_ns >= from),
                 None => phase.holds(r.arrival_ns, settle),
             })
     }
@@ -159,7 +161,7 @@ impl Observations {
         let window = phase.windows.get(dependency).copied();
         let from = phase.start_ns.saturating_add(nanos(settle));
         let met = |call: &CallRecord| match window {
-            Some(window) => call.window == window && call.arrival_ns >= from,
+            Some(window) => call.window == window && (settle.is_zero() || call.arrival_ns >= from),
             None => phase.holds(call.arrival_ns, settle),
         };
         let requests: HashMap<CorrelationId, &EdgeRecord> = self
@@ -210,4 +212,115 @@ impl Observations {
 
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, id, requests, two_phases, MS};
+
+    /// Two phases whose switch opened window 1 at `crm`; calls carry the
+    /// window they arrived in.
+    fn switched() -> Observations {
+        let mut seen = two_phases();
+        seen.phases[0].windows.insert("crm".to_owned(), 0);
+        seen.phases[1].windows.insert("crm".to_owned(), 1);
+        seen
+    }
+
+    /// A call at `crm` for `request`, arriving at `at_ms` in `window`.
+    fn call_in(seen: &mut Observations, at_ms: u64, request: CorrelationId, window: u32) {
+        call(seen, "crm", at_ms, 1, &request.to_string());
+        seen.dependencies
+            .get_mut("crm")
+            .unwrap()
+            .last_mut()
+            .unwrap()
+            .window = window;
+    }
+
+    #[test]
+    fn a_request_counts_in_the_phase_whose_faults_its_first_call_met() {
+        let mut seen = switched();
+        // Ten requests sent in the last 100 ms of the baseline, one call each.
+        requests(&mut seen, "checkout", 900, 10, 5, 200);
+        for i in 0..10 {
+            let request = id("checkout", 900, i);
+            // The last three were sent before the switch but their calls
+            // went in after it, and met the fault phase's faults: each made
+            // three attempts there.
+            if i < 7 {
+                call_in(&mut seen, 901 + i * 10, request, 0);
+            } else {
+                for attempt in 0..3 {
+                    call_in(&mut seen, 1_001 + i * 10 + attempt, request, 1);
+                }
+            }
+        }
+        let baseline = seen.phase("baseline").unwrap();
+        let fault = seen.phase("fault").unwrap();
+        let before = seen.attributed("crm", baseline, Duration::ZERO, None);
+        assert_eq!((before.calls.len(), before.requests), (7, 7));
+        let after = seen.attributed("crm", fault, Duration::ZERO, Some("checkout"));
+        assert_eq!((after.calls.len(), after.requests), (9, 3));
+        // By arrival instant alone (no windows known) a call sent early but
+        // arriving late would land in the same phase; by window it does too,
+        // even when its arrival instant reads before the switch completed.
+        let late = id("checkout", 900, 9);
+        for call in seen.dependencies.get_mut("crm").unwrap() {
+            if call.correlation_id.as_deref() == Some(&late.to_string()) {
+                call.arrival_ns = 999 * MS;
+            }
+        }
+        let fault = seen.phase("fault").unwrap();
+        let after = seen.attributed("crm", fault, Duration::ZERO, None);
+        assert_eq!((after.calls.len(), after.requests), (9, 3));
+    }
+
+    #[test]
+    fn retries_that_cross_a_switch_count_with_the_attempt_that_caused_them() {
+        let mut seen = switched();
+        requests(&mut seen, "checkout", 990, 1, 5, 200);
+        let request = id("checkout", 990, 0);
+        call_in(&mut seen, 995, request, 0);
+        call_in(&mut seen, 1_005, request, 1);
+        call_in(&mut seen, 1_015, request, 1);
+        let baseline = seen.phase("baseline").unwrap();
+        let fault = seen.phase("fault").unwrap();
+        let before = seen.attributed("crm", baseline, Duration::ZERO, None);
+        assert_eq!((before.calls.len(), before.requests), (3, 1));
+        let after = seen.attributed("crm", fault, Duration::ZERO, None);
+        assert_eq!((after.calls.len(), after.requests), (0, 0));
+    }
+
+    #[test]
+    fn endpoints_count_only_their_own_calls_and_uncorrelated_calls_only_without_one() {
+        let mut seen = switched();
+        requests(&mut seen, "get", 1_000, 10, 5, 200);
+        requests(&mut seen, "post", 1_000, 10, 5, 200);
+        for i in 0..10 {
+            for attempt in 0..3 {
+                call_in(&mut seen, 1_001 + i * 10 + attempt, id("get", 1_000, i), 1);
+            }
+            call_in(&mut seen, 1_004 + i * 10, id("post", 1_000, i), 1);
+        }
+        // Two calls nobody's request caused (a health check, say).
+        call(&mut seen, "crm", 1_500, 1, "");
+        call(&mut seen, "crm", 1_600, 1, "");
+        for call in seen.dependencies.get_mut("crm").unwrap() {
+            call.window = 1;
+        }
+        let fault = seen.phase("fault").unwrap();
+        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"));
+        assert_eq!((get.calls.len(), get.requests), (30, 10));
+        let post = seen.attributed("crm", fault, Duration::ZERO, Some("post"));
+        assert_eq!((post.calls.len(), post.requests), (10, 10));
+        let all = seen.attributed("crm", fault, Duration::ZERO, None);
+        assert_eq!((all.calls.len(), all.requests), (42, 20));
+        // A request that made no call belongs to the phase it was sent in.
+        requests(&mut seen, "get", 1_900, 1, 5, 200);
+        let fault = seen.phase("fault").unwrap();
+        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"));
+        assert_eq!((get.calls.len(), get.requests), (30, 11));
+    }
 }
