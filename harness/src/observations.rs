@@ -149,7 +149,8 @@ impl Observations {
     /// belongs to the phase it was sent in. A call without a known
     /// correlation id (a target that does not pass it on) counts in the
     /// phase whose faults it met, and only when no `endpoint` is asked for.
-    /// With `settle`, a request (or uncorrelated call) counts only from
+    /// Only the calls `select` keeps count (a request whose calls it drops
+    /// all made none). With `settle`, a request (or uncorrelated call) counts only from
     /// `settle` into the phase.
     pub fn attributed<'a>(
         &'a self,
@@ -157,6 +158,7 @@ impl Observations {
         phase: &'a Phase,
         settle: Duration,
         endpoint: Option<&str>,
+        select: impl Fn(&CallRecord) -> bool,
     ) -> Attributed<'a> {
         let window = phase.windows.get(dependency).copied();
         let from = phase.start_ns.saturating_add(nanos(settle));
@@ -176,7 +178,7 @@ impl Observations {
         // Each request's calls, in arrival order: the first decides its phase.
         let mut by_request: HashMap<CorrelationId, Vec<&CallRecord>> = HashMap::new();
         let mut attributed = Attributed::default();
-        for call in calls {
+        for call in calls.iter().filter(|c| select(c)) {
             let id = call
                 .correlation_id
                 .as_deref()
@@ -259,9 +261,9 @@ mod tests {
         }
         let baseline = seen.phase("baseline").unwrap();
         let fault = seen.phase("fault").unwrap();
-        let before = seen.attributed("crm", baseline, Duration::ZERO, None);
+        let before = seen.attributed("crm", baseline, Duration::ZERO, None, |_| true);
         assert_eq!((before.calls.len(), before.requests), (7, 7));
-        let after = seen.attributed("crm", fault, Duration::ZERO, Some("checkout"));
+        let after = seen.attributed("crm", fault, Duration::ZERO, Some("checkout"), |_| true);
         assert_eq!((after.calls.len(), after.requests), (9, 3));
         // By arrival instant alone (no windows known) a call sent early but
         // arriving late would land in the same phase; by window it does too,
@@ -273,7 +275,7 @@ mod tests {
             }
         }
         let fault = seen.phase("fault").unwrap();
-        let after = seen.attributed("crm", fault, Duration::ZERO, None);
+        let after = seen.attributed("crm", fault, Duration::ZERO, None, |_| true);
         assert_eq!((after.calls.len(), after.requests), (9, 3));
     }
 
@@ -287,9 +289,9 @@ mod tests {
         call_in(&mut seen, 1_015, request, 1);
         let baseline = seen.phase("baseline").unwrap();
         let fault = seen.phase("fault").unwrap();
-        let before = seen.attributed("crm", baseline, Duration::ZERO, None);
+        let before = seen.attributed("crm", baseline, Duration::ZERO, None, |_| true);
         assert_eq!((before.calls.len(), before.requests), (3, 1));
-        let after = seen.attributed("crm", fault, Duration::ZERO, None);
+        let after = seen.attributed("crm", fault, Duration::ZERO, None, |_| true);
         assert_eq!((after.calls.len(), after.requests), (0, 0));
     }
 
@@ -311,16 +313,16 @@ mod tests {
             call.window = 1;
         }
         let fault = seen.phase("fault").unwrap();
-        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"));
+        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"), |_| true);
         assert_eq!((get.calls.len(), get.requests), (30, 10));
-        let post = seen.attributed("crm", fault, Duration::ZERO, Some("post"));
+        let post = seen.attributed("crm", fault, Duration::ZERO, Some("post"), |_| true);
         assert_eq!((post.calls.len(), post.requests), (10, 10));
-        let all = seen.attributed("crm", fault, Duration::ZERO, None);
+        let all = seen.attributed("crm", fault, Duration::ZERO, None, |_| true);
         assert_eq!((all.calls.len(), all.requests), (42, 20));
         // A request that made no call belongs to the phase it was sent in.
         requests(&mut seen, "get", 1_900, 1, 5, 200);
         let fault = seen.phase("fault").unwrap();
-        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"));
+        let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"), |_| true);
         assert_eq!((get.calls.len(), get.requests), (30, 11));
     }
 }

@@ -112,7 +112,7 @@ impl Property for Backoff {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!(
             "backoff({}) {:?} x{} up to {:?}, {} jitter",
-            self.dependency,
+            self.scope.subject(&self.dependency),
             self.base,
             self.factor,
             self.max,
@@ -128,7 +128,7 @@ impl Property for Backoff {
             Err(verdict) => return *verdict,
         };
         let mut attempts: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
-        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+        for call in self.scope.calls_in(seen, &self.dependency, phase) {
             if let Some(id) = call.correlation_id.as_deref() {
                 attempts.entry(id).or_default().push(call);
             }

@@ -78,7 +78,10 @@ impl Property for Breaker {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!(
             "breaker({}) opens after {} failures for {:?}, {} probe(s)",
-            self.dependency, self.failures, self.reset, self.probes
+            self.scope.subject(&self.dependency),
+            self.failures,
+            self.reset,
+            self.probes
         );
         let (phase, mut evidence) =
             match self
@@ -88,9 +91,8 @@ impl Property for Breaker {
                 Ok(found) => found,
                 Err(verdict) => return *verdict,
             };
-        let mut calls: Vec<&CallRecord> = seen
-            .calls_in(&self.dependency, phase, self.scope.settle)
-            .collect();
+        let mut calls: Vec<&CallRecord> =
+            self.scope.calls_in(seen, &self.dependency, phase).collect();
         calls.sort_by_key(|c| c.arrival_ns);
         evidence.samples = calls.len() as u64;
         // The breaker must be open once `failures` calls in a row have ended failing.

@@ -36,7 +36,11 @@ impl Calls {
 
 impl Property for Calls {
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!("calls({}) <= {}", self.dependency, self.at_most);
+        let name = format!(
+            "calls({}) <= {}",
+            self.scope.subject(&self.dependency),
+            self.at_most
+        );
         let (phase, mut evidence) = match self.scope.start_edge_calls(
             seen,
             &name,
@@ -53,9 +57,7 @@ impl Property for Calls {
         {
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
-        let calls: Vec<_> = seen
-            .calls_in(&self.dependency, phase, self.scope.settle)
-            .collect();
+        let calls: Vec<_> = self.scope.calls_in(seen, &self.dependency, phase).collect();
         evidence.observed = Some(Measure::Count(calls.len() as u64));
         if let Some(over) = usize::try_from(self.at_most)
             .ok()

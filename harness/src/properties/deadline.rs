@@ -43,7 +43,11 @@ impl Deadline {
 
 impl Property for Deadline {
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!("deadline({}) within {:?}", self.dependency, self.budget);
+        let name = format!(
+            "deadline({}) within {:?}",
+            self.scope.subject(&self.dependency),
+            self.budget
+        );
         let (phase, mut evidence) = match self.scope.start_edge_calls(
             seen,
             &name,
@@ -59,12 +63,7 @@ impl Property for Deadline {
             .collect();
         let mut latest = None::<(u64, CorrelationId)>;
         let budget = nanos(self.budget);
-        let calls = seen
-            .dependencies
-            .get(&self.dependency)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for call in calls {
+        for call in self.scope.calls(seen, &self.dependency) {
             let Some(id) = call
                 .correlation_id
                 .as_deref()

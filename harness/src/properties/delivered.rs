@@ -52,7 +52,9 @@ impl Property for Delivered {
     fn check(&self, seen: &Observations) -> Verdict {
         let name = format!(
             "delivered({} -> {}) exactly once within {:?}",
-            self.endpoint, self.dependency, self.within
+            self.endpoint,
+            self.scope.subject(&self.dependency),
+            self.within
         );
         let (phase, mut evidence) =
             match self
@@ -79,12 +81,7 @@ impl Property for Delivered {
         let mut delivered: BTreeSet<CorrelationId> = BTreeSet::new();
         let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
         let mut failed_attempts = 0u64;
-        for call in seen
-            .dependencies
-            .get(&self.dependency)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for call in self.scope.calls(seen, &self.dependency) {
             let ok = call.status.is_some_and(|s| (200..300).contains(&s));
             let (Some(id), Some(key)) = (
                 call.correlation_id

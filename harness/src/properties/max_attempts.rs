@@ -39,7 +39,11 @@ impl MaxAttempts {
 
 impl Property for MaxAttempts {
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!("max_attempts({}) <= {}", self.dependency, self.at_most);
+        let name = format!(
+            "max_attempts({}) <= {}",
+            self.scope.subject(&self.dependency),
+            self.at_most
+        );
         let (phase, mut evidence) = match self.scope.start_calls(
             seen,
             &name,
@@ -50,7 +54,7 @@ impl Property for MaxAttempts {
             Err(verdict) => return *verdict,
         };
         let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
-        let attributed = seen.attributed(&self.dependency, phase, self.scope.settle, None);
+        let attributed = self.scope.attributed(seen, &self.dependency, phase, None);
         for call in attributed.calls {
             let Some(id) = call.correlation_id.as_deref() else {
                 continue;

@@ -37,7 +37,11 @@ impl MaxInFlight {
 
 impl Property for MaxInFlight {
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!("max_in_flight({}) <= {}", self.dependency, self.at_most);
+        let name = format!(
+            "max_in_flight({}) <= {}",
+            self.scope.subject(&self.dependency),
+            self.at_most
+        );
         let (phase, mut evidence) = match self.scope.start_calls(
             seen,
             &name,
@@ -47,18 +51,31 @@ impl Property for MaxInFlight {
             Ok(found) => found,
             Err(verdict) => return *verdict,
         };
-        let mut peak = None::<&fault_server::CallRecord>;
-        for call in seen.calls_in(&self.dependency, phase, self.scope.settle) {
+        // The journal's count at each arrival is exact for every call; a
+        // selection recounts among the calls it selects.
+        let recount = (!self.scope.select.is_all()).then(|| {
+            let calls = seen.dependencies.get(&self.dependency);
+            self.scope
+                .select
+                .in_flight(calls.map_or(&[][..], Vec::as_slice))
+        });
+        let in_flight = |call: &fault_server::CallRecord| match &recount {
+            Some(counts) => counts.get(&call.seq).copied().unwrap_or(0),
+            None => call.in_flight,
+        };
+        let mut peak = None::<(&fault_server::CallRecord, u64)>;
+        for call in self.scope.calls_in(seen, &self.dependency, phase) {
             evidence.samples += 1;
-            if call.in_flight > self.at_most && evidence.first_broke_ns.is_none() {
+            let n = in_flight(call);
+            if n > self.at_most && evidence.first_broke_ns.is_none() {
                 evidence.first_broke_ns = Some(call.arrival_ns);
             }
-            if peak.is_none_or(|p| call.in_flight > p.in_flight) {
-                peak = Some(call);
+            if peak.is_none_or(|(_, p)| n > p) {
+                peak = Some((call, n));
             }
         }
-        evidence.observed = peak.map(|p| Measure::Count(p.in_flight));
-        evidence.witness = peak.and_then(|p| p.correlation_id.clone());
+        evidence.observed = peak.map(|(_, n)| Measure::Count(n));
+        evidence.witness = peak.and_then(|(p, _)| p.correlation_id.clone());
         if evidence.samples < self.scope.min_samples {
             let why = format!(
                 "{} calls reached {} (need {}): the bulkhead was not exercised",
@@ -66,7 +83,7 @@ impl Property for MaxInFlight {
             );
             return Verdict::inconclusive(name, &phase.name, evidence, why);
         }
-        let peak = peak.map_or(0, |p| p.in_flight);
+        let peak = peak.map_or(0, |(_, n)| n);
         let reached = peak >= self.at_most;
         let what = if reached {
             format!("the limit was reached: peak {peak} of {}", self.at_most)

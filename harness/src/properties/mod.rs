@@ -13,6 +13,7 @@ mod max_attempts;
 mod max_in_flight;
 mod recovers_within;
 mod retry_amplification;
+mod select;
 mod shed_fast;
 mod status_share;
 mod success_rate;
@@ -32,12 +33,16 @@ pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;
 pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
+pub use select::CallSelector;
 pub use shed_fast::ShedFast;
 pub(crate) use status_share::status_range;
 pub use status_share::StatusShare;
 pub use success_rate::SuccessRate;
 
 use crate::verdict::{Evidence, Measure};
+use fault_server::CallRecord;
+
+use crate::observations::Attributed;
 use crate::{EdgeStats, Observations, Phase, Verdict};
 
 /// A resilience claim that can be checked against what a run observed.
@@ -59,6 +64,8 @@ pub struct Scope {
     pub settle: Duration,
     /// Fewer samples than this make the verdict inconclusive.
     pub min_samples: u64,
+    /// Which of a dependency's calls a dependency property judges (every call by default).
+    pub select: CallSelector,
 }
 
 impl Scope {
@@ -68,6 +75,7 @@ impl Scope {
             phase: name.into(),
             settle: Duration::ZERO,
             min_samples: DEFAULT_MIN_SAMPLES,
+            select: CallSelector::all(),
         }
     }
 
@@ -81,6 +89,62 @@ impl Scope {
     pub fn with_min_samples(mut self, samples: u64) -> Self {
         self.min_samples = samples;
         self
+    }
+
+    /// Judges only the dependency calls `select` selects.
+    pub fn with_select(mut self, select: CallSelector) -> Self {
+        self.select = select;
+        self
+    }
+}
+
+impl Scope {
+    /// `dependency` as a verdict names it: with the selection, when there is one
+    /// (`crm [not =/__health]`).
+    pub(crate) fn subject(&self, dependency: &str) -> String {
+        if self.select.is_all() {
+            dependency.to_owned()
+        } else {
+            format!("{dependency} [{}]", self.select)
+        }
+    }
+
+    /// Every selected call at `dependency` in the run.
+    pub(crate) fn calls<'a>(
+        &'a self,
+        seen: &'a Observations,
+        dependency: &str,
+    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
+        seen.dependencies
+            .get(dependency)
+            .into_iter()
+            .flatten()
+            .filter(|c| self.select.selects(c))
+    }
+
+    /// The selected calls at `dependency` that met the phase's faults
+    /// ([`Observations::calls_in`]).
+    pub(crate) fn calls_in<'a>(
+        &'a self,
+        seen: &'a Observations,
+        dependency: &str,
+        phase: &'a Phase,
+    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
+        seen.calls_in(dependency, phase, self.settle)
+            .filter(|c| self.select.selects(c))
+    }
+
+    /// The selected calls made for the phase's requests ([`Observations::attributed`]).
+    pub(crate) fn attributed<'a>(
+        &'a self,
+        seen: &'a Observations,
+        dependency: &str,
+        phase: &'a Phase,
+        endpoint: Option<&str>,
+    ) -> Attributed<'a> {
+        seen.attributed(dependency, phase, self.settle, endpoint, |c| {
+            self.select.selects(c)
+        })
     }
 }
 
@@ -151,7 +215,7 @@ impl Scope {
         dependency: &str,
     ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
         let found = self.start(seen, property, threshold)?;
-        require_calls(seen, found, property, dependency)
+        require_calls(seen, found, property, dependency, &self.select)
     }
 
     /// As [`Scope::start_edge`] and [`Scope::start_calls`] at once.
@@ -163,7 +227,7 @@ impl Scope {
         dependency: &str,
     ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
         let found = self.start_edge(seen, property, threshold)?;
-        require_calls(seen, found, property, dependency)
+        require_calls(seen, found, property, dependency, &self.select)
     }
 }
 
@@ -172,8 +236,9 @@ fn require_calls<'a>(
     (phase, evidence): (&'a Phase, Evidence),
     property: &str,
     dependency: &str,
+    select: &CallSelector,
 ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-    match calls_missing(seen, phase, dependency) {
+    match calls_missing(seen, phase, dependency, select) {
         Some(why) => Err(Box::new(Verdict::inconclusive(
             property.to_owned(),
             &phase.name,
@@ -193,6 +258,7 @@ pub(crate) fn calls_missing(
     seen: &Observations,
     phase: &Phase,
     dependency: &str,
+    select: &CallSelector,
 ) -> Option<String> {
     let lost = seen.lost_calls.get(dependency);
     if let Some(n) = lost.and_then(|phases| phases.get(&phase.name)) {
@@ -210,15 +276,24 @@ pub(crate) fn calls_missing(
         .map(EdgeStats::requests)
         .sum::<u64>()
         .max(seen.edge.len() as u64);
-    let called = seen
+    let calls = seen
         .dependencies
         .get(dependency)
-        .is_some_and(|c| !c.is_empty());
+        .map_or(&[][..], Vec::as_slice);
+    let called = calls.iter().any(|c| select.selects(c));
     (sent > 0 && !called && lost.is_none()).then(|| {
-        format!(
-            "no call reached `{dependency}` in the whole run while {sent} requests were sent: \
-             is the target up, and configured to call `{dependency}` at the address the fault server gave it?"
-        )
+        if calls.is_empty() {
+            format!(
+                "no call reached `{dependency}` in the whole run while {sent} requests were sent: \
+                 is the target up, and configured to call `{dependency}` at the address the fault server gave it?"
+            )
+        } else {
+            format!(
+                "none of the {} calls at `{dependency}` in the whole run was one the property selects ({select}), \
+                 while {sent} requests were sent: is the target up, and does the selection name its calls?",
+                calls.len()
+            )
+        }
     })
 }
 

@@ -51,8 +51,8 @@ impl RetryAmplification {
 impl Property for RetryAmplification {
     fn check(&self, seen: &Observations) -> Verdict {
         let subject = match &self.endpoint {
-            Some(endpoint) => format!("{endpoint} -> {}", self.dependency),
-            None => self.dependency.clone(),
+            Some(endpoint) => format!("{endpoint} -> {}", self.scope.subject(&self.dependency)),
+            None => self.scope.subject(&self.dependency),
         };
         let name = format!("retry_amplification({subject}) <= {}", self.at_most);
         let (phase, mut evidence) = match self.scope.start_edge_calls(
@@ -64,12 +64,9 @@ impl Property for RetryAmplification {
             Ok(found) => found,
             Err(verdict) => return *verdict,
         };
-        let attributed = seen.attributed(
-            &self.dependency,
-            phase,
-            self.scope.settle,
-            self.endpoint.as_deref(),
-        );
+        let attributed =
+            self.scope
+                .attributed(seen, &self.dependency, phase, self.endpoint.as_deref());
         let requests = attributed.requests;
         let mut per_request: BTreeMap<&str, u64> = BTreeMap::new();
         let mut calls = 0u64;

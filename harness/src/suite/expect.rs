@@ -4,14 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use fault_server::RequestMatch;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::location::suggest;
 use crate::properties::{
-    AlertFired, Backoff, Breaker, Calls, Deadline, Delivered, FastAccept, Jitter, LatencyBound,
-    LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin, RetryAmplification, Scope,
-    ShedFast, StatusShare, SuccessRate,
+    AlertFired, Backoff, Breaker, CallSelector, Calls, Deadline, Delivered, FastAccept, Jitter,
+    LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight, Property, RecoversWithin,
+    RetryAmplification, Scope, ShedFast, StatusShare, SuccessRate,
 };
 
 /// The properties a suite can expect.
@@ -155,9 +156,38 @@ pub struct Expect {
     /// `alert_fired`: the alert's `alertname`.
     #[serde(default)]
     pub alert: Option<String>,
-    /// `status_share`: a status code (`"429"`) or class (`"5xx"`).
-    #[serde(default)]
+    /// `status_share`: a status code (`429` or `"429"`) or class (`"5xx"`).
+    #[serde(default, deserialize_with = "status_text")]
     pub status: Option<String>,
+    /// Dependency properties: judge only the calls this selects (a fault's
+    /// `match` syntax: `method`, `path`; not `headers`).
+    #[serde(default, rename = "match")]
+    pub calls_match: Option<RequestMatch>,
+    /// Dependency properties: ...and none this selects (a load balancer's
+    /// health checks: `exclude = { path = "=/__health" }`).
+    #[serde(default)]
+    pub exclude: Option<RequestMatch>,
+}
+
+/// A status written as a number (`504`) or a string (`"504"`, `"5xx"`).
+fn status_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct StatusVisitor;
+    impl Visitor<'_> for StatusVisitor {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a status code (504) or class (\"5xx\")")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+    }
+    deserializer.deserialize_any(StatusVisitor)
 }
 
 /// An upper bound: a number (count or ratio) or a duration (`"250ms"`).
@@ -227,6 +257,7 @@ impl Expect {
             known("dependency", dependency, &dependency_names)?;
         }
         self.check_values(phase_durations)?;
+        self.check_selector()?;
         let needs = |present: bool, key: &str| {
             if present {
                 Ok(())
@@ -330,6 +361,37 @@ impl Expect {
         }
     }
 
+    /// Whether the property reads a dependency's calls (and so takes `match`
+    /// and `exclude`).
+    fn reads_calls(&self) -> bool {
+        matches!(
+            self.kind,
+            PropertyKind::MaxInFlight
+                | PropertyKind::RetryAmplification
+                | PropertyKind::MaxAttempts
+                | PropertyKind::Deadline
+                | PropertyKind::Breaker
+                | PropertyKind::Backoff
+                | PropertyKind::Delivered
+                | PropertyKind::Calls
+        )
+    }
+
+    /// `match` and `exclude` only where calls are judged, without headers.
+    fn check_selector(&self) -> Result<(), String> {
+        if !self.reads_calls() && (self.calls_match.is_some() || self.exclude.is_some()) {
+            return Err(format!(
+                "`match` and `exclude` select a dependency's calls; {} judges none",
+                self.kind.as_str()
+            ));
+        }
+        self.selector().map(drop)
+    }
+
+    fn selector(&self) -> Result<CallSelector, String> {
+        CallSelector::new(self.calls_match.clone(), self.exclude.clone())
+    }
+
     /// Numbers that mean something: finite, in range, durations above zero
     /// where zero is meaningless and never past [`super::MAX_DURATION`],
     /// `settle` shorter than its phase.
@@ -411,6 +473,10 @@ impl Expect {
             Scope::phase(self.phase.clone()).with_settle(self.settle.unwrap_or_default());
         if let Some(samples) = self.min_samples {
             scope = scope.with_min_samples(samples);
+        }
+        // Checked when the suite was read.
+        if let Ok(select) = self.selector() {
+            scope = scope.with_select(select);
         }
         let dependency = self.dependency.clone().unwrap_or_default();
         let number = match self.at_most {

@@ -484,6 +484,10 @@ phase = "crm slow"
         Suite::parse(text, Path::new("s.toml")).map_err(|e| e.to_string())
     }
 
+    fn parse_ok(text: &str) -> Suite {
+        parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn a_good_suite_parses() {
         let suite = parse(GOOD).unwrap();
@@ -649,6 +653,51 @@ phase = "crm slow"
         assert!(err.contains("multiplier must be above 1"), "{err}");
         let err = parse(&backoff("").replace("base = \"50ms\"", "base = \"1s\"")).unwrap_err();
         assert!(err.contains("base must not exceed max"), "{err}");
+    }
+
+    #[test]
+    fn dependency_properties_select_calls_by_method_and_path_only() {
+        let with = |extra: &str| GOOD.replace("at_most = 30\n", &format!("at_most = 30\n{extra}"));
+        let suite = parse_ok(&with(
+            "exclude = { path = \"=/__health\" }\nmatch = { method = \"GET\" }\n",
+        ));
+        let property = suite.expect[0].property();
+        let seen = crate::Observations::default();
+        assert!(
+            property
+                .check(&seen)
+                .property
+                .contains("crm [GET, not =/__health]"),
+            "{}",
+            property.check(&seen).property
+        );
+        let err = parse(&with("match = { headers = { \"x-tenant\" = \"acme\" } }\n")).unwrap_err();
+        assert!(err.contains("the journal keeps no headers"), "{err}");
+        let err = parse(&with("exclude = { path = \"health\" }\n")).unwrap_err();
+        assert!(err.contains("a path starts with `/`"), "{err}");
+        let latency = GOOD.replace(
+            "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
+            "property = \"latency\"\nat_most = \"1s\"\nexclude = { path = \"/x\" }\n",
+        );
+        let err = parse(&latency).unwrap_err();
+        assert!(err.contains("latency judges none"), "{err}");
+    }
+
+    #[test]
+    fn a_status_is_a_number_or_a_string() {
+        for status in ["504", "\"504\"", "\"5xx\""] {
+            let text = GOOD.replace(
+                "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
+                &format!("property = \"status_share\"\nstatus = {status}\nat_most = 0.1\n"),
+            );
+            parse_ok(&text);
+        }
+        let text = GOOD.replace(
+            "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
+            "property = \"status_share\"\nstatus = 5.5\nat_most = 0.1\n",
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("a status code (504)"), "{err}");
     }
 
     #[test]

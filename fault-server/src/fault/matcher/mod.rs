@@ -130,6 +130,27 @@ impl From<RequestMatch> for RawMatch {
     }
 }
 
+/// The conditions as a user wrote them, space-separated: `POST =/charge
+/// x-tenant=acme`; `*` for a matcher with none.
+impl std::fmt::Display for RequestMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(method) = &self.method {
+            parts.push(method.to_string());
+        }
+        if let Some(path) = &self.path {
+            parts.push(path.text().to_owned());
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("{name}={value}"));
+        }
+        if parts.is_empty() {
+            return f.write_str("*");
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 impl RequestMatch {
     /// Builds a matcher from its file form.
     ///

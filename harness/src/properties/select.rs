@@ -1,0 +1,164 @@
+//! `match` and `exclude` on a dependency property: which of a dependency's
+//! calls it judges (a load balancer's health checks are calls too).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+
+use fault_server::{CallRecord, RequestMatch};
+
+/// The calls a dependency property judges: those `include` matches (all
+/// when `None`) that `exclude` does not. Both use a fault's `match` syntax
+/// (method; path by whole segments, `=exact`, globs) on the journal's method
+/// and path; `headers` are refused ([`CallSelector::new`]) since the journal
+/// keeps none.
+///
+/// ```
+/// use fault_server::RequestMatch;
+/// use harness::properties::CallSelector;
+///
+/// let health = RequestMatch::new(None, Some("=/__health"), []).unwrap();
+/// let live = CallSelector::new(None, Some(health)).unwrap();
+/// assert_eq!(live.to_string(), "not =/__health");
+/// let tenant = RequestMatch::new(None, None, [("x-tenant", "acme")]).unwrap();
+/// assert!(CallSelector::new(Some(tenant), None).is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallSelector {
+    include: Option<RequestMatch>,
+    exclude: Option<RequestMatch>,
+}
+
+impl CallSelector {
+    /// Every call.
+    pub fn all() -> Self {
+        CallSelector::default()
+    }
+
+    /// The calls `include` matches (every call when `None`) minus those
+    /// `exclude` matches.
+    ///
+    /// # Errors
+    /// A matcher with `headers`: journal records keep no headers, so the
+    /// selection could not be honoured.
+    pub fn new(
+        include: Option<RequestMatch>,
+        exclude: Option<RequestMatch>,
+    ) -> Result<Self, String> {
+        for (key, m) in [("match", &include), ("exclude", &exclude)] {
+            if m.as_ref().is_some_and(RequestMatch::needs_headers) {
+                return Err(format!(
+                    "{key}: a dependency property selects calls by method and path only \
+                     (the journal keeps no headers); remove `headers`"
+                ));
+            }
+        }
+        Ok(CallSelector { include, exclude })
+    }
+
+    /// Whether it selects every call.
+    pub fn is_all(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
+    /// Whether `call` is one of the selected.
+    pub fn selects(&self, call: &CallRecord) -> bool {
+        let hit = |m: &RequestMatch| m.matches_call(&call.method, &call.path) == Some(true);
+        self.include.as_ref().is_none_or(hit) && !self.exclude.as_ref().is_some_and(hit)
+    }
+
+    /// The selected calls in flight at each selected call's arrival (itself
+    /// included), by sequence number: the journal's in-flight count counts
+    /// every call, so a selection recounts among its own. A call ends at its
+    /// departure (a departure at the same nanosecond as an arrival ends
+    /// first: the caller saw the answer before it called again); a call with
+    /// none was still in flight when the run ended.
+    pub fn in_flight(&self, calls: &[CallRecord]) -> HashMap<u64, u64> {
+        let mut selected: Vec<&CallRecord> = calls.iter().filter(|c| self.selects(c)).collect();
+        selected.sort_by_key(|c| c.seq);
+        let mut ends = BinaryHeap::new();
+        let mut counts = HashMap::with_capacity(selected.len());
+        for call in selected {
+            while ends
+                .peek()
+                .is_some_and(|Reverse(end)| *end <= call.arrival_ns)
+            {
+                ends.pop();
+            }
+            ends.push(Reverse(call.departure_ns.unwrap_or(u64::MAX)));
+            counts.insert(call.seq, ends.len() as u64);
+        }
+        counts
+    }
+}
+
+/// `GET /api, not =/__health`; empty for every call.
+impl fmt::Display for CallSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.include, &self.exclude) {
+            (None, None) => Ok(()),
+            (Some(include), None) => write!(f, "{include}"),
+            (None, Some(exclude)) => write!(f, "not {exclude}"),
+            (Some(include), Some(exclude)) => write!(f, "{include}, not {exclude}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::fixtures::{call, two_phases, MS};
+
+    #[test]
+    fn selects_by_method_and_decoded_path_and_recounts_in_flight_among_its_own() {
+        let mut seen = two_phases();
+        // Live calls at 10 ms apart, each 25 ms long (three overlap), and a
+        // health check alongside each one.
+        for i in 0..10 {
+            call(&mut seen, "crm", 1_000 + i * 10, 0, "");
+            call(&mut seen, "crm", 1_000 + i * 10, 0, "");
+        }
+        let calls = seen.dependencies.get_mut("crm").unwrap();
+        for (i, c) in calls.iter_mut().enumerate() {
+            c.departure_ns = Some(c.arrival_ns + 25 * MS);
+            if i % 2 == 1 {
+                c.path = "/__health".to_owned();
+            } else {
+                c.path = "/caf%C3%A9/orders".to_owned();
+            }
+        }
+        let health = RequestMatch::new(None, Some("=/__health"), []).unwrap();
+        let live = CallSelector::new(None, Some(health)).unwrap();
+        let calls = &seen.dependencies["crm"];
+        assert_eq!(calls.iter().filter(|c| live.selects(c)).count(), 10);
+        let counts = live.in_flight(calls);
+        assert_eq!(counts.len(), 10);
+        assert_eq!(counts.values().max(), Some(&3));
+        assert_eq!(
+            CallSelector::all().in_flight(calls).values().max(),
+            Some(&6)
+        );
+        let cafe = RequestMatch::new(Some("GET"), Some("/café"), []).unwrap();
+        let cafe = CallSelector::new(Some(cafe), None).unwrap();
+        assert_eq!(calls.iter().filter(|c| cafe.selects(c)).count(), 10);
+        let post = RequestMatch::new(Some("POST"), None, []).unwrap();
+        let post = CallSelector::new(Some(post), None).unwrap();
+        assert_eq!(calls.iter().filter(|c| post.selects(c)).count(), 0);
+    }
+
+    #[test]
+    fn a_departure_and_an_arrival_at_the_same_instant_do_not_overlap() {
+        let mut seen = two_phases();
+        call(&mut seen, "crm", 1_000, 0, "");
+        call(&mut seen, "crm", 1_001, 0, "");
+        call(&mut seen, "crm", 1_002, 0, "");
+        let calls = seen.dependencies.get_mut("crm").unwrap();
+        calls[2].departure_ns = None;
+        let exclude = RequestMatch::new(Some("DELETE"), None, []).unwrap();
+        let counts = CallSelector::new(None, Some(exclude))
+            .unwrap()
+            .in_flight(calls);
+        // The fixture's calls last 1 ms: each ends as the next arrives.
+        assert_eq!(counts.values().max(), Some(&1));
+    }
+}
