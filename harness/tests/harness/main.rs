@@ -8,6 +8,7 @@ mod defences;
 mod demo;
 mod evidence;
 mod load;
+mod proxies;
 mod remote;
 mod reports;
 mod run;

@@ -1,0 +1,322 @@
+//! Real nginx and HAProxy (Debian's packages; `.ci/run` installs them) as
+//! targets with known behaviour: the figures the harness reads must be the
+//! ones their configuration guarantees.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+/// The program's path, or a failure that says how to get it: a test that
+/// skipped itself when the program is missing could never fail.
+fn program(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let path = Path::new(dir).join(name);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("`{name}` is not installed: `apt-get install {name}` (.ci/run installs it)");
+}
+
+/// A loopback port free a moment ago, for a program that cannot bind port 0
+/// and tell us which port it got.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-proxies-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn run(suite: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let output = tokio::process::Command::new(BIN)
+        .arg("run")
+        .arg(suite)
+        .args(["--output", "json"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let printed = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code(),
+        serde_json::from_str(&stdout).unwrap_or_default(),
+        printed,
+    )
+}
+
+fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_json::Value {
+    report["suites"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["property"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("no verdict {starts_with} in {report}"))
+}
+
+/// HAProxy in front of `crm` with a bulkhead (`maxconn 10`), L7 retries (two
+/// on a 503: three calls per request) and an HTTP health check every 100 ms
+/// on the same port as live traffic. The suite judges each figure twice,
+/// with the health checks and without: the truth is 10 in flight and 3.0
+/// calls per request, and the checks add to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_health_checks_are_excluded_by_path_and_its_figures_are_exact() {
+    let haproxy = program("haproxy");
+    let dir = scratch("haproxy");
+    let crm = free_port();
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 10s
+  timeout server 10s
+  timeout queue 10s
+  timeout check 5s
+  retries 2
+  retry-on 503
+
+frontend shop
+  bind "127.0.0.1:${{PORT}}"
+  default_backend crm
+
+backend crm
+  option httpchk GET /__health
+  server crm 127.0.0.1:{crm} maxconn 10 check inter 100ms fall 1000
+"#
+        ),
+    )
+    .unwrap();
+    let suite = dir.join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+name = "haproxy"
+
+[target]
+command = ["{haproxy}", "-db", "-f", "{config}"]
+env = {{ PORT = "{{port}}" }}
+ready = "/sync"
+
+[[dependencies]]
+name = "crm"
+listen = "127.0.0.1:{crm}"
+
+[[load]]
+endpoint = "sync"
+path = "/sync"
+clients = 30
+timeout = "10s"
+
+[[phases]]
+name = "crm slow"
+duration = "3s"
+faults = {{ crm = [{{ latency = {{ fixed = "300ms" }} }}] }}
+
+[[phases]]
+name = "crm down"
+duration = "2s"
+faults = {{ crm = [{{ error = {{ status = 503 }}, match = {{ path = "/sync" }} }}] }}
+
+[[expect]]
+property = "max_in_flight"
+dependency = "crm"
+at_most = 10
+phase = "crm slow"
+exclude = {{ path = "=/__health" }}
+
+[[expect]]
+property = "max_in_flight"
+dependency = "crm"
+at_most = 10
+phase = "crm slow"
+
+[[expect]]
+property = "retry_amplification"
+dependency = "crm"
+at_most = 3
+phase = "crm down"
+exclude = {{ path = "=/__health" }}
+
+[[expect]]
+property = "max_attempts"
+dependency = "crm"
+at_most = 3
+phase = "crm down"
+match = {{ method = "GET", path = "=/sync" }}
+"#,
+            haproxy = haproxy.display(),
+            config = config.display(),
+        ),
+    )
+    .unwrap();
+    let (code, report, printed) = run(&suite).await;
+    let bulkhead = verdict(&report, "max_in_flight(crm [not =/__health]) <= 10");
+    assert_eq!(bulkhead["outcome"], "pass", "{printed}");
+    assert_eq!(bulkhead["evidence"]["observed"]["count"], 10, "{printed}");
+    let with_checks = verdict(&report, "max_in_flight(crm) <= 10");
+    assert_eq!(with_checks["outcome"], "fail", "{printed}");
+    assert_eq!(
+        with_checks["evidence"]["observed"]["count"], 11,
+        "{printed}"
+    );
+    let amplification = verdict(&report, "retry_amplification(crm [not =/__health])");
+    assert_eq!(amplification["outcome"], "pass", "{printed}");
+    assert_eq!(
+        amplification["evidence"]["observed"]["ratio"], 3.0,
+        "{printed}"
+    );
+    let attempts = verdict(&report, "max_attempts(crm [GET =/sync]) <= 3");
+    assert_eq!(attempts["outcome"], "pass", "{printed}");
+    assert_eq!(attempts["evidence"]["observed"]["count"], 3, "{printed}");
+    assert_eq!(code, Some(1), "one verdict fails: {printed}");
+}
+
+/// nginx as a gateway with `proxy_read_timeout 1s` in front of a dependency
+/// that takes 3 s: every request is a 504 after one second, and the
+/// dependency sees each request once (`proxy_next_upstream off`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_times_out_at_its_read_timeout_and_the_harness_reads_exactly_that() {
+    let nginx = program("nginx");
+    let dir = scratch("nginx");
+    let (port, crm) = (free_port(), free_port());
+    let config = dir.join("nginx.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir};
+  proxy_temp_path {dir};
+  fastcgi_temp_path {dir};
+  uwsgi_temp_path {dir};
+  scgi_temp_path {dir};
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://127.0.0.1:{crm};
+      proxy_read_timeout 1s;
+      proxy_next_upstream off;
+    }}
+  }}
+}}
+"#,
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    let suite = dir.join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+name = "nginx"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[[dependencies]]
+name = "crm"
+listen = "127.0.0.1:{crm}"
+
+[[load]]
+endpoint = "sync"
+path = "/sync"
+rate = 40.0
+timeout = "5s"
+
+[[phases]]
+name = "crm slow"
+duration = "2s"
+faults = {{ crm = [{{ latency = {{ fixed = "3s" }} }}] }}
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+percentile = 99
+at_most = "1100ms"
+phase = "crm slow"
+
+[[expect]]
+property = "status_share"
+endpoint = "sync"
+status = 504
+at_most = 0.0
+phase = "crm slow"
+
+[[expect]]
+property = "retry_amplification"
+dependency = "crm"
+at_most = 1
+phase = "crm slow"
+"#
+        ),
+    )
+    .unwrap();
+    let mut server = tokio::process::Command::new(&nginx)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "nginx exited: see {}",
+            dir.display()
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, report, printed) = run(&suite).await;
+    server.kill().await.unwrap();
+    let latency = verdict(&report, "p99(sync)");
+    assert_eq!(latency["outcome"], "pass", "{printed}");
+    let p99 = latency["evidence"]["observed"]["duration_ms"]
+        .as_f64()
+        .unwrap();
+    assert!((1_000.0..1_100.0).contains(&p99), "{p99} ms: {printed}");
+    let share = verdict(&report, "status_share");
+    assert_eq!(
+        share["outcome"], "fail",
+        "every answer was a 504: {printed}"
+    );
+    assert_eq!(share["evidence"]["observed"]["ratio"], 1.0, "{printed}");
+    let amplification = verdict(&report, "retry_amplification");
+    assert_eq!(amplification["outcome"], "pass", "{printed}");
+    assert_eq!(
+        amplification["evidence"]["observed"]["ratio"], 1.0,
+        "{printed}"
+    );
+    assert_eq!(code, Some(1), "{printed}");
+}
