@@ -71,6 +71,33 @@ impl fmt::Display for Measure {
     }
 }
 
+impl Measure {
+    /// `observed` and `threshold` as text, each with as many digits as it
+    /// takes for two different values never to read the same (`1.000` and
+    /// `1.000` become `1.0004` and `1.0000`): three decimals for a ratio and
+    /// one for milliseconds, more only when needed. `-` when nothing was observed.
+    pub fn pair(observed: Option<Measure>, threshold: Measure) -> (String, String) {
+        let Some(observed) = observed else {
+            return ("-".to_owned(), threshold.to_string());
+        };
+        let at = |m: Measure, digits: usize| match m {
+            Measure::Count(n) => n.to_string(),
+            Measure::Ratio(r) => format!("{r:.digits$}"),
+            Measure::Duration(d) => format!("{:.digits$}ms", d.as_secs_f64() * 1000.0),
+        };
+        let (first, last) = match (observed, threshold) {
+            (Measure::Duration(_), Measure::Duration(_)) => (1, 6),
+            (Measure::Ratio(_), Measure::Ratio(_)) => (3, 17),
+            _ => return (observed.to_string(), threshold.to_string()),
+        };
+        let differ = observed != threshold;
+        (first..=last)
+            .map(|digits| (at(observed, digits), at(threshold, digits)))
+            .find(|(o, t)| !differ || o != t)
+            .unwrap_or_else(|| (format!("{observed:?}"), format!("{threshold:?}")))
+    }
+}
+
 /// What a verdict rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -160,5 +187,40 @@ impl Verdict {
             what: what.into(),
         });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Measure;
+
+    #[test]
+    fn a_failing_value_never_reads_as_its_threshold() {
+        let pair = |o, t| Measure::pair(Some(o), t);
+        assert_eq!(
+            pair(Measure::Ratio(1.0004), Measure::Ratio(1.0)),
+            ("1.0004".to_owned(), "1.0000".to_owned())
+        );
+        assert_eq!(
+            pair(Measure::Ratio(0.95), Measure::Ratio(0.95)),
+            ("0.950".to_owned(), "0.950".to_owned())
+        );
+        assert_eq!(
+            pair(Measure::Ratio(3.0), Measure::Ratio(2.9)),
+            ("3.000".to_owned(), "2.900".to_owned())
+        );
+        let ms = |ns| Measure::Duration(Duration::from_nanos(ns));
+        assert_eq!(
+            pair(ms(250_000_400), ms(250_000_000)),
+            ("250.0004ms".to_owned(), "250.0000ms".to_owned())
+        );
+        let (o, t) = pair(Measure::Ratio(1.0 + f64::EPSILON), Measure::Ratio(1.0));
+        assert_ne!(o, t);
+        assert_eq!(
+            Measure::pair(None, Measure::Count(3)),
+            ("-".to_owned(), "3".to_owned())
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::json::SuiteReport;
-use super::{evidence, observed};
+use super::{evidence, observed_and_threshold};
 use crate::{Outcome, Verdict};
 
 /// The JUnit XML of a run.
@@ -44,10 +44,9 @@ fn status(verdict: &Verdict) -> TestCaseStatus {
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail => {
             let mut failed = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let (observed, threshold) = observed_and_threshold(verdict);
             failed.set_message(format!(
-                "observed {} against {} in phase `{}`",
-                observed(verdict),
-                verdict.evidence.threshold,
+                "observed {observed} against {threshold} in phase `{}`",
                 verdict.phase
             ));
             failed.set_type("property failed");

@@ -32,22 +32,26 @@ pub(crate) fn verdict_word(outcome: Outcome) -> &'static str {
     }
 }
 
-/// The observed value, or `-`.
+/// The observed value (or `-`) and the threshold, with enough digits that
+/// different values never read the same ([`crate::verdict::Measure::pair`]).
+pub(crate) fn observed_and_threshold(verdict: &Verdict) -> (String, String) {
+    crate::verdict::Measure::pair(verdict.evidence.observed, verdict.evidence.threshold)
+}
+
+/// The observed value, or `-` (digits as [`observed_and_threshold`]).
 pub(crate) fn observed(verdict: &Verdict) -> String {
-    verdict
-        .evidence
-        .observed
-        .map_or_else(|| "-".to_owned(), |m| m.to_string())
+    observed_and_threshold(verdict).0
 }
 
 /// The evidence as lines of text.
 pub(crate) fn evidence(verdict: &Verdict) -> String {
     let e = &verdict.evidence;
+    let (observed, threshold) = observed_and_threshold(verdict);
     let mut lines = vec![
         format!("property: {}", verdict.property),
         format!("phase: {}", verdict.phase),
-        format!("observed: {}", observed(verdict)),
-        format!("threshold: {}", e.threshold),
+        format!("observed: {observed}"),
+        format!("threshold: {threshold}"),
         format!("samples: {}", e.samples),
     ];
     if let Some(at) = e.first_broke_ns {
@@ -67,15 +71,18 @@ pub(crate) fn evidence(verdict: &Verdict) -> String {
 
 /// One row per verdict: suite, property, phase, verdict, observed vs threshold.
 pub fn table(verdicts: &[(String, Verdict)]) -> String {
-    let rows = verdicts.iter().map(|(suite, v)| Row {
-        suite,
-        property: &v.property,
-        phase: &v.phase,
-        verdict: verdict_word(v.outcome),
-        observed: observed(v),
-        threshold: v.evidence.threshold.to_string(),
-        samples: v.evidence.samples,
-        note: v.note.as_deref().unwrap_or(""),
+    let rows = verdicts.iter().map(|(suite, v)| {
+        let (observed, threshold) = observed_and_threshold(v);
+        Row {
+            suite,
+            property: &v.property,
+            phase: &v.phase,
+            verdict: verdict_word(v.outcome),
+            observed,
+            threshold,
+            samples: v.evidence.samples,
+            note: v.note.as_deref().unwrap_or(""),
+        }
     });
     Table::new(rows).with(Style::sharp()).to_string()
 }

@@ -2,7 +2,7 @@
 //! a CI step summary (appended to `$GITHUB_STEP_SUMMARY` when it is set).
 
 use super::json::{outcome_word, Report};
-use super::{observed, verdict_word};
+use super::{observed_and_threshold, verdict_word};
 
 /// The Markdown summary of a run.
 pub fn summary(report: &Report) -> String {
@@ -22,14 +22,15 @@ pub fn summary(report: &Report) -> String {
                 "FAIL" => "**FAIL**".to_owned(),
                 word => word.to_owned(),
             };
+            let (observed, threshold) = observed_and_threshold(v);
             text.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 escape(&suite.name),
                 escape(&v.property),
                 escape(&v.phase),
                 verdict,
-                escape(&observed(v)),
-                escape(&v.evidence.threshold.to_string()),
+                escape(&observed),
+                escape(&threshold),
                 v.evidence.samples
             ));
         }
