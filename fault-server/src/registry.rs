@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,8 @@ struct Running {
     dependency: Arc<Dependency>,
     addr: SocketAddr,
     stop: CancellationToken,
+    /// When it lapses, for a dependency added with a lease.
+    lease: Option<Arc<Mutex<Instant>>>,
 }
 
 /// A dependency as the control API shows it.
@@ -60,6 +62,14 @@ pub struct DependencyView {
     pub in_flight: u64,
     /// Most calls in flight at once since the start or the last reset.
     pub peak_in_flight: u64,
+    /// Time left before its lease runs out and it is removed; absent for a
+    /// dependency added without a lease.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_in: Option<Duration>,
 }
 
 /// A window opened on every dependency at once.
@@ -109,6 +119,70 @@ impl Registry {
 
     /// Starts a dependency: validates it, binds its listener, serves it.
     pub(crate) fn add(&self, spec: &DependencySpec) -> Result<DependencyView, ControlError> {
+        self.insert(spec, None).map(|(view, _)| view)
+    }
+
+    /// As [`Registry::add`], removed once `lease` passes without a renewal
+    /// ([`Registry::renew_dependency`]): what a run adds to a server it does
+    /// not own goes away with the run, even a run killed without a word.
+    pub(crate) fn add_leased(
+        self: &Arc<Self>,
+        spec: &DependencySpec,
+        lease: Duration,
+    ) -> Result<DependencyView, ControlError> {
+        check_lease(lease)?;
+        let (view, running) = self.insert(spec, Some(lease))?;
+        let (Some(until), registry) = (running.lease.clone(), Arc::downgrade(self)) else {
+            return Ok(view);
+        };
+        self.runtime.spawn(reap_when_lapsed(
+            registry,
+            running,
+            until,
+            spec.name.clone(),
+        ));
+        Ok(view)
+    }
+
+    /// Renews a leased dependency's lease for `lease` from now.
+    pub(crate) fn renew_dependency(
+        &self,
+        name: &str,
+        lease: Duration,
+    ) -> Result<DependencyView, ControlError> {
+        check_lease(lease)?;
+        let running = self.running(name)?;
+        let Some(until) = &running.lease else {
+            return Err(ControlError::invalid(
+                "lease",
+                format!("`{name}` was added without a lease: it stays until removed"),
+            ));
+        };
+        *until.lock().unwrap_or_else(PoisonError::into_inner) = later(lease)?;
+        Ok(view(&running))
+    }
+
+    /// Removes `name` if it is still the dependency `running` (not one added
+    /// again under the same name since).
+    fn remove_lapsed(&self, name: &str, running: &Running) {
+        let mut dependencies = self.write();
+        if dependencies
+            .get(name)
+            .is_some_and(|r| Arc::ptr_eq(&r.dependency, &running.dependency))
+        {
+            dependencies.remove(name);
+            running.stop.cancel();
+        }
+    }
+
+    fn insert(
+        &self,
+        spec: &DependencySpec,
+        lease: Option<Duration>,
+    ) -> Result<(DependencyView, Running), ControlError> {
+        let lease = lease
+            .map(|lease| later(lease).map(|at| Arc::new(Mutex::new(at))))
+            .transpose()?;
         if self.shutdown.is_cancelled() {
             return Err(ControlError::ShuttingDown);
         }
@@ -143,10 +217,11 @@ impl Registry {
             dependency,
             addr,
             stop,
+            lease,
         };
         let view = view(&running);
-        dependencies.insert(spec.name.clone(), running);
-        Ok(view)
+        dependencies.insert(spec.name.clone(), running.clone());
+        Ok((view, running))
     }
 
     /// Stops a dependency and forgets it (its journal too).
@@ -376,6 +451,40 @@ fn view(running: &Running) -> DependencyView {
         calls: journal.calls(),
         in_flight: journal.in_flight(),
         peak_in_flight: journal.peak_in_flight(),
+        expires_in: running.lease.as_ref().map(|until| {
+            let until = *until.lock().unwrap_or_else(PoisonError::into_inner);
+            until.saturating_duration_since(Instant::now())
+        }),
+    }
+}
+
+/// `lease` from now.
+fn later(lease: Duration) -> Result<Instant, ControlError> {
+    Instant::now()
+        .checked_add(lease)
+        .ok_or_else(|| ControlError::invalid("lease", "too far in the future"))
+}
+
+/// Waits out a leased dependency's lease, renewals and all, and removes it
+/// when it lapses; returns when it is removed some other way.
+async fn reap_when_lapsed(
+    registry: Weak<Registry>,
+    running: Running,
+    until: Arc<Mutex<Instant>>,
+    name: String,
+) {
+    let read = || *until.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        tokio::select! {
+            () = running.stop.cancelled() => return,
+            () = tokio::time::sleep_until(read()) => {}
+        }
+        if read() <= Instant::now() {
+            if let Some(registry) = registry.upgrade() {
+                registry.remove_lapsed(&name, &running);
+            }
+            return;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /healthz`, `GET /version`, `GET /metrics` | liveness, version, Prometheus text |
-//! | `GET /dependencies`, `POST /dependencies` | list, start one (201) |
+//! | `GET /dependencies`, `POST /dependencies` | list, start one (201); with `"lease": "2s"` in its body it is removed when the lease lapses |
+//! | `PUT /dependencies/{name}/lease` | `{"lease": "2s"}`: renew a leased dependency's lease from now |
 //! | `GET`, `PATCH`, `DELETE /dependencies/{name}` | show, replace its `response`, stop it |
 //! | `PUT /dependencies/{name}/faults` | replace its faults: `{"faults": [...], "lease": "30s"}` |
 //! | `POST /dependencies/{name}/faults` | add one fault (201) |
@@ -116,7 +117,17 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         ),
         (&Method::GET, ["dependencies"]) => json(StatusCode::OK, &registry.views()),
         (&Method::POST, ["dependencies"]) => {
-            let spec: DependencySpec = read_json(request).await?;
+            let mut body: serde_json::Map<String, serde_json::Value> = read_json(request).await?;
+            let lease = body
+                .remove("lease")
+                .map(|lease| {
+                    humantime_serde::deserialize::<Duration, _>(lease)
+                        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("lease: {e}")))
+                })
+                .transpose()?;
+            // The rest is the dependency, read as strictly as ever.
+            let rest = serde_json::to_vec(&body).map_err(internal)?;
+            let spec: DependencySpec = parse_json(&rest)?;
             let listen = spec.listen_addr();
             if !super::is_loopback(listen.ip()) && context.access.token.is_none() {
                 return Err(Problem::new(
@@ -124,7 +135,19 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
                     format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there"),
                 ));
             }
-            json(StatusCode::CREATED, &registry.add(&spec)?)
+            let view = match lease {
+                Some(lease) => registry.add_leased(&spec, lease)?,
+                None => registry.add(&spec)?,
+            };
+            json(StatusCode::CREATED, &view)
+        }
+        (&Method::PUT, ["dependencies", name, "lease"]) => {
+            registry.view(name)?;
+            let body: LeaseBody = read_json(request).await?;
+            json(
+                StatusCode::OK,
+                &registry.renew_dependency(name, body.lease)?,
+            )
         }
         (&Method::GET, ["dependencies", name]) => json(StatusCode::OK, &registry.view(name)?),
         (&Method::PATCH, ["dependencies", name]) => {
@@ -204,7 +227,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["dependencies"] => "GET, POST",
         ["dependencies", _] => "GET, PATCH, DELETE",
         ["dependencies", _, "faults"] => "PUT, POST, DELETE",
-        ["dependencies", _, "faults", "lease"] => "PUT",
+        ["dependencies", _, "faults", "lease"] | ["dependencies", _, "lease"] => "PUT",
         ["dependencies", _, "journal"]
         | ["dependencies", _, "stats"]
         | ["dependencies", _, "alerts"] => "GET",

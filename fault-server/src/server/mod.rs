@@ -169,6 +169,32 @@ impl FaultServer {
         self.registry.add(spec)
     }
 
+    /// As [`FaultServer::add_dependency`], removed (listener and journal) once
+    /// `lease` passes without [`FaultServer::renew_dependency`]; the control
+    /// API's `POST /dependencies` with `"lease"`.
+    ///
+    /// # Errors
+    /// As `add_dependency`, and a lease of zero or above a day.
+    pub fn add_leased_dependency(
+        &self,
+        spec: &DependencySpec,
+        lease: Duration,
+    ) -> Result<DependencyView, ControlError> {
+        self.registry.add_leased(spec, lease)
+    }
+
+    /// Renews a leased dependency's lease for `lease` from now.
+    ///
+    /// # Errors
+    /// No such dependency, one added without a lease, or a bad lease.
+    pub fn renew_dependency(
+        &self,
+        dependency: &str,
+        lease: Duration,
+    ) -> Result<DependencyView, ControlError> {
+        self.registry.renew_dependency(dependency, lease)
+    }
+
     /// Stops a dependency and forgets its journal.
     ///
     /// ```

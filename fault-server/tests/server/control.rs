@@ -225,6 +225,91 @@ async fn faults_are_replaced_with_a_lease_added_and_cleared() {
     assert_eq!(get(&server.url("dep").unwrap()).await.unwrap().status, 200);
 }
 
+/// A dependency added with a lease lives while the lease is renewed and is
+/// removed (listener closed, journal gone) once it lapses: what a killed run
+/// added to a server it does not own does not outlive it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_dependency_lives_while_renewed_and_goes_when_its_lease_lapses() {
+    let server = one_stub();
+    let (status, view) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "temp", "lease": "1s", "response": {"status": 201}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert!(view["expires_in"].as_str().is_some(), "{view}");
+    let url = view["url"].as_str().unwrap().to_owned();
+    assert_eq!(get(&url).await.unwrap().status, 201);
+    // Renewed every 200 ms for 2 s: twice the lease, and still there.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, view) = control(
+            &server,
+            Method::PUT,
+            "/dependencies/temp/lease",
+            Some(r#"{"lease": "1s"}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+    }
+    assert_eq!(get(&url).await.unwrap().status, 201);
+    // Left alone, it goes within its lease (and some slack for a busy machine).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = control(&server, Method::GET, "/dependencies/temp", None).await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(get(&url).await.is_err(), "its listener closed");
+    // The name is free again; one added without a lease cannot be renewed.
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/dependencies",
+        Some(r#"{"name": "temp"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = control(
+        &server,
+        Method::PUT,
+        "/dependencies/temp/lease",
+        Some(r#"{"lease": "1s"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("without a lease"),
+        "{body}"
+    );
+    for (body, says) in [
+        (
+            r#"{"name": "x", "lease": "0s"}"#,
+            "lease: must be above zero",
+        ),
+        (r#"{"name": "x", "lease": "soon"}"#, "lease:"),
+        (
+            r#"{"name": "x", "lease": "2s", "leese": 1}"#,
+            "unknown field `leese`",
+        ),
+    ] {
+        let (status, answer) = control(&server, Method::POST, "/dependencies", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(says),
+            "{body}: {answer}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_bad_fault_is_a_400_naming_the_field_and_an_unknown_dependency_a_404() {
     let server = one_stub();
