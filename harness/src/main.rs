@@ -234,6 +234,9 @@ async fn run(
     for suite in suites {
         match run_suite(suite, target, seed, &stop, progress).await {
             Ok(done) => {
+                for warning in &done.warnings {
+                    eprintln!("warning: {}: {warning}", suite.name);
+                }
                 let path = suite.path.display().to_string();
                 reports.push(SuiteReport::new(
                     &suite.name,

@@ -47,6 +47,11 @@ pub struct Observations {
     /// between two reads. Verdicts that need them are inconclusive.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lost_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Dependencies whose journal the run could not read to the end (a
+    /// remote server that stopped answering while the run was stopping),
+    /// with why. Verdicts on their calls are inconclusive.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unread: BTreeMap<String, String>,
     /// The alerts each alert sink received, by dependency name.
     #[serde(default)]
     pub alerts: BTreeMap<String, Vec<AlertRecord>>,

@@ -22,9 +22,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// How long one control request may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one may take once the run is stopping ([`RemoteFaultServer::hurry_when`]).
+const HURRIED_TIMEOUT: Duration = Duration::from_millis(250);
 /// Round trips made to read the remote clock; the quickest one counts.
 const CLOCK_SAMPLES: usize = 5;
 
@@ -37,6 +42,10 @@ pub struct RemoteFaultServer {
     clock: Clock,
     /// Add to a remote instant to get the same instant on `clock`.
     offset_ns: i128,
+    /// Cancelled when the run is stopping: calls get [`HURRIED_TIMEOUT`].
+    hurry: CancellationToken,
+    /// Set when a hurried call went unanswered: later calls fail at once.
+    gave_up: Arc<AtomicBool>,
 }
 
 /// Why the remote fault server could not do what was asked.
@@ -115,6 +124,8 @@ impl RemoteFaultServer {
             token,
             clock,
             offset_ns: 0,
+            hurry: CancellationToken::new(),
+            gave_up: Arc::new(AtomicBool::new(false)),
         };
         let mut best: Option<(u64, i128)> = None;
         for _ in 0..CLOCK_SAMPLES {
@@ -130,6 +141,15 @@ impl RemoteFaultServer {
         }
         remote.offset_ns = best.map_or(0, |(_, offset)| offset);
         Ok(remote)
+    }
+
+    /// Once `stop` is cancelled (the run is stopping: a signal, a cap), each
+    /// control call may take [`HURRIED_TIMEOUT`] (250 ms) at most, and once
+    /// one went unanswered the rest fail at once: a run stopped while its
+    /// fault server does not answer ends within about a second, with what
+    /// it saw (the faults lapse by their lease anyway).
+    pub fn hurry_when(&mut self, stop: CancellationToken) {
+        self.hurry = stop;
     }
 
     /// The control API's base URL.
@@ -152,13 +172,45 @@ impl RemoteFaultServer {
         self.json(Method::GET, "/dependencies", None).await
     }
 
-    /// Adds a dependency.
+    /// Adds a dependency, removed by the server once `lease` passes without
+    /// [`RemoteFaultServer::renew_dependency`].
     pub async fn add_dependency(
         &self,
         spec: &DependencySpec,
+        lease: Duration,
     ) -> Result<DependencyView, RemoteError> {
-        let body = serde_json::to_vec(spec).unwrap_or_default();
+        let mut body = serde_json::to_value(spec).unwrap_or_default();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert(
+                "lease".to_owned(),
+                humantime::format_duration(lease).to_string().into(),
+            );
+        }
+        let body = body.to_string().into_bytes();
         self.json(Method::POST, "/dependencies", Some(body)).await
+    }
+
+    /// Renews the lease of a dependency added with one, for `lease` from now.
+    pub async fn renew_dependency(&self, name: &str, lease: Duration) -> Result<(), RemoteError> {
+        let body = serde_json::json!({ "lease": humantime::format_duration(lease).to_string() });
+        let path = format!("/dependencies/{name}/lease");
+        self.call(Method::PUT, &path, Some(body.to_string().into_bytes()))
+            .await
+            .map(drop)
+    }
+
+    /// Replaces a dependency's faults with `faults`, unleased: how a run
+    /// puts back the standing faults it found.
+    pub async fn restore_faults(
+        &self,
+        dependency: &str,
+        faults: &[Fault],
+    ) -> Result<(), RemoteError> {
+        let body = serde_json::json!({ "faults": faults });
+        let path = format!("/dependencies/{dependency}/faults");
+        self.call(Method::PUT, &path, Some(body.to_string().into_bytes()))
+            .await
+            .map(drop)
     }
 
     /// Removes a dependency.
@@ -317,16 +369,42 @@ impl RemoteFaultServer {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| unreachable(e.to_string()))?;
-        let response = tokio::time::timeout(CONTROL_TIMEOUT, self.client.request(request))
-            .await
-            .map_err(|_| unreachable(format!("no answer within {CONTROL_TIMEOUT:?}")))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        let status = response.status();
-        let bytes = tokio::time::timeout(CONTROL_TIMEOUT, response.into_body().collect())
-            .await
-            .map_err(|_| unreachable(format!("no whole answer within {CONTROL_TIMEOUT:?}")))?
-            .map_err(|e| unreachable(e.to_string()))?
-            .to_bytes();
+        if self.hurry.is_cancelled() && self.gave_up.load(Ordering::Relaxed) {
+            return Err(unreachable(
+                "it did not answer while the run was stopping".to_owned(),
+            ));
+        }
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, RemoteError>((status, bytes))
+        };
+        // Bounded by CONTROL_TIMEOUT, or by HURRIED_TIMEOUT from when the
+        // run began stopping, whichever comes first.
+        let hurried = async {
+            self.hurry.cancelled().await;
+            tokio::time::sleep(HURRIED_TIMEOUT).await;
+        };
+        let (status, bytes) = tokio::select! {
+            done = tokio::time::timeout(CONTROL_TIMEOUT, exchange) => done
+                .map_err(|_| unreachable(format!("no answer within {CONTROL_TIMEOUT:?}")))??,
+            () = hurried => {
+                self.gave_up.store(true, Ordering::Relaxed);
+                return Err(unreachable(format!(
+                    "no answer within {HURRIED_TIMEOUT:?} while the run was stopping"
+                )));
+            }
+        };
         if !status.is_success() {
             return Err(RemoteError::Refused {
                 method,

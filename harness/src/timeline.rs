@@ -101,7 +101,7 @@ pub struct AbortWhen {
 /// SIGKILL, leaves nothing injected for longer than this.
 pub const LEASE: Duration = Duration::from_secs(2);
 /// How often leases are renewed.
-const RENEW_EVERY: Duration = Duration::from_millis(500);
+pub const RENEW_EVERY: Duration = Duration::from_millis(500);
 /// How often the journals are drained while the run goes on.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// A read this large means calls arrive fast: the next read follows at once.
@@ -229,17 +229,34 @@ pub async fn run_until(
         &live,
     );
     let (timeline, report, journals) = tokio::select! {
-        all = async { tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx)) } => all,
+        all = async { tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx, &stop)) } => all,
         never = shown => match never {},
     };
     watchdog.abort();
     let unhealthy = timeline?;
+    let (journals, mut unread) = journals?;
+    // A run that is stopping judges what it saw, whatever its fault server
+    // (a remote one, not answering) still tells it: a dependency it could
+    // not read to the end is no evidence, the rest is.
+    let stopping = stop.is_cancelled();
     let mut alerts = BTreeMap::new();
     for dependency in &dependencies {
-        server.clear(dependency).await?;
-        let received = server.alerts(dependency).await?;
-        if !received.is_empty() {
-            alerts.insert(dependency.clone(), received);
+        if unread.contains_key(dependency) {
+            continue;
+        }
+        let read = match server.clear(dependency).await {
+            Ok(()) => server.alerts(dependency).await,
+            Err(error) => Err(error),
+        };
+        match read {
+            Ok(received) if !received.is_empty() => {
+                alerts.insert(dependency.clone(), received);
+            }
+            Ok(_) => {}
+            Err(error) if stopping => {
+                unread.insert(dependency.clone(), error.to_string());
+            }
+            Err(error) => return Err(error),
         }
     }
     let LoadReport {
@@ -283,8 +300,7 @@ pub async fn run_until(
         })
         .filter(|phase| phase.start_ns < cut)
         .collect();
-    let journals = journals?;
-    let lost_calls = lost_calls(server, &seen_phases, &journals).await?;
+    let lost_calls = lost_calls(server, &seen_phases, &journals, &mut unread, stopping).await?;
     Ok(RunResult {
         observations: Observations {
             edge_stats: by_phase_name(stats, &seen_phases),
@@ -293,6 +309,7 @@ pub async fn run_until(
             edge_truncated_ns: truncated_ns,
             dependencies: journals,
             lost_calls,
+            unread,
             alerts,
         },
         aborted_at_ns,
@@ -342,10 +359,22 @@ async fn lost_calls(
     server: FaultControl<'_>,
     phases: &[Phase],
     journals: &BTreeMap<String, Vec<CallRecord>>,
+    unread: &mut BTreeMap<String, String>,
+    stopping: bool,
 ) -> Result<BTreeMap<String, BTreeMap<String, u64>>, FaultControlError> {
     let mut lost = BTreeMap::new();
     for (dependency, records) in journals {
-        let stats = server.stats(dependency).await?;
+        if unread.contains_key(dependency) {
+            continue;
+        }
+        let stats = match server.stats(dependency).await {
+            Ok(stats) => stats,
+            Err(error) if stopping => {
+                unread.insert(dependency.clone(), error.to_string());
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         for phase in phases {
             let Some(window) = phase.windows.get(dependency) else {
                 continue;
@@ -482,25 +511,39 @@ fn unhealthy(
 /// Reads every journal as the run goes (a remote journal keeps only its
 /// latest records; a local one hands them over on its tape), and once more
 /// when the load has finished. A call still in flight when read is read
-/// again until it has ended.
+/// again until it has ended. Once `stop` is cancelled, a journal that cannot
+/// be read is given up on (returned with why) rather than failing the run.
 async fn drain<'a>(
     server: FaultControl<'_>,
     dependencies: &'a [String],
     from: BTreeMap<&'a str, u64>,
     mut done: watch::Receiver<bool>,
-) -> Result<BTreeMap<String, Vec<CallRecord>>, FaultControlError> {
+    stop: &CancellationToken,
+) -> Result<Journals, FaultControlError> {
     let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
+    let mut unread: BTreeMap<String, String> = BTreeMap::new();
     let mut resume = from;
     loop {
         let finished = *done.borrow();
         let mut busy = false;
         for dependency in dependencies {
+            if unread.contains_key(dependency) {
+                continue;
+            }
             let from = resume.get(dependency.as_str()).copied().unwrap_or(0);
-            let records = if finished || matches!(server, FaultControl::Remote(..)) {
-                server.new_records(dependency, from).await?
+            let read = if finished || matches!(server, FaultControl::Remote(..)) {
+                server.new_records(dependency, from).await
             } else {
                 // Calls in flight are read once, at the end.
-                server.new_records(dependency, u64::MAX).await?
+                server.new_records(dependency, u64::MAX).await
+            };
+            let records = match read {
+                Ok(records) => records,
+                Err(error) if stop.is_cancelled() => {
+                    unread.insert(dependency.clone(), error.to_string());
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
             busy |= records.len() >= BUSY_READ;
             if let FaultControl::Local(_) = server {
@@ -543,8 +586,13 @@ async fn drain<'a>(
             _ = done.changed() => {}
         }
     }
-    Ok(calls
+    let calls = calls
         .into_iter()
         .map(|(name, records)| (name, records.into_values().collect()))
-        .collect())
+        .collect();
+    Ok((calls, unread))
 }
+
+/// Each dependency's records, and the dependencies whose journal could not
+/// be read to the end (with why).
+type Journals = (BTreeMap<String, Vec<CallRecord>>, BTreeMap<String, String>);

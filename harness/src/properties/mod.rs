@@ -260,6 +260,11 @@ pub(crate) fn calls_missing(
     dependency: &str,
     select: &CallSelector,
 ) -> Option<String> {
+    if let Some(why) = seen.unread.get(dependency) {
+        return Some(format!(
+            "the journal of `{dependency}` could not be read to the end while the run was stopping ({why})"
+        ));
+    }
     let lost = seen.lost_calls.get(dependency);
     if let Some(n) = lost.and_then(|phases| phases.get(&phase.name)) {
         return Some(format!(

@@ -69,6 +69,11 @@ pub struct RemoteSpec {
     /// (a token never belongs in a suite file).
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Run against the server's dependencies as they are even when their
+    /// settings (response, address) differ from the suite's; without it,
+    /// such a run is refused.
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,28 +8,9 @@ use fault_server::Clock;
 use harness::remote::RemoteFaultServer;
 use harness::timeline::LEASE;
 
-use crate::common::{answering, checkout_service, spawn_reporting, Defences};
+use crate::common::{answering, checkout_service, standalone_fault_server, Defences};
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-/// `faultline serve` with a `payments` stub: the control address and payments' URL.
-async fn standalone_fault_server(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
-    let config = dir.join("fault-server.toml");
-    std::fs::write(&config, "[[dependencies]]\nname = \"payments\"\n").unwrap();
-    let (child, started) = spawn_reporting(
-        tokio::process::Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(["--control", "127.0.0.1:0"]),
-    )
-    .await;
-    let control = started["control"].as_str().unwrap().to_owned();
-    let payments = format!(
-        "http://{}",
-        started["dependencies"]["payments"].as_str().unwrap()
-    );
-    (child, control, payments)
-}
 
 async fn payments_faults(remote: &RemoteFaultServer) -> usize {
     let views = remote.dependencies().await.unwrap();
@@ -50,7 +31,8 @@ struct Running {
 async fn run_with_a_long_fault(name: &str) -> Running {
     let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (server, control, payments) = standalone_fault_server(&dir).await;
+    let (server, control, payments) =
+        standalone_fault_server(&dir, "[[dependencies]]\nname = \"payments\"\n").await;
     let target = checkout_service(payments, Defences::default()).await;
     let suite = dir.join("long-fault.toml");
     std::fs::write(

@@ -345,3 +345,27 @@ pub async fn spawn_reporting(
         .unwrap();
     (child, serde_json::from_str(&line).unwrap())
 }
+
+/// `faultline serve` with `config` (which must have a `payments`
+/// dependency), its control API on a free port: the process, the control
+/// address and payments' URL.
+pub async fn standalone_fault_server(
+    dir: &std::path::Path,
+    config: &str,
+) -> (tokio::process::Child, String, String) {
+    let path = dir.join("fault-server.toml");
+    std::fs::write(&path, config).unwrap();
+    let (child, started) = spawn_reporting(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .args(["--control", "127.0.0.1:0"]),
+    )
+    .await;
+    let control = started["control"].as_str().unwrap().to_owned();
+    let payments = format!(
+        "http://{}",
+        started["dependencies"]["payments"].as_str().unwrap()
+    );
+    (child, control, payments)
+}

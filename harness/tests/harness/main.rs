@@ -7,6 +7,7 @@ mod common;
 mod defences;
 mod demo;
 mod evidence;
+mod leases;
 mod load;
 mod proxies;
 mod remote;

@@ -3,14 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use fault_server::{Clock, FaultServer, StartError};
+use fault_server::StartError;
 
 use crate::fault_control::{FaultControl, FaultControlError};
 use crate::load::{Arrival, Endpoint, Load};
-use crate::remote::RemoteFaultServer;
-use crate::suite::{RemoteSpec, Suite};
+use crate::suite::Suite;
 use crate::timeline::{run_until, Limits, PhasePlan};
+
+mod dependencies;
+
 use crate::Verdict;
+use dependencies::dependencies;
 use tokio_util::sync::CancellationToken;
 
 /// Why a suite could not be run (as opposed to a property failing, which is a verdict).
@@ -83,6 +86,22 @@ pub enum RunError {
         /// Requests sent.
         requests: u64,
     },
+    /// A remote fault server has a dependency of the suite's name whose
+    /// settings differ from the suite's, and the suite does not say to reuse it.
+    #[error(
+        "{suite}: the fault server at {server} has a dependency `{dependency}` whose {what}; \
+         a dependency left by another run? Remove it, make the suite match, or set [fault_server] reuse = true to run against it as it is"
+    )]
+    DependencyDiffers {
+        /// The suite's name.
+        suite: String,
+        /// The control URL.
+        server: String,
+        /// The dependency.
+        dependency: String,
+        /// What differs.
+        what: String,
+    },
     /// `[fault_server] token_env` names a variable that is not set.
     #[error("{suite}: [fault_server] token_env: environment variable `{var}` is not set")]
     MissingToken {
@@ -102,6 +121,7 @@ impl RunError {
                 | RunError::BadUrl { .. }
                 | RunError::MissingToken { .. }
                 | RunError::HostNotAllowed { .. }
+                | RunError::DependencyDiffers { .. }
         )
     }
 }
@@ -123,116 +143,6 @@ fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
     } else {
         Err(host)
     }
-}
-
-/// The fault server a suite runs against, and the URL of each of its dependencies.
-enum Dependencies {
-    /// Started for the run, in this process.
-    Local(FaultServer),
-    /// Running elsewhere; `added` are the dependencies the run created there.
-    Remote {
-        server: RemoteFaultServer,
-        names: Vec<String>,
-        added: Vec<String>,
-    },
-}
-
-impl Dependencies {
-    fn control(&self) -> FaultControl<'_> {
-        match self {
-            Dependencies::Local(server) => FaultControl::Local(server),
-            Dependencies::Remote { server, names, .. } => FaultControl::Remote(server, names),
-        }
-    }
-
-    /// Leaves the fault server as the run found it.
-    async fn close(self) {
-        match self {
-            Dependencies::Local(server) => server.shutdown(),
-            Dependencies::Remote { server, added, .. } => {
-                for name in added {
-                    let _ = server.remove_dependency(&name).await;
-                }
-            }
-        }
-    }
-}
-
-/// Starts the suite's dependencies here, or finds (else adds) them on its remote fault server.
-async fn dependencies(
-    suite: &Suite,
-    seed: u64,
-) -> Result<(Dependencies, BTreeMap<String, String>), RunError> {
-    let name = || suite.name.clone();
-    let Some(RemoteSpec {
-        control_url,
-        token_env,
-    }) = &suite.fault_server
-    else {
-        let mut builder = FaultServer::builder().seed(seed);
-        for dependency in &suite.dependencies {
-            builder = builder.dependency(dependency.clone());
-        }
-        let server = builder.start().map_err(|source| RunError::Start {
-            suite: name(),
-            source,
-        })?;
-        let urls = server
-            .addrs()
-            .into_iter()
-            .map(|(name, addr)| (name, format!("http://{addr}")))
-            .collect();
-        return Ok((Dependencies::Local(server), urls));
-    };
-    let token = match token_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| RunError::MissingToken {
-            suite: name(),
-            var: var.clone(),
-        })?),
-        None => None,
-    };
-    let control = |source: crate::remote::RemoteError| RunError::Control {
-        suite: name(),
-        source: source.into(),
-    };
-    let server = RemoteFaultServer::connect(control_url, token, Clock::start())
-        .await
-        .map_err(control)?;
-    let mut urls: BTreeMap<String, String> = server
-        .dependencies()
-        .await
-        .map_err(control)?
-        .into_iter()
-        .map(|view| (view.name, view.url))
-        .collect();
-    let mut added = Vec::new();
-    for spec in &suite.dependencies {
-        if !urls.contains_key(&spec.name) {
-            match server.add_dependency(spec).await {
-                Ok(view) => {
-                    added.push(view.name.clone());
-                    urls.insert(view.name, view.url);
-                }
-                Err(error) => {
-                    // Leave the server as found.
-                    for name in &added {
-                        let _ = server.remove_dependency(name).await;
-                    }
-                    return Err(control(error));
-                }
-            }
-        }
-    }
-    let names: Vec<String> = suite.dependencies.iter().map(|d| d.name.clone()).collect();
-    urls.retain(|name, _| names.contains(name));
-    Ok((
-        Dependencies::Remote {
-            server,
-            names,
-            added,
-        },
-        urls,
-    ))
 }
 
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
@@ -260,6 +170,9 @@ pub struct SuiteRun {
     pub aborted: Option<String>,
     /// What the run observed, for the reports.
     pub observations: crate::Observations,
+    /// What the run could not leave as it found it (a remote server's
+    /// standing faults it could not put back), for the user to see to.
+    pub warnings: Vec<String>,
 }
 
 /// Runs `suite` against its target, or the one the command line gives, and
@@ -273,14 +186,17 @@ pub async fn run_suite(
     stop: &CancellationToken,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<SuiteRun, RunError> {
-    let (dependencies, urls) = dependencies(suite, seed).await?;
+    let (dependencies, urls) = dependencies(suite, seed, stop).await?;
     if let Some(bar) = progress {
         bar.set_prefix(suite.name.clone());
     }
     let settings = (stop, progress);
     let outcome = run_against(suite, target, seed, dependencies.control(), &urls, settings).await;
-    dependencies.close().await;
-    outcome
+    let warnings = dependencies.close().await;
+    outcome.map(|mut run| {
+        run.warnings = warnings;
+        run
+    })
 }
 
 async fn run_against(
@@ -425,6 +341,7 @@ async fn run_against(
             .collect(),
         aborted: result.aborted_reason,
         observations: result.observations,
+        warnings: Vec::new(),
     })
 }
 
