@@ -77,6 +77,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(capacity) = config.journal_capacity {
         builder = builder.journal_capacity(capacity);
     }
+    if let Some(connections) = config.max_connections {
+        builder = builder.max_connections(connections);
+    }
+    if let Some(timeout) = config.idle_timeout {
+        builder = builder.idle_timeout(timeout);
+    }
     if let Some(token) = args.token {
         builder = builder.token(token);
     }

@@ -20,6 +20,15 @@ pub struct ServerConfig {
     /// Records kept per journal.
     #[serde(default)]
     pub journal_capacity: Option<usize>,
+    /// Data-plane connections at once, over every dependency (default: the
+    /// open-file limit less a reserve for the control API; see
+    /// [`crate::default_max_connections`]).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Close a data-plane connection idle this long (no call in flight, none
+    /// arriving or ending); default never.
+    #[serde(default, with = "humantime_serde::option")]
+    pub idle_timeout: Option<std::time::Duration>,
     /// Where the control API listens.
     #[serde(default)]
     pub control: Option<ControlConfig>,
@@ -103,6 +112,15 @@ impl ServerConfig {
         };
         let config: ServerConfig = toml::from_str(text)
             .map_err(|e| at(e.span().map(|s| s.start), e.message().trim().to_owned()))?;
+        if config.max_connections == Some(0) {
+            return Err(at(None, "max_connections must be at least 1".into()));
+        }
+        if let Some(timeout) = config.idle_timeout {
+            if timeout.is_zero() {
+                return Err(at(None, "idle_timeout must be above 0".into()));
+            }
+            crate::fault::check_duration("idle_timeout", timeout).map_err(|e| at(None, e))?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for spanned in &config.dependencies {
             let spec = spanned.get_ref();

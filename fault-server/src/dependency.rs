@@ -134,6 +134,8 @@ pub(crate) struct Dependency {
     /// Delays are timed on tokio's clock (so a paused clock skips them)
     /// rather than by the precise timer thread, which keeps real time.
     pub(crate) virtual_time: bool,
+    /// Connections reset at accept because the server's cap was reached.
+    connections_refused: std::sync::atomic::AtomicU64,
     alerts: Mutex<AlertLog>,
     state: Mutex<State>,
 }
@@ -163,6 +165,22 @@ pub(crate) struct Stub {
 pub(crate) struct Link {
     pub(crate) dependency: Arc<Dependency>,
     pub(crate) takeover: Mutex<Option<tokio::sync::oneshot::Sender<crate::fault::ConnAction>>>,
+    /// The connection's calls in flight and last arrival or departure (its idleness).
+    pub(crate) activity: crate::dataplane::Activity,
+}
+
+impl Link {
+    pub(crate) fn new(
+        dependency: Arc<Dependency>,
+        takeover: Option<tokio::sync::oneshot::Sender<crate::fault::ConnAction>>,
+    ) -> Self {
+        let now = dependency.clock.now_ns();
+        Link {
+            dependency,
+            takeover: Mutex::new(takeover),
+            activity: crate::dataplane::Activity::new(now),
+        }
+    }
 }
 
 /// A call that has arrived: its journal guard and what to do with it.
@@ -218,6 +236,18 @@ impl Arrival {
 }
 
 impl Dependency {
+    /// Counts a connection reset at accept (the server's connection cap).
+    pub(crate) fn refuse_connection(&self) {
+        self.connections_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Connections reset at accept so far.
+    pub(crate) fn connections_refused(&self) -> u64 {
+        self.connections_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A dependency from a validated spec.
     pub(crate) fn new(
         spec: &DependencySpec,
@@ -234,6 +264,7 @@ impl Dependency {
             clock,
             alert_sink: spec.alert_sink,
             virtual_time: false,
+            connections_refused: std::sync::atomic::AtomicU64::new(0),
             alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {
                 stub: stub(&spec.response)?,
@@ -350,6 +381,7 @@ impl Dependency {
         };
         let ticket = state.journal.arrive(&info, applied, this.clock.ns_at(now));
         drop(state);
+        link.activity.arrived(this.clock.ns_at(now));
         Arrival {
             guard: CallGuard {
                 link: Arc::clone(link),
@@ -465,8 +497,8 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        self.link
-            .dependency
-            .depart(self.ticket, self.outcome, self.status);
+        let dependency = &self.link.dependency;
+        dependency.depart(self.ticket, self.outcome, self.status);
+        self.link.activity.departed(dependency.clock.now_ns());
     }
 }

@@ -23,6 +23,10 @@ use crate::{dataplane, AlertRecord, Clock, ControlError, DependencySpec, Fault, 
 pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) journal_capacity: usize,
+    /// Data-plane connections at once, over every dependency.
+    pub(crate) max_connections: usize,
+    /// Data-plane connections idle this long are closed.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -31,6 +35,7 @@ pub(crate) struct Registry {
     clock: Clock,
     runtime: Handle,
     shutdown: CancellationToken,
+    connections: dataplane::ConnectionLimits,
     dependencies: RwLock<BTreeMap<String, Running>>,
 }
 
@@ -70,6 +75,10 @@ pub struct DependencyView {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_in: Option<Duration>,
+    /// Connections reset at accept because the server held as many as its
+    /// `max_connections` (over every dependency).
+    #[serde(default)]
+    pub connections_refused: u64,
 }
 
 /// A window opened on every dependency at once.
@@ -86,6 +95,10 @@ pub struct Mark {
 impl Registry {
     pub(crate) fn new(settings: Settings, runtime: Handle) -> Self {
         Registry {
+            connections: dataplane::ConnectionLimits::new(
+                settings.max_connections,
+                settings.idle_timeout,
+            ),
             settings,
             clock: Clock::start(),
             runtime,
@@ -212,6 +225,7 @@ impl Registry {
             listener,
             Arc::clone(&dependency),
             stop.clone(),
+            self.connections.clone(),
         ));
         let running = Running {
             dependency,
@@ -451,6 +465,7 @@ fn view(running: &Running) -> DependencyView {
         calls: journal.calls(),
         in_flight: journal.in_flight(),
         peak_in_flight: journal.peak_in_flight(),
+        connections_refused: running.dependency.connections_refused(),
         expires_in: running.lease.as_ref().map(|until| {
             let until = *until.lock().unwrap_or_else(PoisonError::into_inner);
             until.saturating_duration_since(Instant::now())

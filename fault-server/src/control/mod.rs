@@ -92,6 +92,10 @@ pub(crate) fn spawn(
     })
 }
 
+/// How long a control connection may take to send a request's head (and,
+/// with hyper's timer, how long one may sit idle between requests).
+const CONTROL_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(
     listener: std::net::TcpListener,
     context: Arc<ControlContext>,
@@ -100,6 +104,9 @@ async fn serve(
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
+    let cap = crate::dataplane::control_max_connections();
+    let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
+        std::collections::VecDeque::new();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
@@ -109,13 +116,23 @@ async fn serve(
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             continue;
         };
+        // At most `control_max_connections` at once (within the descriptors
+        // the data plane leaves): a new one evicts the oldest, so a flood of
+        // idle or half-open connections cannot lock a real client out.
+        open.retain(|task| !task.is_finished());
+        if open.len() >= cap {
+            if let Some(oldest) = open.pop_front() {
+                oldest.abort();
+            }
+        }
         let _ = stream.set_nodelay(true);
         let context = Arc::clone(&context);
         let stop = stop.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let service = service_fn(move |request| routes::handle(Arc::clone(&context), request));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
+                .header_read_timeout(CONTROL_HEADER_TIMEOUT)
                 .max_headers(admit::HYPER_MAX_HEADERS)
                 .max_buf_size(admit::HYPER_MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
@@ -124,5 +141,6 @@ async fn serve(
                 () = stop.cancelled() => {}
             }
         });
+        open.push_back(task.abort_handle());
     }
 }

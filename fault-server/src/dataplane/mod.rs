@@ -3,6 +3,7 @@
 //! back from hyper.
 
 mod body;
+mod limits;
 mod precise_sleep;
 mod refused;
 mod service;
@@ -23,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dependency::Dependency;
 use crate::fault::ConnAction;
+pub use limits::{control_max_connections, default_max_connections, RESERVED_DESCRIPTORS};
+pub(crate) use limits::{Activity, ConnectionLimits};
 use service::DependencyService;
 
 /// Pending connections the kernel queues per listener: enough for thousands of
@@ -42,11 +45,14 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Accepts connections until `stop` is cancelled; each is served on its own
 /// task, owned by this one so that stopping aborts them all. (A per-connection
-/// wait on `stop` would take the token's shared lock on every wake-up.)
+/// wait on `stop` would take the token's shared lock on every wake-up.) A
+/// connection beyond the server's cap ([`ConnectionLimits`]) is reset at
+/// once and counted.
 pub(crate) async fn serve(
     listener: TcpListener,
     dependency: Arc<Dependency>,
     stop: CancellationToken,
+    limits: ConnectionLimits,
 ) {
     let mut connections = JoinSet::new();
     loop {
@@ -57,8 +63,17 @@ pub(crate) async fn serve(
         };
         match accepted {
             Ok((stream, _peer)) => {
+                let Some(permit) = limits.admit() else {
+                    stream.reset_on_close();
+                    dependency.refuse_connection();
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(stream, Arc::clone(&dependency)));
+                let served = serve_connection(stream, Arc::clone(&dependency), limits.idle_timeout);
+                connections.spawn(async move {
+                    served.await;
+                    drop(permit);
+                });
             }
             // Out of file descriptors or a connection that died in the queue:
             // back off briefly rather than spin; the listener stays up.
@@ -84,9 +99,22 @@ impl Stream for TcpStream {
 /// A pipe has no reset: dropping it is the closest, the peer reads an abrupt end.
 impl Stream for tokio::io::DuplexStream {}
 
-pub(crate) async fn serve_connection<S: Stream>(stream: S, dependency: Arc<Dependency>) {
+/// Serves one connection until it ends, a connection fault takes it over,
+/// or (with `idle_timeout`) it has been idle that long.
+pub(crate) async fn serve_connection<S: Stream>(
+    stream: S,
+    dependency: Arc<Dependency>,
+    idle_timeout: Option<Duration>,
+) {
     let (takeover_tx, mut takeover_rx) = oneshot::channel();
     let service = DependencyService::new(Arc::clone(&dependency), takeover_tx);
+    let link = Arc::clone(service.link());
+    let idle = async {
+        match idle_timeout {
+            Some(timeout) => link.activity.idle_for(timeout, dependency.clock).await,
+            None => std::future::pending().await,
+        }
+    };
     // No header-read timeout: a stand-in dependency must not close a client's
     // idle pooled connection unless a fault says so.
     let mut connection = http1::Builder::new()
@@ -107,6 +135,7 @@ pub(crate) async fn serve_connection<S: Stream>(stream: S, dependency: Arc<Depen
             Ok(action) => action,
             Err(_) => return,
         },
+        () = idle => return,
     };
     // The service asked for the raw socket: the call it was serving is dropped
     // here, which journals it with the outcome it expected.

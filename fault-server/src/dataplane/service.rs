@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::future::{ready, Either, Ready};
 use http_body::Body as _;
@@ -35,11 +35,13 @@ impl DependencyService {
     /// call that takes the connection over.
     pub(crate) fn new(dependency: Arc<Dependency>, takeover: oneshot::Sender<ConnAction>) -> Self {
         DependencyService {
-            link: Arc::new(Link {
-                dependency,
-                takeover: Mutex::new(Some(takeover)),
-            }),
+            link: Arc::new(Link::new(dependency, Some(takeover))),
         }
+    }
+
+    /// The connection's link: its dependency and activity.
+    pub(crate) fn link(&self) -> &Arc<Link> {
+        &self.link
     }
 }
 

@@ -62,7 +62,7 @@ impl DuplexConnector {
     /// A new connection to the dependency.
     pub fn connect(&self) -> DuplexIo {
         let (client, server) = tokio::io::duplex(PIPE_BUFFER);
-        tokio::spawn(serve_connection(server, Arc::clone(&self.dependency)));
+        tokio::spawn(serve_connection(server, Arc::clone(&self.dependency), None));
         DuplexIo {
             inner: TokioIo::new(client),
         }

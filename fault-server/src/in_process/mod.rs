@@ -10,7 +10,7 @@
 mod duplex;
 mod service;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use duplex::{DuplexConnector, DuplexIo};
 pub use service::{CallError, CallFuture};
@@ -69,12 +69,9 @@ impl InProcessDependency {
         let dependency = Dependency::new(spec, seed, Clock::start(), DEFAULT_JOURNAL_CAPACITY)?
             .on_virtual_time();
         Ok(InProcessDependency {
-            link: Arc::new(Link {
-                dependency: Arc::new(dependency),
-                // Nothing to take over: connection faults end the call with a
-                // `CallError` here, and on a duplex pipe its own connection task acts.
-                takeover: Mutex::new(None),
-            }),
+            // Nothing to take over: connection faults end the call with a
+            // `CallError` here, and on a duplex pipe its own connection task acts.
+            link: Arc::new(Link::new(Arc::new(dependency), None)),
         })
     }
 

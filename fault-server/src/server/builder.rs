@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 
@@ -61,6 +62,8 @@ impl FaultServerBuilder {
             settings: Settings {
                 seed: 0,
                 journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+                max_connections: crate::dataplane::default_max_connections(),
+                idle_timeout: None,
             },
             control: None,
             token: None,
@@ -120,6 +123,34 @@ impl FaultServerBuilder {
     /// ```
     pub fn journal_capacity(mut self, records: usize) -> Self {
         self.settings.journal_capacity = records;
+        self
+    }
+
+    /// Caps the data plane's connections at once, over every dependency
+    /// (default [`crate::default_max_connections`]: the open-file limit less
+    /// a reserve, so that the control API can still answer while idle
+    /// connections hold every data-plane slot). A connection beyond the cap
+    /// is reset at accept and counted (`connections_refused`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().max_connections(10_000).start()?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.settings.max_connections = connections;
+        self
+    }
+
+    /// Closes a data-plane connection with no call in flight and none
+    /// arriving or ending for `timeout` (default: never, as a stand-in must
+    /// not close a client's pooled connection unless a fault says so).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.idle_timeout = Some(timeout);
         self
     }
 

@@ -11,5 +11,6 @@ mod faults;
 mod in_process;
 mod interner;
 mod journal;
+mod limits;
 mod matching;
 mod refused;
