@@ -144,7 +144,9 @@ fn a_flood_of_idle_control_connections_does_not_lock_a_client_out() {
     // even accept a real client's.
     let (child, control, dep) = start_limited(256, "[[dependencies]]\nname = \"dep\"\n");
     let _server = Killed(child);
-    let _idle: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(&dep).unwrap()).collect();
+    let _idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(&dep).unwrap())
+        .collect();
     let flood: Vec<TcpStream> = (0..300)
         .map(|_| {
             let mut stream = TcpStream::connect(&control).unwrap();

@@ -102,6 +102,23 @@ pub enum RunError {
         /// What differs.
         what: String,
     },
+    /// The suite's closed loops have more clients than this process can hold
+    /// connections for.
+    #[error(
+        "{suite}: its closed loops have {clients} clients, each on a connection of its own, \
+         but this process may open {limit} files (ulimit -n), {reserve} of them kept for everything else: \
+         raise the limit or split the load"
+    )]
+    TooManyClients {
+        /// The suite's name.
+        suite: String,
+        /// Clients over every closed loop.
+        clients: u64,
+        /// The process's soft open-file limit.
+        limit: u64,
+        /// Descriptors kept for the rest of the run.
+        reserve: u64,
+    },
     /// `[fault_server] token_env` names a variable that is not set.
     #[error("{suite}: [fault_server] token_env: environment variable `{var}` is not set")]
     MissingToken {
@@ -122,8 +139,38 @@ impl RunError {
                 | RunError::MissingToken { .. }
                 | RunError::HostNotAllowed { .. }
                 | RunError::DependencyDiffers { .. }
+                | RunError::TooManyClients { .. }
         )
     }
+}
+
+/// Descriptors a run keeps beside its closed-loop clients' connections:
+/// listeners, the fault server's connections from the target, the control
+/// API, files.
+const CLIENT_RESERVE: u64 = 512;
+
+/// Refuses a suite whose closed loops want more connections than this
+/// process may open (its soft `RLIMIT_NOFILE`, less [`CLIENT_RESERVE`]):
+/// such a run would fail part-way with "too many open files".
+fn check_clients(suite: &Suite) -> Result<(), RunError> {
+    let clients: u64 = suite
+        .load
+        .iter()
+        .filter_map(|l| l.clients)
+        .map(|c| c as u64)
+        .sum();
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    if clients.saturating_add(CLIENT_RESERVE) > limit {
+        return Err(RunError::TooManyClients {
+            suite: suite.name.clone(),
+            clients,
+            limit,
+            reserve: CLIENT_RESERVE,
+        });
+    }
+    Ok(())
 }
 
 /// Load goes to loopback (127.0.0.0/8, ::1, localhost) and to the hosts a
@@ -186,6 +233,7 @@ pub async fn run_suite(
     stop: &CancellationToken,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<SuiteRun, RunError> {
+    check_clients(suite)?;
     let (dependencies, urls) = dependencies(suite, seed, stop).await?;
     if let Some(bar) = progress {
         bar.set_prefix(suite.name.clone());

@@ -189,3 +189,29 @@ async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn closed_loops_with_more_clients_than_the_process_can_hold_are_refused() {
+    let target = target(Duration::ZERO).await;
+    let path = suite(
+        "too-many-clients",
+        "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("rate = 50.0", "clients = 300");
+    std::fs::write(&path, text).unwrap();
+    // Under an open-file limit of 600, 300 clients and the 512 kept back do not fit.
+    let output = tokio::process::Command::new("prlimit")
+        .arg("--nofile=600:600")
+        .arg(BIN)
+        .args(["run", path.to_str().unwrap(), "--target-url"])
+        .arg(format!("http://{target}"))
+        .output()
+        .await
+        .expect("prlimit (util-linux)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("300 clients"), "{stderr}");
+    assert!(stderr.contains("may open 600 files"), "{stderr}");
+}
