@@ -51,6 +51,7 @@ mod error;
 pub mod fault;
 mod in_process;
 pub mod journal;
+mod proxy;
 mod registry;
 mod response;
 mod server;
@@ -69,6 +70,7 @@ pub use fault::{
 };
 pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
 pub use journal::{CallInfo, CallRecord, JournalStats, Outcome};
+pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;
 pub use server::{FaultServer, FaultServerBuilder, StartError};

@@ -59,6 +59,9 @@ pub struct DependencyView {
     pub url: String,
     /// What it answers when no fault says otherwise.
     pub response: StubResponse,
+    /// Where it forwards calls, for a proxy dependency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::HttpProxy>,
     /// The faults in force.
     pub faults: Vec<ActiveFault>,
     /// Calls received since the start or the last reset.
@@ -461,6 +464,7 @@ fn view(running: &Running) -> DependencyView {
         addr: running.addr,
         url: format!("http://{}", running.addr),
         response: state.response.clone(),
+        proxy: running.dependency.proxy.clone(),
         faults,
         calls: journal.calls(),
         in_flight: journal.in_flight(),

@@ -75,6 +75,9 @@ impl Service<Request<Incoming>> for DependencyService {
         }
         let link = Arc::clone(&self.link);
         Either::Right(Box::pin(async move {
+            if arrival.forward {
+                return Ok(answer_proxied(arrival, &link, parts, body, head).await);
+            }
             // Read the whole request, as a real service would: a client still
             // sending would otherwise stall, and hyper notices a client that
             // leaves only once the request is read.
@@ -95,6 +98,8 @@ impl Service<Request<Incoming>> for DependencyService {
 /// or an error's. Leaves hangs and takeovers in place.
 fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
     match arrival.terminal.take() {
+        // A proxy forwards where a stub answers.
+        None if arrival.forward => None,
         None => Some(
             arrival
                 .response
@@ -110,10 +115,95 @@ fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
 }
 
 async fn answer(mut arrival: Arrival, link: &Link, head: bool) -> Response<JournalBody> {
-    match arrival.ending(|delay| wait(link, delay)).await {
+    let ending = arrival.ending(|delay| wait(link, delay)).await;
+    conclude(ending, arrival, link, head).await
+}
+
+async fn conclude(
+    ending: Ending,
+    arrival: Arrival,
+    link: &Link,
+    head: bool,
+) -> Response<JournalBody> {
+    match ending {
         Ending::Respond(template) => respond(template, arrival, head),
+        // A stub has no upstream: its endings never forward.
+        Ending::Forward => respond(ResponseTemplate::empty(), arrival, head),
         Ending::Hang => std::future::pending().await,
         Ending::Connection(action) => take_over(arrival.guard, link, action).await,
+    }
+}
+
+/// A proxy's call: after its delay, forwarded with its body streaming
+/// through, or (a fault that answers instead) its body read and dropped and
+/// the fault's ending carried out, the upstream never called.
+async fn answer_proxied(
+    mut arrival: Arrival,
+    link: &Link,
+    parts: http::request::Parts,
+    body: Incoming,
+    head: bool,
+) -> Response<JournalBody> {
+    match arrival.ending(|delay| wait(link, delay)).await {
+        Ending::Forward => forward(arrival, link, parts, body, head).await,
+        ending => {
+            if !body.is_end_stream() {
+                let _ = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
+                    .collect()
+                    .await;
+            }
+            conclude(ending, arrival, link, head).await
+        }
+    }
+}
+
+/// Sends the call to the proxy's upstream and passes its answer on (its
+/// body dribbled by a `slow_body` fault); an upstream that cannot be
+/// reached is a 502 from us, journaled `upstream_error`.
+async fn forward(
+    arrival: Arrival,
+    link: &Link,
+    parts: http::request::Parts,
+    body: Incoming,
+    head: bool,
+) -> Response<JournalBody> {
+    let Arrival {
+        mut guard,
+        slow_body,
+        ..
+    } = arrival;
+    let sent = tokio::time::Instant::now();
+    let answer = match &link.dependency.forwarder {
+        Some(forwarder) => forwarder.send(parts, body).await,
+        None => Err("no upstream".to_owned()),
+    };
+    guard.set_upstream(sent.elapsed());
+    match answer {
+        Ok(response) => {
+            let (parts, upstream) = response.into_parts();
+            guard.set_status(parts.status.as_u16());
+            let mut body = JournalBody::upstream(upstream, slow_body, guard);
+            if head {
+                body = body.head_only();
+            }
+            Response::from_parts(parts, body)
+        }
+        Err(why) => {
+            guard.set_status(StatusCode::BAD_GATEWAY.as_u16());
+            let json = serde_json::json!({ "error": why, "status": 502 }).to_string();
+            let mut body =
+                JournalBody::new(json.into(), None, guard).ending_as(Outcome::UpstreamError);
+            if head {
+                body = body.head_only();
+            }
+            let mut response = Response::new(body);
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
     }
 }
 

@@ -33,6 +33,10 @@ pub(crate) struct Dependency {
     /// Delays are timed on tokio's clock (so a paused clock skips them)
     /// rather than by the precise timer thread, which keeps real time.
     pub(crate) virtual_time: bool,
+    /// Where a proxy dependency forwards its calls; `None` for a stub.
+    pub(crate) forwarder: Option<crate::proxy::Forwarder>,
+    /// The proxy as configured, for the view.
+    pub(crate) proxy: Option<crate::HttpProxy>,
     /// Connections reset at accept because the server's cap was reached.
     connections_refused: std::sync::atomic::AtomicU64,
     alerts: Mutex<AlertLog>,
@@ -90,12 +94,16 @@ pub(crate) struct Arrival {
     pub(crate) slow_body: Option<u64>,
     /// The stub's response, when the call may end with it.
     pub(crate) response: Option<ResponseTemplate>,
+    /// A proxy's call: where a stub would answer, it is forwarded.
+    pub(crate) forward: bool,
 }
 
 /// How an arrived call ends, once its delays have passed.
 pub(crate) enum Ending {
     /// With this response: the stub's or an error's.
     Respond(ResponseTemplate),
+    /// Forwarded to a proxy's upstream, whose answer is the call's.
+    Forward,
     /// Never: it hangs until the client leaves.
     Hang,
     /// With this done to the connection.
@@ -113,9 +121,15 @@ impl Arrival {
         if !self.delay.is_zero() {
             wait(self.delay).await;
         }
+        // Where a stub answers with its response, a proxy forwards.
         let stub = self.response.take().unwrap_or_else(ResponseTemplate::empty);
+        let answered = if self.forward {
+            Ending::Forward
+        } else {
+            Ending::Respond(stub)
+        };
         match self.terminal.take() {
-            None => Ending::Respond(stub),
+            None => answered,
             Some(Terminal::Respond(template)) => Ending::Respond(template),
             Some(Terminal::Hang(HangFault { after: None, .. })) => Ending::Hang,
             Some(Terminal::Hang(HangFault {
@@ -124,7 +138,7 @@ impl Arrival {
             })) => {
                 wait(after).await;
                 match then {
-                    HangEnd::Respond => Ending::Respond(stub),
+                    HangEnd::Respond => answered,
                     HangEnd::Close => Ending::Connection(ConnAction::Close),
                     HangEnd::Reset => Ending::Connection(ConnAction::Reset),
                 }
@@ -163,6 +177,13 @@ impl Dependency {
             clock,
             alert_sink: spec.alert_sink,
             virtual_time: false,
+            forwarder: spec
+                .proxy
+                .as_ref()
+                .map(crate::proxy::Forwarder::new)
+                .transpose()
+                .map_err(|e| ControlError::invalid("proxy", e))?,
+            proxy: spec.proxy.clone(),
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {
@@ -287,17 +308,27 @@ impl Dependency {
                 ticket,
                 outcome: Outcome::ClientGone,
                 status: None,
+                upstream_ns: None,
             },
             delay,
             terminal,
             slow_body,
             response,
+            forward: this.forwarder.is_some(),
         }
     }
 
-    fn depart(&self, ticket: Ticket, outcome: Outcome, status: Option<u16>) {
+    fn depart(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        status: Option<u16>,
+        upstream_ns: Option<u64>,
+    ) {
         let now_ns = self.clock.now_ns();
-        self.state().journal.depart(ticket, outcome, status, now_ns);
+        self.state()
+            .journal
+            .depart_forwarded(ticket, outcome, status, upstream_ns, now_ns);
     }
 }
 
@@ -374,9 +405,15 @@ pub(crate) struct CallGuard {
     ticket: Ticket,
     outcome: Outcome,
     status: Option<u16>,
+    upstream_ns: Option<u64>,
 }
 
 impl CallGuard {
+    /// A proxy forwarded the call, and its upstream took this long to answer.
+    pub(crate) fn set_upstream(&mut self, upstream: Duration) {
+        self.upstream_ns = Some(u64::try_from(upstream.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     /// The outcome to journal if the call is dropped from here on.
     pub(crate) fn expect(&mut self, outcome: Outcome) {
         self.outcome = outcome;
@@ -397,7 +434,7 @@ impl CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         let dependency = &self.link.dependency;
-        dependency.depart(self.ticket, self.outcome, self.status);
+        dependency.depart(self.ticket, self.outcome, self.status, self.upstream_ns);
         self.link.activity.departed(dependency.clock.now_ns());
     }
 }

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::fault::Fault;
-use crate::{ControlError, StubResponse};
+use crate::{ControlError, HttpProxy, StubResponse};
 
 /// A dependency as configured: a name, where it listens, what it answers, and
 /// the faults it starts with.
@@ -27,9 +27,15 @@ pub struct DependencySpec {
     /// Where to listen; 127.0.0.1 on a free port when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
-    /// What it answers when no fault says otherwise.
+    /// What it answers when no fault says otherwise (a stub's; a proxy
+    /// answers with its upstream's response).
     #[serde(default)]
     pub response: StubResponse,
+    /// Forward every request to this HTTP upstream instead of answering it
+    /// (a proxy dependency): `"http://127.0.0.1:9000"`, or a table with
+    /// options ([`HttpProxy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<HttpProxy>,
     /// Faults in force from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -45,8 +51,24 @@ impl DependencySpec {
             name: name.into(),
             listen: None,
             response: StubResponse::default(),
+            proxy: None,
             faults: Vec::new(),
             alert_sink: false,
+        }
+    }
+
+    /// A proxy dependency: every request forwarded to `upstream`
+    /// (`http://host:port` or `https://...`), faults applied on the way.
+    ///
+    /// ```
+    /// use fault_server::DependencySpec;
+    /// let spec = DependencySpec::proxy("payments", "http://127.0.0.1:9000");
+    /// assert!(spec.validate().is_ok());
+    /// ```
+    pub fn proxy(name: impl Into<String>, upstream: impl Into<String>) -> Self {
+        DependencySpec {
+            proxy: Some(HttpProxy::to(upstream)),
+            ..DependencySpec::stub(name)
         }
     }
 
@@ -80,12 +102,29 @@ impl DependencySpec {
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
     }
 
-    /// Checks the name, response and faults.
+    /// Checks the name, response (or proxy) and faults.
     pub fn validate(&self) -> Result<(), ControlError> {
         validate_name(&self.name)?;
         self.response
             .validate()
             .map_err(|e| ControlError::invalid("response", e))?;
+        if let Some(proxy) = &self.proxy {
+            proxy
+                .validate()
+                .map_err(|e| ControlError::invalid("proxy", e))?;
+            if self.response != StubResponse::default() {
+                return Err(ControlError::invalid(
+                    "response",
+                    "a proxy answers with its upstream's response; `response` is a stub's",
+                ));
+            }
+            if self.alert_sink {
+                return Err(ControlError::invalid(
+                    "alert_sink",
+                    "an alert sink answers webhooks itself; it cannot be a proxy",
+                ));
+            }
+        }
         for (i, fault) in self.faults.iter().enumerate() {
             fault
                 .validate()
@@ -110,4 +149,3 @@ fn validate_name(name: &str) -> Result<(), ControlError> {
         ))
     }
 }
-

@@ -60,6 +60,13 @@ impl SlowBody {
         }
     }
 
+    /// Takes more bytes to dribble once the last are out, keeping the pace
+    /// (a proxied body arrives frame by frame).
+    pub(crate) fn refill(&mut self, more: Bytes) {
+        debug_assert!(self.rest.is_empty());
+        self.rest = more;
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.rest.len()
     }

@@ -66,6 +66,12 @@ impl InProcessDependency {
     /// A dependency as `spec` describes it (its listen address is ignored),
     /// with `seed` for its probabilistic faults and latency distributions.
     pub fn new(spec: &DependencySpec, seed: u64) -> Result<Self, ControlError> {
+        if spec.proxy.is_some() {
+            return Err(ControlError::invalid(
+                "proxy",
+                "an in-process dependency has no socket to forward from: run a proxy in a FaultServer",
+            ));
+        }
         let dependency = Dependency::new(spec, seed, Clock::start(), DEFAULT_JOURNAL_CAPACITY)?
             .on_virtual_time();
         Ok(InProcessDependency {

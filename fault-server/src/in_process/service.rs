@@ -70,6 +70,8 @@ async fn answer(mut arrival: Arrival) -> Result<Response<Bytes>, CallError> {
         Ending::Respond(template) => template,
         // Until the caller gives up; dropping the guard then journals it.
         Ending::Hang => return std::future::pending().await,
+        // Never: an in-process dependency cannot be a proxy (refused when made).
+        Ending::Forward => return Err(CallError::Closed),
         Ending::Connection(action) => return fail(arrival.guard, action),
     };
     if let Some(rate) = arrival.slow_body.filter(|_| !template.body.is_empty()) {

@@ -173,6 +173,19 @@ impl Journal {
 
     /// Records how a call ended.
     pub fn depart(&mut self, ticket: Ticket, outcome: Outcome, status: Option<u16>, now_ns: u64) {
+        self.depart_forwarded(ticket, outcome, status, None, now_ns);
+    }
+
+    /// As [`Journal::depart`], for a call a proxy forwarded: `upstream_ns`
+    /// is how long its upstream took to answer (`None`: not forwarded).
+    pub fn depart_forwarded(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome,
+        status: Option<u16>,
+        upstream_ns: Option<u64>,
+        now_ns: u64,
+    ) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if ticket.epoch != self.epoch {
             return;
@@ -188,7 +201,7 @@ impl Journal {
         }
         if let Some(index) = ticket.seq.checked_sub(self.first_seq) {
             if let Some(slot) = self.records.get_mut(index as usize) {
-                slot.depart(outcome, status, now_ns);
+                slot.depart(outcome, status, upstream_ns, now_ns);
                 if let Some(tape) = &mut self.tape {
                     tape.push(slot.record(ticket.seq, &self.interner));
                     // Ended calls at the front are on the tape: the ring lets them go.

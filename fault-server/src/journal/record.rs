@@ -43,6 +43,12 @@ pub struct CallRecord {
     pub status: Option<u16>,
     /// The journal window (see `mark`) the call arrived in.
     pub window: u32,
+    /// For a call a proxy forwarded, how long its upstream took to answer
+    /// (to its response head, or to failing), in nanoseconds; absent for a
+    /// call answered by the fault server itself (a stub, or a fault that
+    /// answered instead of forwarding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ns: Option<u64>,
 }
 
 /// How a call ended.
@@ -61,17 +67,21 @@ pub enum Outcome {
     Malformed,
     /// The client went away before the call was over.
     ClientGone,
+    /// A proxy's upstream could not be reached or failed mid-answer: the
+    /// client got a 502 (or a cut-off body).
+    UpstreamError,
 }
 
 impl Outcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::InFlight,
         Outcome::Responded,
         Outcome::Reset,
         Outcome::Closed,
         Outcome::Malformed,
         Outcome::ClientGone,
+        Outcome::UpstreamError,
     ];
 
     /// The name as written in JSON.
@@ -83,6 +93,7 @@ impl Outcome {
             Outcome::Closed => "closed",
             Outcome::Malformed => "malformed",
             Outcome::ClientGone => "client_gone",
+            Outcome::UpstreamError => "upstream_error",
         }
     }
 }

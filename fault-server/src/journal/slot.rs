@@ -15,6 +15,9 @@ pub(super) struct Slot {
     arrival_ns: u64,
     /// [`IN_FLIGHT`] until the call departs.
     departure_ns: u64,
+    /// How long a proxy's upstream took to answer (its response head);
+    /// [`NOT_FORWARDED`] for a call that was not forwarded.
+    upstream_ns: u64,
     extras: Option<Box<Extras>>,
     /// Interned ids; a method gets [`OWN_TEXT`] when the interner was full (the
     /// text is in `extras`), a path the interner's placeholder.
@@ -30,6 +33,8 @@ pub(super) struct Slot {
 
 /// `departure_ns` of a call still in flight.
 const IN_FLIGHT: u64 = u64::MAX;
+/// `upstream_ns` of a call not forwarded.
+const NOT_FORWARDED: u64 = u64::MAX;
 /// An id meaning "not interned": the text is in the slot's extras.
 const OWN_TEXT: u32 = u32::MAX;
 
@@ -65,6 +70,7 @@ impl Slot {
         Slot {
             arrival_ns: now_ns,
             departure_ns: IN_FLIGHT,
+            upstream_ns: NOT_FORWARDED,
             extras,
             method: method.unwrap_or(OWN_TEXT),
             path,
@@ -77,7 +83,14 @@ impl Slot {
         }
     }
 
-    pub(super) fn depart(&mut self, outcome: Outcome, status: Option<u16>, now_ns: u64) {
+    pub(super) fn depart(
+        &mut self,
+        outcome: Outcome,
+        status: Option<u16>,
+        upstream_ns: Option<u64>,
+        now_ns: u64,
+    ) {
+        self.upstream_ns = upstream_ns.map_or(NOT_FORWARDED, |ns| ns.min(NOT_FORWARDED - 1));
         self.departure_ns = now_ns.min(IN_FLIGHT - 1);
         self.outcome = outcome;
         self.status = status;
@@ -112,6 +125,7 @@ impl Slot {
             outcome: self.outcome,
             status: self.status,
             window: self.window,
+            upstream_ns: (self.upstream_ns != NOT_FORWARDED).then_some(self.upstream_ns),
         }
     }
 }

@@ -13,4 +13,5 @@ mod interner;
 mod journal;
 mod limits;
 mod matching;
+mod proxy;
 mod refused;

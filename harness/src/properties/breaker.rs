@@ -62,7 +62,8 @@ fn failed(call: &CallRecord) -> bool {
         CallOutcome::Reset
         | CallOutcome::Closed
         | CallOutcome::Malformed
-        | CallOutcome::ClientGone => true,
+        | CallOutcome::ClientGone
+        | CallOutcome::UpstreamError => true,
     }
 }
 

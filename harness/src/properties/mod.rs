@@ -400,6 +400,7 @@ pub(crate) mod fixtures {
             outcome: fault_server::Outcome::Responded,
             status: Some(200),
             window: 0,
+            upstream_ns: None,
         });
     }
 }
