@@ -384,3 +384,91 @@ async fn proxies_are_added_shown_and_refused_over_the_control_api() {
         );
     }
 }
+
+/// An `https://` upstream with a certificate from a private CA: trusted
+/// through `ca_file`, refused (an upstream error naming the certificate)
+/// without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_is_reached_through_rustls_trusting_a_ca_file() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("fault-server-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(handle))
+                    .await;
+            });
+        }
+    });
+
+    let url = format!("https://localhost:{port}");
+    let trusted = FaultServer::builder()
+        .dependency(DependencySpec {
+            proxy: Some(HttpProxy {
+                ca_file: Some(ca_file),
+                ..HttpProxy::to(url.clone())
+            }),
+            ..DependencySpec::stub("api")
+        })
+        .start()
+        .unwrap();
+    let answer = send(
+        Method::GET,
+        &format!("{}/echo", trusted.url("api").unwrap()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    let echo: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(echo["headers"]["host"], format!("localhost:{port}"));
+
+    let untrusted = proxy_server(&url, &[]);
+    let answer = send(
+        Method::GET,
+        &format!("{}/echo", untrusted.url("api").unwrap()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    let problem = String::from_utf8_lossy(&answer.body);
+    assert!(problem.contains("certificate"), "{problem}");
+    assert_eq!(
+        untrusted.journal("api").unwrap()[0].outcome,
+        Outcome::UpstreamError
+    );
+}
