@@ -62,6 +62,9 @@ pub struct DependencyView {
     /// Where it forwards calls, for a proxy dependency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::HttpProxy>,
+    /// Where it pipes connections, for a TCP proxy dependency (`host:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
     /// The faults in force.
     pub faults: Vec<ActiveFault>,
     /// Calls received since the start or the last reset.
@@ -224,12 +227,18 @@ impl Registry {
             tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
         };
         let stop = self.shutdown.child_token();
-        self.runtime.spawn(dataplane::serve(
-            listener,
+        let (served, stopped, limits) = (
             Arc::clone(&dependency),
             stop.clone(),
             self.connections.clone(),
-        ));
+        );
+        if dependency.tcp.is_some() {
+            self.runtime
+                .spawn(crate::proxy::tcp::serve(listener, served, stopped, limits));
+        } else {
+            self.runtime
+                .spawn(dataplane::serve(listener, served, stopped, limits));
+        }
         let running = Running {
             dependency,
             addr,
@@ -287,11 +296,11 @@ impl Registry {
         faults: Vec<Fault>,
         lease: Option<Duration>,
     ) -> Result<DependencyView, ControlError> {
-        validate_faults(&faults)?;
+        let running = self.running(name)?;
+        validate_faults(&faults, &running.dependency)?;
         if let Some(lease) = lease {
             check_lease(lease)?;
         }
-        let running = self.running(name)?;
         running
             .dependency
             .state()
@@ -322,8 +331,8 @@ impl Registry {
         name: &str,
         fault: Fault,
     ) -> Result<DependencyView, ControlError> {
-        validate_faults(std::slice::from_ref(&fault))?;
         let running = self.running(name)?;
+        validate_faults(std::slice::from_ref(&fault), &running.dependency)?;
         running
             .dependency
             .state()
@@ -394,10 +403,10 @@ impl Registry {
         }
         let dependencies = self.read();
         for (dependency, set) in &faults {
-            if !dependencies.contains_key(dependency) {
-                return Err(ControlError::UnknownDependency(dependency.clone()));
-            }
-            validate_faults(set)?;
+            let running = dependencies
+                .get(dependency)
+                .ok_or_else(|| ControlError::UnknownDependency(dependency.clone()))?;
+            validate_faults(set, &running.dependency)?;
         }
         let at_ns = self.clock.now_ns();
         let now = Instant::now();
@@ -446,10 +455,13 @@ impl Registry {
     }
 }
 
-fn validate_faults(faults: &[Fault]) -> Result<(), ControlError> {
+/// Every fault valid, and of a kind the dependency takes (a TCP proxy's
+/// connection faults, or HTTP request faults).
+fn validate_faults(faults: &[Fault], dependency: &Dependency) -> Result<(), ControlError> {
     for (i, fault) in faults.iter().enumerate() {
         fault
             .validate()
+            .and_then(|()| fault.check_for(dependency.tcp.is_some()))
             .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
     }
     Ok(())
@@ -465,6 +477,7 @@ fn view(running: &Running) -> DependencyView {
         url: format!("http://{}", running.addr),
         response: state.response.clone(),
         proxy: running.dependency.proxy.clone(),
+        tcp: running.dependency.tcp.clone(),
         faults,
         calls: journal.calls(),
         in_flight: journal.in_flight(),

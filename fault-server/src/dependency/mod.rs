@@ -37,6 +37,8 @@ pub(crate) struct Dependency {
     pub(crate) forwarder: Option<crate::proxy::Forwarder>,
     /// The proxy as configured, for the view.
     pub(crate) proxy: Option<crate::HttpProxy>,
+    /// A TCP proxy's upstream, `host:port`.
+    pub(crate) tcp: Option<String>,
     /// Connections reset at accept because the server's cap was reached.
     connections_refused: std::sync::atomic::AtomicU64,
     alerts: Mutex<AlertLog>,
@@ -149,6 +151,11 @@ impl Arrival {
 }
 
 impl Dependency {
+    /// The seed every random decision of this dependency starts from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Counts a connection reset at accept (the server's connection cap).
     pub(crate) fn refuse_connection(&self) {
         self.connections_refused
@@ -184,6 +191,7 @@ impl Dependency {
                 .transpose()
                 .map_err(|e| ControlError::invalid("proxy", e))?,
             proxy: spec.proxy.clone(),
+            tcp: spec.tcp.clone(),
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {

@@ -36,6 +36,11 @@ pub struct DependencySpec {
     /// options ([`HttpProxy`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<HttpProxy>,
+    /// Pipe every connection to this TCP upstream, `host:port` (a TCP proxy
+    /// dependency: a database, a cache, a broker), with connection-level
+    /// faults (see [`crate::fault::Stream`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
     /// Faults in force from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
@@ -52,6 +57,7 @@ impl DependencySpec {
             listen: None,
             response: StubResponse::default(),
             proxy: None,
+            tcp: None,
             faults: Vec::new(),
             alert_sink: false,
         }
@@ -102,6 +108,21 @@ impl DependencySpec {
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
     }
 
+    /// A TCP proxy dependency: every connection piped to `upstream`
+    /// (`host:port`), with connection-level faults.
+    ///
+    /// ```
+    /// use fault_server::DependencySpec;
+    /// assert!(DependencySpec::tcp("db", "127.0.0.1:5432").validate().is_ok());
+    /// assert!(DependencySpec::tcp("db", "5432").validate().is_err());
+    /// ```
+    pub fn tcp(name: impl Into<String>, upstream: impl Into<String>) -> Self {
+        DependencySpec {
+            tcp: Some(upstream.into()),
+            ..DependencySpec::stub(name)
+        }
+    }
+
     /// Checks the name, response (or proxy) and faults.
     pub fn validate(&self) -> Result<(), ControlError> {
         validate_name(&self.name)?;
@@ -125,9 +146,33 @@ impl DependencySpec {
                 ));
             }
         }
+        if let Some(upstream) = &self.tcp {
+            check_tcp_upstream(upstream).map_err(|e| ControlError::invalid("tcp", e))?;
+            let stub_only = [
+                (
+                    self.proxy.is_some(),
+                    "proxy",
+                    "a dependency is a TCP proxy or an HTTP one, not both",
+                ),
+                (
+                    self.response != StubResponse::default(),
+                    "response",
+                    "a TCP proxy answers nothing itself; `response` is a stub's",
+                ),
+                (
+                    self.alert_sink,
+                    "alert_sink",
+                    "an alert sink answers webhooks itself; it cannot be a TCP proxy",
+                ),
+            ];
+            if let Some((_, key, why)) = stub_only.into_iter().find(|(set, _, _)| *set) {
+                return Err(ControlError::invalid(key, why));
+            }
+        }
         for (i, fault) in self.faults.iter().enumerate() {
             fault
                 .validate()
+                .and_then(|()| fault.check_for(self.tcp.is_some()))
                 .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
         }
         Ok(())
@@ -147,5 +192,20 @@ fn validate_name(name: &str) -> Result<(), ControlError> {
             "name",
             format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"),
         ))
+    }
+}
+
+/// A TCP upstream is `host:port`: a name or an address, and a port above 0.
+fn check_tcp_upstream(upstream: &str) -> Result<(), String> {
+    let (host, port) = upstream
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{upstream}` is not host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return Err(format!("`{upstream}` is not host:port"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(()),
+        _ => Err(format!("`{upstream}`: the port must be 1 to 65535")),
     }
 }

@@ -25,6 +25,7 @@ mod saturation;
 mod set;
 mod slow_body;
 mod throttle;
+mod toxics;
 
 use std::fmt;
 use std::time::Duration;
@@ -40,10 +41,14 @@ pub use matcher::{RequestMatch, RequestView};
 pub use reset::ResetFault;
 pub use saturation::SaturationFault;
 pub use set::{ActiveFault, FaultSet};
-pub(crate) use set::{ConnAction, Decision, Terminal};
+pub(crate) use set::{ConnAction, Decision, Terminal, Toxic};
 pub(crate) use slow_body::SlowBody;
 pub use slow_body::SlowBodyFault;
 pub use throttle::ThrottleFault;
+pub use toxics::{
+    BandwidthFault, DownFault, LimitDataFault, ResetPeerFault, SlicerFault, SlowCloseFault, Stream,
+    TimeoutFault,
+};
 
 /// The longest duration a fault, a stub's latency or a lease may give: a
 /// day. Longer ones are refused when configured, so no instant overflows.
@@ -88,6 +93,9 @@ pub struct Fault {
     pub first: Option<u64>,
     /// Remove the fault this long after it was injected.
     pub lease: Option<Duration>,
+    /// For a TCP proxy's faults, the direction of data they act on
+    /// (downstream when absent); refused on an HTTP dependency's.
+    pub stream: Option<Stream>,
 }
 
 /// The kinds of fault, each documented in its own type.
@@ -111,6 +119,20 @@ pub enum FaultKind {
     Malformed(MalformedFault),
     /// Latency that grows with the in-flight count.
     Saturation(SaturationFault),
+    /// TCP: cap the data rate.
+    Bandwidth(BandwidthFault),
+    /// TCP: cut data into small delayed slices.
+    Slicer(SlicerFault),
+    /// TCP: stop data, then close (or hold open).
+    Timeout(TimeoutFault),
+    /// TCP: reset both sides.
+    ResetPeer(ResetPeerFault),
+    /// TCP: hold a close back.
+    SlowClose(SlowCloseFault),
+    /// TCP: close after so many bytes.
+    LimitData(LimitDataFault),
+    /// TCP: refuse new connections.
+    Down(DownFault),
 }
 
 impl Fault {
@@ -122,7 +144,14 @@ impl Fault {
             matcher: None,
             first: None,
             lease: None,
+            stream: None,
         }
+    }
+
+    /// Acts on this direction of a TCP proxy's connections.
+    pub fn on_stream(mut self, stream: Stream) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// Applies with this probability.
@@ -187,12 +216,66 @@ impl Fault {
             FaultKind::Throttle(f) => f.validate(),
             FaultKind::SlowBody(f) => f.validate(),
             FaultKind::Saturation(f) => f.validate(),
+            FaultKind::Bandwidth(f) => f.validate(),
+            FaultKind::Slicer(f) => f.validate(),
+            FaultKind::Timeout(f) => f.validate(),
+            FaultKind::ResetPeer(f) => f.validate(),
+            FaultKind::SlowClose(f) => f.validate(),
             FaultKind::Hang(_)
             | FaultKind::Reset(_)
             | FaultKind::Close(_)
-            | FaultKind::Malformed(_) => Ok(()),
+            | FaultKind::Malformed(_)
+            | FaultKind::LimitData(_)
+            | FaultKind::Down(_) => Ok(()),
         }
         .map_err(|e| format!("{}: {e}", self.kind.name()))
+    }
+
+    /// Whether it can apply to a TCP proxy's connections (`latency` and the
+    /// TCP kinds), as opposed to HTTP requests (every kind but the TCP ones).
+    pub fn for_tcp(&self) -> bool {
+        matches!(
+            self.kind,
+            FaultKind::Latency(_)
+                | FaultKind::Bandwidth(_)
+                | FaultKind::Slicer(_)
+                | FaultKind::Timeout(_)
+                | FaultKind::ResetPeer(_)
+                | FaultKind::SlowClose(_)
+                | FaultKind::LimitData(_)
+                | FaultKind::Down(_)
+        )
+    }
+
+    /// Whether it can apply to HTTP requests (a stub's or an HTTP proxy's).
+    pub fn for_http(&self) -> bool {
+        matches!(self.kind, FaultKind::Latency(_)) || !self.for_tcp()
+    }
+
+    /// Why it cannot apply to a TCP proxy's connections (or, with `tcp`
+    /// false, to HTTP requests), when it cannot.
+    pub fn check_for(&self, tcp: bool) -> Result<(), String> {
+        let name = self.kind.name();
+        if tcp {
+            if !self.for_tcp() {
+                return Err(format!(
+                    "`{name}` acts on HTTP requests; a TCP proxy takes latency, bandwidth, slicer, timeout, reset_peer, slow_close, limit_data and down"
+                ));
+            }
+            if self.matcher.is_some() {
+                return Err("`match` selects HTTP requests; a TCP proxy has none".into());
+            }
+        } else {
+            if !self.for_http() {
+                return Err(format!(
+                    "`{name}` acts on a TCP proxy's connections (`tcp = \"host:port\"`), not on HTTP requests"
+                ));
+            }
+            if self.stream.is_some() {
+                return Err("`stream` is a TCP proxy's direction; HTTP faults have none".into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -209,6 +292,13 @@ impl FaultKind {
             FaultKind::SlowBody(_) => FaultKindName::SlowBody,
             FaultKind::Malformed(_) => FaultKindName::Malformed,
             FaultKind::Saturation(_) => FaultKindName::Saturation,
+            FaultKind::Bandwidth(_) => FaultKindName::Bandwidth,
+            FaultKind::Slicer(_) => FaultKindName::Slicer,
+            FaultKind::Timeout(_) => FaultKindName::Timeout,
+            FaultKind::ResetPeer(_) => FaultKindName::ResetPeer,
+            FaultKind::SlowClose(_) => FaultKindName::SlowClose,
+            FaultKind::LimitData(_) => FaultKindName::LimitData,
+            FaultKind::Down(_) => FaultKindName::Down,
         }
     }
 }
@@ -235,11 +325,25 @@ pub enum FaultKindName {
     Malformed,
     /// `saturation`
     Saturation,
+    /// `bandwidth`
+    Bandwidth,
+    /// `slicer`
+    Slicer,
+    /// `timeout`
+    Timeout,
+    /// `reset_peer`
+    ResetPeer,
+    /// `slow_close`
+    SlowClose,
+    /// `limit_data`
+    LimitData,
+    /// `down`
+    Down,
 }
 
 impl FaultKindName {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKindName; 9] = [
+    pub const ALL: [FaultKindName; 16] = [
         FaultKindName::Latency,
         FaultKindName::Error,
         FaultKindName::Throttle,
@@ -249,6 +353,13 @@ impl FaultKindName {
         FaultKindName::SlowBody,
         FaultKindName::Malformed,
         FaultKindName::Saturation,
+        FaultKindName::Bandwidth,
+        FaultKindName::Slicer,
+        FaultKindName::Timeout,
+        FaultKindName::ResetPeer,
+        FaultKindName::SlowClose,
+        FaultKindName::LimitData,
+        FaultKindName::Down,
     ];
 
     /// The name as written in files.
@@ -263,6 +374,13 @@ impl FaultKindName {
             FaultKindName::SlowBody => "slow_body",
             FaultKindName::Malformed => "malformed",
             FaultKindName::Saturation => "saturation",
+            FaultKindName::Bandwidth => "bandwidth",
+            FaultKindName::Slicer => "slicer",
+            FaultKindName::Timeout => "timeout",
+            FaultKindName::ResetPeer => "reset_peer",
+            FaultKindName::SlowClose => "slow_close",
+            FaultKindName::LimitData => "limit_data",
+            FaultKindName::Down => "down",
         }
     }
 
@@ -343,6 +461,22 @@ struct RawFault {
     malformed: Option<MalformedFault>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     saturation: Option<SaturationFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<BandwidthFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slicer: Option<SlicerFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<TimeoutFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reset_peer: Option<ResetPeerFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slow_close: Option<SlowCloseFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit_data: Option<LimitDataFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    down: Option<DownFault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream: Option<Stream>,
     #[serde(default = "always", skip_serializing_if = "is_always")]
     probability: f64,
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
@@ -379,6 +513,13 @@ impl TryFrom<RawFault> for Fault {
             raw.slow_body.map(FaultKind::SlowBody),
             raw.malformed.map(FaultKind::Malformed),
             raw.saturation.map(FaultKind::Saturation),
+            raw.bandwidth.map(FaultKind::Bandwidth),
+            raw.slicer.map(FaultKind::Slicer),
+            raw.timeout.map(FaultKind::Timeout),
+            raw.reset_peer.map(FaultKind::ResetPeer),
+            raw.slow_close.map(FaultKind::SlowClose),
+            raw.limit_data.map(FaultKind::LimitData),
+            raw.down.map(FaultKind::Down),
         ]
         .into_iter()
         .flatten()
@@ -403,6 +544,7 @@ impl TryFrom<RawFault> for Fault {
             matcher: raw.matcher,
             first: raw.first,
             lease: raw.lease,
+            stream: raw.stream,
         };
         fault.validate()?;
         Ok(fault)
@@ -421,6 +563,14 @@ impl From<Fault> for RawFault {
             slow_body: None,
             malformed: None,
             saturation: None,
+            bandwidth: None,
+            slicer: None,
+            timeout: None,
+            reset_peer: None,
+            slow_close: None,
+            limit_data: None,
+            down: None,
+            stream: fault.stream,
             probability: fault.probability,
             matcher: fault.matcher,
             first: fault.first,
@@ -436,6 +586,13 @@ impl From<Fault> for RawFault {
             FaultKind::SlowBody(f) => raw.slow_body = Some(f),
             FaultKind::Malformed(f) => raw.malformed = Some(f),
             FaultKind::Saturation(f) => raw.saturation = Some(f),
+            FaultKind::Bandwidth(f) => raw.bandwidth = Some(f),
+            FaultKind::Slicer(f) => raw.slicer = Some(f),
+            FaultKind::Timeout(f) => raw.timeout = Some(f),
+            FaultKind::ResetPeer(f) => raw.reset_peer = Some(f),
+            FaultKind::SlowClose(f) => raw.slow_close = Some(f),
+            FaultKind::LimitData(f) => raw.limit_data = Some(f),
+            FaultKind::Down(f) => raw.down = Some(f),
         }
         raw
     }

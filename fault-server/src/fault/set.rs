@@ -42,13 +42,39 @@ use crate::response::ResponseTemplate;
 /// assert_eq!(set.active(now + Duration::from_secs(29)).len(), 2);
 /// assert_eq!(set.active(now + Duration::from_secs(30)).len(), 1, "the error's lease ran out");
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FaultSet {
     entries: Vec<Entry>,
+    /// The id the next fault added gets: a TCP connection rolls each toxic once, by id.
+    next_id: u64,
+    /// Bumped on every change, so that live TCP connections re-read their toxics.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for FaultSet {
+    fn default() -> Self {
+        FaultSet {
+            entries: Vec::new(),
+            next_id: 0,
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// A TCP proxy's fault as a connection holds it: what it does, on which
+/// direction, until when.
+#[derive(Debug, Clone)]
+pub(crate) struct Toxic {
+    /// The fault's id in its set (new for every fault added).
+    pub(crate) id: u64,
+    pub(crate) kind: FaultKind,
+    pub(crate) stream: super::Stream,
+    pub(crate) expires_at: Option<Instant>,
 }
 
 #[derive(Debug)]
 struct Entry {
+    id: u64,
     fault: Fault,
     expires_at: Option<Instant>,
     /// The end of the fault's own lease, which no renewal extends.
@@ -106,6 +132,55 @@ impl FaultSet {
         for fault in faults {
             self.push(fault, lease, now);
         }
+        self.touch();
+    }
+
+    /// Tells live TCP connections that the faults changed.
+    fn touch(&mut self) {
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver told of every change to the set.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The TCP faults in force for one connection. Each fault is rolled once
+    /// per connection (`roll(id, probability)`, remembered in `rolled`), when
+    /// the connection first meets it; a fault whose `first` is used up is
+    /// not rolled for new connections. `applied` counts the connections a
+    /// fault applied to.
+    pub(crate) fn toxics(
+        &mut self,
+        now: Instant,
+        rolled: &mut std::collections::HashMap<u64, bool>,
+        mut roll: impl FnMut(u64, f64) -> bool,
+    ) -> Vec<Toxic> {
+        self.prune(now);
+        let mut toxics = Vec::new();
+        for entry in &mut self.entries {
+            let fault = &entry.fault;
+            if !fault.for_tcp() {
+                continue;
+            }
+            let applies = *rolled.entry(entry.id).or_insert_with(|| {
+                let fresh = fault.first.is_none_or(|n| entry.applied < n)
+                    && (fault.probability >= 1.0 || roll(entry.id, fault.probability));
+                if fresh {
+                    entry.applied += 1;
+                }
+                fresh
+            });
+            if applies {
+                toxics.push(Toxic {
+                    id: entry.id,
+                    kind: fault.kind.clone(),
+                    stream: fault.stream.unwrap_or_default(),
+                    expires_at: entry.expires_at,
+                });
+            }
+        }
+        toxics
     }
 
     /// Adds one fault at the end of the list.
@@ -120,13 +195,17 @@ impl FaultSet {
             FaultKind::Throttle(t) => t.new_bucket(now),
             _ => None,
         };
+        let id = self.next_id;
+        self.next_id += 1;
         self.entries.push(Entry {
+            id,
             fault,
             expires_at,
             own_expiry,
             applied: 0,
             bucket,
         });
+        self.touch();
     }
 
     /// Extends the lease of every leased fault still in force to `lease`
@@ -156,11 +235,13 @@ impl FaultSet {
                 entry.expires_at = Some(entry.own_expiry.map_or(until, |own| own.min(until)));
             }
         }
+        self.touch();
     }
 
     /// Removes every fault.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.touch();
     }
 
     /// The faults still in force at `now` (expired leases are dropped).
@@ -257,6 +338,15 @@ impl FaultSet {
                     )));
                     true
                 }
+                // A TCP proxy's kinds act on connections, never on a request
+                // (and are refused on an HTTP dependency).
+                FaultKind::Bandwidth(_)
+                | FaultKind::Slicer(_)
+                | FaultKind::Timeout(_)
+                | FaultKind::ResetPeer(_)
+                | FaultKind::SlowClose(_)
+                | FaultKind::LimitData(_)
+                | FaultKind::Down(_) => false,
             };
             if applied {
                 entry.applied += 1;

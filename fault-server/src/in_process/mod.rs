@@ -66,7 +66,7 @@ impl InProcessDependency {
     /// A dependency as `spec` describes it (its listen address is ignored),
     /// with `seed` for its probabilistic faults and latency distributions.
     pub fn new(spec: &DependencySpec, seed: u64) -> Result<Self, ControlError> {
-        if spec.proxy.is_some() {
+        if spec.proxy.is_some() || spec.tcp.is_some() {
             return Err(ControlError::invalid(
                 "proxy",
                 "an in-process dependency has no socket to forward from: run a proxy in a FaultServer",

@@ -26,7 +26,7 @@ mod stats;
 
 use std::collections::VecDeque;
 
-pub use record::{CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADER};
+pub use record::{ByteCounts, CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stats::{Counters, JournalStats, Window};
 use stats::{OpenWindow, Tally};
 
@@ -174,6 +174,28 @@ impl Journal {
     /// Records how a call ended.
     pub fn depart(&mut self, ticket: Ticket, outcome: Outcome, status: Option<u16>, now_ns: u64) {
         self.depart_forwarded(ticket, outcome, status, None, now_ns);
+    }
+
+    /// As [`Journal::depart`], for a TCP proxy's connection: the bytes it
+    /// carried each way and every fault it met over its life.
+    pub fn depart_connection(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome,
+        bytes: ByteCounts,
+        faults: FaultKinds,
+        now_ns: u64,
+    ) {
+        if ticket.epoch == self.epoch {
+            if let Some(slot) = ticket
+                .seq
+                .checked_sub(self.first_seq)
+                .and_then(|index| self.records.get_mut(index as usize))
+            {
+                slot.carried(bytes, faults);
+            }
+        }
+        self.depart_forwarded(ticket, outcome, None, None, now_ns);
     }
 
     /// As [`Journal::depart`], for a call a proxy forwarded: `upstream_ns`

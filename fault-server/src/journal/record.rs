@@ -49,6 +49,19 @@ pub struct CallRecord {
     /// answered instead of forwarding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ns: Option<u64>,
+    /// A TCP proxy's connection: bytes it carried from the client to the
+    /// upstream, and from the upstream to the client (absent for HTTP calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<ByteCounts>,
+}
+
+/// Bytes a TCP proxy's connection carried each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteCounts {
+    /// From the client to the upstream.
+    pub upstream: u64,
+    /// From the upstream to the client.
+    pub downstream: u64,
 }
 
 /// How a call ended.
@@ -68,13 +81,22 @@ pub enum Outcome {
     /// The client went away before the call was over.
     ClientGone,
     /// A proxy's upstream could not be reached or failed mid-answer: the
-    /// client got a 502 (or a cut-off body).
+    /// client got a 502 (or a cut-off body); a TCP proxy's could not be
+    /// connected to.
     UpstreamError,
+    /// A TCP proxy's connection ended by its client.
+    ClientClosed,
+    /// A TCP proxy's connection ended by its upstream.
+    UpstreamClosed,
+    /// A TCP proxy's connection closed by a `timeout` fault.
+    TimedOut,
+    /// A TCP proxy's connection refused by a `down` fault.
+    Refused,
 }
 
 impl Outcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::InFlight,
         Outcome::Responded,
         Outcome::Reset,
@@ -82,6 +104,10 @@ impl Outcome {
         Outcome::Malformed,
         Outcome::ClientGone,
         Outcome::UpstreamError,
+        Outcome::ClientClosed,
+        Outcome::UpstreamClosed,
+        Outcome::TimedOut,
+        Outcome::Refused,
     ];
 
     /// The name as written in JSON.
@@ -94,6 +120,10 @@ impl Outcome {
             Outcome::Malformed => "malformed",
             Outcome::ClientGone => "client_gone",
             Outcome::UpstreamError => "upstream_error",
+            Outcome::ClientClosed => "client_closed",
+            Outcome::UpstreamClosed => "upstream_closed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Refused => "refused",
         }
     }
 }

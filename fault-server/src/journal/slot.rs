@@ -44,6 +44,8 @@ struct Extras {
     correlation_id: Option<Box<str>>,
     idempotency_key: Option<Box<str>>,
     method: Option<Box<str>>,
+    /// A TCP proxy's connection: bytes each way.
+    bytes: Option<super::ByteCounts>,
 }
 
 impl Slot {
@@ -65,6 +67,7 @@ impl Slot {
                         correlation_id: info.correlation_id.map(Box::from),
                         idempotency_key: info.idempotency_key.map(Box::from),
                         method: method.is_none().then(|| info.method.as_str().into()),
+                        bytes: None,
                     })
                 });
         Slot {
@@ -94,6 +97,13 @@ impl Slot {
         self.departure_ns = now_ns.min(IN_FLIGHT - 1);
         self.outcome = outcome;
         self.status = status;
+    }
+
+    /// A TCP proxy's connection ends: the bytes it carried, and the faults
+    /// it met over its life (they can be added while it lives).
+    pub(super) fn carried(&mut self, bytes: super::ByteCounts, faults: FaultKinds) {
+        self.extras.get_or_insert_with(Box::default).bytes = Some(bytes);
+        self.faults = faults;
     }
 
     pub(super) fn departed(&self) -> bool {
@@ -126,6 +136,7 @@ impl Slot {
             status: self.status,
             window: self.window,
             upstream_ns: (self.upstream_ns != NOT_FORWARDED).then_some(self.upstream_ns),
+            bytes: extras.and_then(|e| e.bytes),
         }
     }
 }

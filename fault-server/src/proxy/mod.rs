@@ -4,6 +4,7 @@
 //! as a stub.
 
 mod http;
+pub(crate) mod tcp;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -15,3 +15,4 @@ mod limits;
 mod matching;
 mod proxy;
 mod refused;
+mod tcp;

@@ -58,12 +58,15 @@ impl Breaker {
 fn failed(call: &CallRecord) -> bool {
     match call.outcome {
         CallOutcome::Responded => call.status.is_some_and(|s| s >= 500 || s == 429),
-        CallOutcome::InFlight => false,
+        // A TCP connection ended by either side in the ordinary way.
+        CallOutcome::InFlight | CallOutcome::ClientClosed | CallOutcome::UpstreamClosed => false,
         CallOutcome::Reset
         | CallOutcome::Closed
         | CallOutcome::Malformed
         | CallOutcome::ClientGone
-        | CallOutcome::UpstreamError => true,
+        | CallOutcome::UpstreamError
+        | CallOutcome::TimedOut
+        | CallOutcome::Refused => true,
     }
 }
 

@@ -401,6 +401,7 @@ pub(crate) mod fixtures {
             status: Some(200),
             window: 0,
             upstream_ns: None,
+            bytes: None,
         });
     }
 }

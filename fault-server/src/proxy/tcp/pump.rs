@@ -1,0 +1,300 @@
+//! One direction of a TCP proxy's connection: a reader that takes chunks as
+//! they come (stamped with when they came), and a writer that delivers them
+//! through the toxics in force for that direction, re-read whenever the
+//! dependency's faults change, so that a toxic added or removed acts on live
+//! connections as in Toxiproxy.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Connection, Side};
+use crate::fault::{FaultKind, Stream, Toxic};
+use crate::journal::Outcome;
+
+/// Most bytes read at once.
+const CHUNK: usize = 16 * 1024;
+/// Chunks read ahead of the writer (it may be holding them back).
+const AHEAD: usize = 32;
+
+enum Chunk {
+    Data(Bytes, Instant),
+    End,
+}
+
+/// Pipes `src` into `dst` until either ends or the connection is ended.
+pub(super) async fn run(
+    connection: Arc<Connection>,
+    stream: Stream,
+    src: OwnedReadHalf,
+    mut dst: OwnedWriteHalf,
+) {
+    let (tx, rx) = mpsc::channel(AHEAD);
+    let reading = read(src, tx);
+    let writing = write(&connection, stream, rx, &mut dst);
+    tokio::select! {
+        () = connection.ended.cancelled() => {}
+        _ = async { tokio::join!(reading, writing) } => {}
+    }
+    if connection.reset.load(Ordering::Relaxed) {
+        // SO_LINGER 0: the close that follows is an RST; and no FIN first,
+        // which dropping a write half would send.
+        let _ = socket2::SockRef::from(dst.as_ref()).set_linger(Some(Duration::ZERO));
+        dst.forget();
+    }
+}
+
+/// Reads chunks as they come. An idle connection holds no buffer: one is
+/// made only once the socket is readable.
+async fn read(src: OwnedReadHalf, tx: mpsc::Sender<Chunk>) {
+    loop {
+        if src.readable().await.is_err() {
+            let _ = tx.send(Chunk::End).await;
+            return;
+        }
+        let mut buf = BytesMut::with_capacity(CHUNK);
+        match src.try_read_buf(&mut buf) {
+            Ok(0) => {
+                let _ = tx.send(Chunk::End).await;
+                return;
+            }
+            Ok(_) => {
+                if tx
+                    .send(Chunk::Data(buf.freeze(), Instant::now()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                let _ = tx.send(Chunk::End).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The side a direction reads from, and the side it writes to.
+fn sides(stream: Stream) -> (Side, Side) {
+    match stream {
+        Stream::Upstream => (Side::Client, Side::Upstream),
+        Stream::Downstream => (Side::Upstream, Side::Client),
+    }
+}
+
+/// Delivers chunks through the toxics in force for `stream`.
+async fn write(
+    connection: &Connection,
+    stream: Stream,
+    mut rx: mpsc::Receiver<Chunk>,
+    dst: &mut OwnedWriteHalf,
+) {
+    let (from, to) = sides(stream);
+    let mut changes = connection.watch();
+    let mut watching = true;
+    let mut toxics = of_stream(connection.toxics(), stream);
+    let mut rng = connection.rng(stream as u64);
+    let mut sent = 0u64;
+    let mut held: VecDeque<Chunk> = VecDeque::new();
+    loop {
+        let now = Instant::now();
+        toxics.retain(|(t, _)| t.expires_at.is_none_or(|at| now < at));
+        // Toxics that act at an instant rather than on data.
+        let mut wake = toxics.iter().filter_map(|(t, _)| t.expires_at).min();
+        for (toxic, since) in &toxics {
+            let (at, outcome) = match toxic.kind {
+                FaultKind::Timeout(t) if !t.timeout.is_zero() => {
+                    (*since + t.timeout, Outcome::TimedOut)
+                }
+                FaultKind::ResetPeer(r) => (*since + r.timeout, Outcome::Reset),
+                _ => continue,
+            };
+            if now >= at {
+                if outcome == Outcome::Reset {
+                    connection.reset.store(true, Ordering::Relaxed);
+                }
+                connection.end(outcome);
+                return;
+            }
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+        // A `timeout` holds all data back while it is in force.
+        let blocked = toxics
+            .iter()
+            .any(|(t, _)| matches!(t.kind, FaultKind::Timeout(_)));
+        let next = if blocked { None } else { held.pop_front() };
+        let chunk = match next {
+            Some(chunk) => chunk,
+            None => {
+                // A change first: a chunk that comes with it meets the new faults.
+                tokio::select! {
+                    biased;
+                    changed = changes.changed(), if watching => {
+                        match changed {
+                            Ok(()) => toxics = of_stream(connection.toxics(), stream),
+                            Err(_) => watching = false,
+                        }
+                        continue;
+                    }
+                    () = sleep_until(wake), if wake.is_some() => continue,
+                    chunk = rx.recv() => {
+                        let chunk = chunk.unwrap_or(Chunk::End);
+                        if blocked {
+                            held.push_back(chunk);
+                            continue;
+                        }
+                        chunk
+                    }
+                }
+            }
+        };
+        match chunk {
+            Chunk::Data(data, read_at) => {
+                let delivered = deliver(
+                    connection, stream, &toxics, data, read_at, &mut sent, &mut rng, dst,
+                )
+                .await;
+                match delivered {
+                    Delivered::Yes => {}
+                    Delivered::LimitReached => {
+                        connection.end(Outcome::Closed);
+                        return;
+                    }
+                    Delivered::WriteFailed => {
+                        connection.closed(to);
+                        connection.end(to.closed_outcome());
+                        return;
+                    }
+                }
+            }
+            Chunk::End => {
+                connection.closed(from);
+                let hold: Duration = toxics
+                    .iter()
+                    .filter_map(|(t, _)| match t.kind {
+                        FaultKind::SlowClose(s) => Some(s.delay),
+                        _ => None,
+                    })
+                    .sum();
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
+                }
+                let _ = dst.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+enum Delivered {
+    Yes,
+    LimitReached,
+    WriteFailed,
+}
+
+/// One chunk through the toxics: latency (from when it was read, so chunks
+/// in flight are delayed together, not one after another), then cut at a
+/// data limit, sliced, and paced to a bandwidth.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    connection: &Connection,
+    stream: Stream,
+    toxics: &[(Toxic, Instant)],
+    mut data: Bytes,
+    read_at: Instant,
+    sent: &mut u64,
+    rng: &mut ChaCha8Rng,
+    dst: &mut OwnedWriteHalf,
+) -> Delivered {
+    let mut delay = Duration::ZERO;
+    let mut limit: Option<u64> = None;
+    let mut slicer = None;
+    let mut rate: Option<u64> = None;
+    for (toxic, _) in toxics {
+        match &toxic.kind {
+            FaultKind::Latency(latency) => delay += latency.0.sample(rng),
+            FaultKind::LimitData(l) => limit = Some(limit.map_or(l.bytes, |m| m.min(l.bytes))),
+            FaultKind::Slicer(s) => slicer = slicer.or(Some(*s)),
+            FaultKind::Bandwidth(b) => rate = Some(rate.map_or(b.rate, |r| r.min(b.rate))),
+            _ => {}
+        }
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep_until(read_at.checked_add(delay).unwrap_or(read_at)).await;
+    }
+    let mut reached = false;
+    if let Some(limit) = limit {
+        let room = limit.saturating_sub(*sent);
+        if data.len() as u64 >= room {
+            data.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+            reached = true;
+        }
+    }
+    // Bandwidth is paced in pieces of at most a tenth of a second's worth.
+    let piece_cap = rate.map_or(usize::MAX, |r| {
+        usize::try_from((r * 100).max(1)).unwrap_or(usize::MAX)
+    });
+    let mut first = true;
+    while !data.is_empty() {
+        let size = match slicer {
+            Some(s) => {
+                let spread = s.size_variation;
+                let size = if spread == 0 {
+                    s.average_size
+                } else {
+                    rng.gen_range(s.average_size - spread..=s.average_size + spread)
+                };
+                usize::try_from(size.max(1)).unwrap_or(usize::MAX)
+            }
+            None => usize::MAX,
+        }
+        .min(piece_cap)
+        .min(data.len());
+        if let (Some(s), false) = (slicer, first) {
+            if !s.delay.is_zero() {
+                tokio::time::sleep(s.delay).await;
+            }
+        }
+        first = false;
+        let piece = data.split_to(size);
+        if dst.write_all(&piece).await.is_err() {
+            return Delivered::WriteFailed;
+        }
+        *sent += piece.len() as u64;
+        connection.carried(stream, piece.len() as u64);
+        if let Some(rate) = rate {
+            let seconds = piece.len() as f64 / (rate as f64 * 1_000.0);
+            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        }
+    }
+    if reached {
+        Delivered::LimitReached
+    } else {
+        Delivered::Yes
+    }
+}
+
+fn of_stream(toxics: Vec<(Toxic, Instant)>, stream: Stream) -> Vec<(Toxic, Instant)> {
+    toxics
+        .into_iter()
+        .filter(|(t, _)| t.stream == stream || matches!(t.kind, FaultKind::Down(_)))
+        .collect()
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
