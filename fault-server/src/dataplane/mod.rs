@@ -4,7 +4,7 @@
 
 mod body;
 mod limits;
-mod precise_sleep;
+pub(crate) mod precise_sleep;
 mod refused;
 mod service;
 

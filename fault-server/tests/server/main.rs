@@ -14,5 +14,7 @@ mod journal;
 mod limits;
 mod matching;
 mod proxy;
+mod real_deps;
 mod refused;
+mod services;
 mod tcp;

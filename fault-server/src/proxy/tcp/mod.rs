@@ -235,6 +235,11 @@ impl Connection {
         self.bytes[index].fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Whether delays are timed on tokio's clock (an in-process dependency's).
+    pub(crate) fn virtual_time(&self) -> bool {
+        self.dependency.virtual_time
+    }
+
     /// The dependency's seeded generator for a connection-level draw.
     pub(crate) fn rng(&self, draw: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.dependency.seed() ^ draw.rotate_left(32));

@@ -105,11 +105,19 @@ async fn write(
     let mut watching = true;
     let mut toxics = of_stream(connection.toxics(), stream);
     let mut rng = connection.rng(stream as u64);
+    // Bytes delivered in this direction, and where each `limit_data` began
+    // counting: from when the connection met it, as in Toxiproxy.
     let mut sent = 0u64;
+    let mut counted_from: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let mut held: VecDeque<Chunk> = VecDeque::new();
     loop {
         let now = Instant::now();
         toxics.retain(|(t, _)| t.expires_at.is_none_or(|at| now < at));
+        for (toxic, _) in &toxics {
+            if matches!(toxic.kind, FaultKind::LimitData(_)) {
+                counted_from.entry(toxic.id).or_insert(sent);
+            }
+        }
         // Toxics that act at an instant rather than on data.
         let mut wake = toxics.iter().filter_map(|(t, _)| t.expires_at).min();
         for (toxic, since) in &toxics {
@@ -161,8 +169,12 @@ async fn write(
         };
         match chunk {
             Chunk::Data(data, read_at) => {
+                let window = Window {
+                    sent: &mut sent,
+                    counted_from: &counted_from,
+                };
                 let delivered = deliver(
-                    connection, stream, &toxics, data, read_at, &mut sent, &mut rng, dst,
+                    connection, stream, &toxics, data, read_at, window, &mut rng, dst,
                 )
                 .await;
                 match delivered {
@@ -203,6 +215,12 @@ enum Delivered {
     WriteFailed,
 }
 
+/// Bytes delivered so far in a direction, and where each data limit began.
+struct Window<'a> {
+    sent: &'a mut u64,
+    counted_from: &'a std::collections::HashMap<u64, u64>,
+}
+
 /// One chunk through the toxics: latency (from when it was read, so chunks
 /// in flight are delayed together, not one after another), then cut at a
 /// data limit, sliced, and paced to a bandwidth.
@@ -213,7 +231,7 @@ async fn deliver(
     toxics: &[(Toxic, Instant)],
     mut data: Bytes,
     read_at: Instant,
-    sent: &mut u64,
+    window: Window<'_>,
     rng: &mut ChaCha8Rng,
     dst: &mut OwnedWriteHalf,
 ) -> Delivered {
@@ -224,18 +242,34 @@ async fn deliver(
     for (toxic, _) in toxics {
         match &toxic.kind {
             FaultKind::Latency(latency) => delay += latency.0.sample(rng),
-            FaultKind::LimitData(l) => limit = Some(limit.map_or(l.bytes, |m| m.min(l.bytes))),
+            FaultKind::LimitData(l) => {
+                // What this limit still lets through.
+                let from = window
+                    .counted_from
+                    .get(&toxic.id)
+                    .copied()
+                    .unwrap_or(*window.sent);
+                let room = l.bytes.saturating_sub(window.sent.saturating_sub(from));
+                limit = Some(limit.map_or(room, |m| m.min(room)));
+            }
             FaultKind::Slicer(s) => slicer = slicer.or(Some(*s)),
             FaultKind::Bandwidth(b) => rate = Some(rate.map_or(b.rate, |r| r.min(b.rate))),
             _ => {}
         }
     }
     if !delay.is_zero() {
-        tokio::time::sleep_until(read_at.checked_add(delay).unwrap_or(read_at)).await;
+        // From when the chunk was read; on the precise timer thread, as a
+        // stub's latency is (tokio's timer rounds up to the millisecond).
+        let due = read_at.checked_add(delay).unwrap_or(read_at);
+        let left = due.saturating_duration_since(Instant::now());
+        if connection.virtual_time() {
+            tokio::time::sleep(left).await;
+        } else {
+            crate::dataplane::precise_sleep::sleep(left).await;
+        }
     }
     let mut reached = false;
-    if let Some(limit) = limit {
-        let room = limit.saturating_sub(*sent);
+    if let Some(room) = limit {
         if data.len() as u64 >= room {
             data.truncate(usize::try_from(room).unwrap_or(usize::MAX));
             reached = true;
@@ -271,7 +305,7 @@ async fn deliver(
         if dst.write_all(&piece).await.is_err() {
             return Delivered::WriteFailed;
         }
-        *sent += piece.len() as u64;
+        *window.sent += piece.len() as u64;
         connection.carried(stream, piece.len() as u64);
         if let Some(rate) = rate {
             let seconds = piece.len() as f64 / (rate as f64 * 1_000.0);
