@@ -302,14 +302,26 @@ impl Suite {
             .map(|p| p.get_ref().name.as_str())
             .collect();
         for spanned in &file.phases {
-            for dependency in spanned.get_ref().faults.keys() {
-                if !names.contains(dependency) {
+            for (dependency, faults) in &spanned.get_ref().faults {
+                let Some(spec) = dependencies.iter().find(|d| &d.name == dependency) else {
                     return Err(at.span(
                         spanned.span(),
                         format!(
                             "faults for `{dependency}`, which is not a dependency of this suite"
                         ),
                     ));
+                };
+                // A TCP proxy takes connection faults, any other dependency request faults.
+                for (i, fault) in faults.iter().enumerate() {
+                    fault.check_for(spec.tcp.is_some()).map_err(|e| {
+                        at.span(
+                            spanned.span(),
+                            format!(
+                                "phase `{}`: faults for `{dependency}`[{i}]: {e}",
+                                spanned.get_ref().name
+                            ),
+                        )
+                    })?;
                 }
             }
         }
@@ -534,6 +546,19 @@ phase = "crm slow"
             err.starts_with("s.toml:4:8:") && err.contains("sturdy"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn faults_of_the_wrong_kind_for_a_dependency_are_refused() {
+        let tcp = GOOD.replace(
+            "name = \"crm\"\n",
+            "name = \"crm\"\ntcp = \"127.0.0.1:5432\"\n",
+        );
+        assert!(parse(&tcp).is_ok(), "latency applies to a TCP proxy too");
+        let tcp = tcp.replace("latency = { fixed = \"8s\" }", "error = { status = 503 }");
+        let err = parse(&tcp).unwrap_err();
+        assert!(err.contains("acts on HTTP requests"), "{err}");
+        assert!(err.starts_with("s.toml:"), "{err}");
     }
 
     #[test]
