@@ -7,7 +7,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::mutate::{self, Dict, Op};
+use crate::dict::Dict;
+use crate::mutate::{self, Op};
 
 /// Values a node may become.
 fn leaves() -> Vec<Value> {

@@ -14,17 +14,19 @@
 //! | target | feeds | to |
 //! |---|---|---|
 //! | `suite` | mutated suite files | `Suite::parse`; for what validates, `run::plan`, an in-process dependency per `[[dependencies]]` called once per phase with that phase's faults, and every `[[expect]]`'s property checked on what those calls recorded |
-//! | `fault-json` | mutated control-API bodies | every route that takes a body (`POST`/`PUT /dependencies/crm/faults`, `PUT .../faults/lease`, `PATCH /dependencies/crm`, `POST /marks`, `POST /dependencies`), answered by the routes' own code on a live `FaultServer` |
+//! | `fault-json` | mutated control-API bodies | every route that takes a body (`POST`/`PUT /dependencies/crm/faults`, `PUT .../faults/lease`, `PATCH /dependencies/crm`, `POST /marks`, `POST /dependencies`), answered by the routes' own code on a live `FaultServer`; every 100th also over a socket to its control API |
 //! | `config` | mutated fault-server config files | `ServerConfig::parse`; for what validates, each dependency started in-process |
 //! | `dataplane` | mutated and random HTTP/1 bytes | a live data-plane port on 127.0.0.1, pipelined over many connections; then a valid request must still be answered and the journal must count what was answered |
 //!
 //! Quick start: `fuzz/run.sh 100000` (every target), or
-//! `cargo run --release -p fuzz -- suite --inputs 100000 --seed 7`.
+//! `cargo run --profile fuzz -p fuzz -- suite --inputs 100000 --seed 7`.
+//! `fuzz/README.md` has the details and the figures of the last full runs.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod corpus;
+mod dict;
 mod engine;
 mod json;
 mod mutate;
@@ -49,7 +51,7 @@ pub enum Target {
     /// Suite files: parse, validate, plan, and run the phases' faults in-process.
     Suite(Common),
     /// The control API's JSON bodies, through its own routes.
-    FaultJson(Common),
+    FaultJson(FaultJsonArgs),
     /// The fault server's TOML config.
     Config(Common),
     /// Raw bytes at a live data-plane port on 127.0.0.1.
@@ -65,6 +67,18 @@ pub struct Common {
     /// Seeds the input generator: the same seed draws the same inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// The control-API target's settings.
+#[derive(Debug, Clone, Args)]
+pub struct FaultJsonArgs {
+    /// Inputs and seed.
+    #[command(flatten)]
+    pub common: Common,
+    /// Also send every n-th input over a socket to the control API on
+    /// 127.0.0.1 (0: never).
+    #[arg(long, default_value_t = 100)]
+    pub over_http_every: u64,
 }
 
 /// The data-plane target's settings.
@@ -86,7 +100,7 @@ pub struct DataplaneArgs {
 pub fn run(cli: &Cli) -> Result<Figures, Failure> {
     match &cli.target {
         Target::Suite(common) => targets::suite::run(common),
-        Target::FaultJson(common) => targets::fault_json::run(common),
+        Target::FaultJson(args) => targets::fault_json::run(args),
         Target::Config(common) => targets::config::run(common),
         Target::Dataplane(args) => targets::dataplane::run(args),
     }
