@@ -31,7 +31,11 @@ const TARGET: &str = "fault-json";
 
 /// Runs the target.
 pub fn run(args: &FaultJsonArgs) -> Result<Figures, Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // A worker of its own: each dependency `POST /dependencies` starts
+    // serves on this runtime, and stops (closing its listener) only when
+    // its task runs again after the removal.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| super::setup_failed(TARGET, e))?;
