@@ -111,7 +111,7 @@ impl ServerConfig {
             }
         };
         let config: ServerConfig = toml::from_str(text)
-            .map_err(|e| at(e.span().map(|s| s.start), e.message().trim().to_owned()))?;
+            .map_err(|e| at(e.span().map(|s| s.start), toml_message(&e, text)))?;
         if config.max_connections == Some(0) {
             return Err(at(None, "max_connections must be at least 1".into()));
         }
@@ -135,6 +135,29 @@ impl ServerConfig {
             }
         }
         Ok(config)
+    }
+}
+
+/// toml's message; or, for a syntax error toml gives without one (a control
+/// character in a comment), what the parser stopped at.
+fn toml_message(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim();
+    if !message.is_empty() {
+        return message.to_owned();
+    }
+    let found = error
+        .span()
+        .and_then(|span| text.get(span.start..))
+        .and_then(|rest| rest.chars().next());
+    match found {
+        Some(c) if c.is_control() => {
+            format!(
+                "invalid TOML: unexpected control character U+{:04X}",
+                u32::from(c)
+            )
+        }
+        Some(c) => format!("invalid TOML: unexpected `{c}`"),
+        None => "invalid TOML: unexpected end of file".to_owned(),
     }
 }
 
@@ -188,6 +211,16 @@ mod tests {
     fn a_bad_name_is_refused() {
         let err = parse("[[dependencies]]\nname = \"a b\"\n").unwrap_err();
         assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_toml_leaves_without_a_message_still_says_what_is_wrong() {
+        // Found by the `config` fuzz target: toml's message for this is empty.
+        let err = parse("#\0").unwrap_err();
+        assert_eq!(
+            err,
+            "f.toml:1:2: invalid TOML: unexpected control character U+0000"
+        );
     }
 
     #[test]

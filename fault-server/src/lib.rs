@@ -49,6 +49,8 @@ mod dependency;
 mod distribution;
 mod error;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod in_process;
 pub mod journal;
 mod proxy;

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::registry::Registry;
 pub(crate) use admit::is_loopback;
 use admit::Access;
+#[cfg(feature = "fuzzing")]
+pub(crate) use routes::answer;
 
 /// What every control request sees.
 #[derive(Debug)]

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
 use super::{metrics, ControlContext};
+use crate::registry::Registry;
 use crate::{DependencySpec, Fault, StubResponse};
 
 /// The largest request body the control API reads.
@@ -88,11 +89,22 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
     context.access.admit(target_len, request.headers())?;
+    let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    // A path no route has, or a method it does not take, is refused before
+    // the body is read.
+    allowed(&method, &path)?;
+    let body = read_body(request).await?;
+    let tokened = context.access.token.is_some();
+    respond(&context.registry, tokened, &method, &path, &query, &body)
+}
+
+/// Refuses a path no route has (404), or a method the path does not take (405).
+fn allowed(method: &Method, path: &str) -> Result<(), Problem> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let allowed = allowed_methods(&segments)
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no route {path}")))?;
-    let method = request.method().clone();
     if !allowed.split(", ").any(|m| m == method.as_str()) {
         let mut problem = Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -101,9 +113,24 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         problem.allow = Some(allowed);
         return Err(problem);
     }
-    let registry = &context.registry;
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    match (&method, segments.as_slice()) {
+    Ok(())
+}
+
+/// Answers an admitted request whose body was read: every route, in one
+/// `match`. No await in here: what a route does with a body is the same
+/// whether it came over a socket or from `answer`. `tokened`: the API wants
+/// a token, so a dependency may listen beyond loopback.
+fn respond(
+    registry: &Arc<Registry>,
+    tokened: bool,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Result<Reply, Problem> {
+    allowed(method, path)?;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         (&Method::GET, ["version"]) => json(
             StatusCode::OK,
@@ -117,7 +144,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         ),
         (&Method::GET, ["dependencies"]) => json(StatusCode::OK, &registry.views()),
         (&Method::POST, ["dependencies"]) => {
-            let mut body: serde_json::Map<String, serde_json::Value> = read_json(request).await?;
+            let mut body: serde_json::Map<String, serde_json::Value> = parse_json(body)?;
             let lease = body
                 .remove("lease")
                 .map(|lease| {
@@ -129,7 +156,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             let rest = serde_json::to_vec(&body).map_err(internal)?;
             let spec: DependencySpec = parse_json(&rest)?;
             let listen = spec.listen_addr();
-            if !super::is_loopback(listen.ip()) && context.access.token.is_none() {
+            if !super::is_loopback(listen.ip()) && !tokened {
                 return Err(Problem::new(
                     StatusCode::FORBIDDEN,
                     format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there"),
@@ -143,7 +170,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         }
         (&Method::PUT, ["dependencies", name, "lease"]) => {
             registry.view(name)?;
-            let body: LeaseBody = read_json(request).await?;
+            let body: LeaseBody = parse_json(body)?;
             json(
                 StatusCode::OK,
                 &registry.renew_dependency(name, body.lease)?,
@@ -152,7 +179,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         (&Method::GET, ["dependencies", name]) => json(StatusCode::OK, &registry.view(name)?),
         (&Method::PATCH, ["dependencies", name]) => {
             registry.view(name)?;
-            let patch: PatchBody = read_json(request).await?;
+            let patch: PatchBody = parse_json(body)?;
             json(
                 StatusCode::OK,
                 &registry.set_response(name, patch.response)?,
@@ -164,7 +191,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         }
         (&Method::PUT, ["dependencies", name, "faults"]) => {
             registry.view(name)?;
-            let body: FaultsBody = read_json(request).await?;
+            let body: FaultsBody = parse_json(body)?;
             json(
                 StatusCode::OK,
                 &registry.set_faults(name, body.faults, body.lease)?,
@@ -172,12 +199,12 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
         }
         (&Method::POST, ["dependencies", name, "faults"]) => {
             registry.view(name)?;
-            let fault: Fault = read_json(request).await?;
+            let fault: Fault = parse_json(body)?;
             json(StatusCode::CREATED, &registry.push_fault(name, fault)?)
         }
         (&Method::PUT, ["dependencies", name, "faults", "lease"]) => {
             registry.view(name)?;
-            let body: LeaseBody = read_json(request).await?;
+            let body: LeaseBody = parse_json(body)?;
             json(StatusCode::OK, &registry.renew_lease(name, body.lease)?)
         }
         (&Method::DELETE, ["dependencies", name, "faults"]) => {
@@ -185,8 +212,8 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&Method::GET, ["dependencies", name, "journal"]) => {
-            let since = query_number(&query, "since")?.unwrap_or(0);
-            let limit = query_number(&query, "limit")?.unwrap_or(u64::MAX);
+            let since = query_number(query, "since")?.unwrap_or(0);
+            let limit = query_number(query, "limit")?.unwrap_or(u64::MAX);
             let records =
                 registry.journal(name, since, usize::try_from(limit).unwrap_or(usize::MAX))?;
             let mut lines = Vec::with_capacity(records.len() * 256);
@@ -203,7 +230,7 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
             json(StatusCode::OK, &registry.stats(name)?)
         }
         (&Method::POST, ["marks"]) => {
-            let body: MarkBody = read_json(request).await?;
+            let body: MarkBody = parse_json(body)?;
             json(
                 StatusCode::CREATED,
                 &registry.switch(&body.name, body.faults, body.lease)?,
@@ -236,8 +263,8 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     })
 }
 
-async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Problem> {
-    let body = Limited::new(request.into_body(), MAX_BODY)
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, Problem> {
+    Ok(Limited::new(request.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| {
@@ -253,8 +280,23 @@ async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T,
                 )
             }
         })?
-        .to_bytes();
-    parse_json(&body)
+        .to_bytes())
+}
+
+/// Answers one control request in this process, as the control API would
+/// over HTTP once it admitted the request (as one without a token: no
+/// dependency may listen beyond loopback): the route's status and body.
+/// For the fuzz targets (`fuzz/`), which feed bodies to every route without
+/// a socket.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn answer(
+    registry: &Arc<Registry>,
+    method: &Method,
+    target: &str,
+    body: &[u8],
+) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    respond(registry, false, method, path, query, body).unwrap_or_else(Problem::into_response)
 }
 
 /// Parses JSON, naming the field at fault (`faults[0].latency`) in the error.

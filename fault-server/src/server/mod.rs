@@ -149,6 +149,12 @@ impl FaultServer {
         self.registry.clock()
     }
 
+    /// Its registry, for the control routes answered in-process by `fuzzing`.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
     /// Starts another dependency.
     ///
     /// ```

@@ -192,6 +192,98 @@ fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
     }
 }
 
+/// What a run of a suite does, resolved before any of it starts: a load per
+/// `[[load]]` entry, the phases with each dependency's faults (its standing
+/// faults first), and the limits that end it early (no progress bar).
+#[derive(Debug)]
+pub struct RunPlan {
+    /// The loads, each lasting the whole run.
+    pub loads: Vec<Load>,
+    /// The phases, in order.
+    pub phases: Vec<PhasePlan>,
+    /// `abort_when`, the request cap and the grace past the last phase.
+    pub limits: Limits,
+}
+
+/// Resolves `suite` against the target at `base` (a URL with no trailing
+/// `/`) into the [`RunPlan`] that [`run_suite`] follows: pure, it starts
+/// nothing and sends nothing. Refuses a target beyond loopback the suite
+/// does not allow, and an endpoint whose URL does not parse.
+///
+/// ```
+/// let suite = harness::suite::Suite::load("../suites/examples/payments-bulkhead.toml".as_ref()).unwrap();
+/// let plan = harness::run::plan(&suite, "http://127.0.0.1:8080").unwrap();
+/// assert_eq!(plan.phases.len(), suite.phases.len());
+/// assert!(harness::run::plan(&suite, "http://shop.example.com").is_err());
+/// ```
+pub fn plan(suite: &Suite, base: &str) -> Result<RunPlan, RunError> {
+    let name = || suite.name.clone();
+    check_host(base, &suite.allow_hosts).map_err(|host| RunError::HostNotAllowed {
+        suite: name(),
+        host,
+    })?;
+    let mut loads = Vec::with_capacity(suite.load.len());
+    for spec in &suite.load {
+        let url = format!("{base}{}", spec.path);
+        let parsed = url.parse().map_err(|_| RunError::BadUrl {
+            suite: name(),
+            endpoint: spec.endpoint.clone(),
+            url: url.clone(),
+        })?;
+        let mut endpoint = Endpoint::get(spec.endpoint.clone(), parsed).with_timeout(spec.timeout);
+        endpoint.method = http::Method::from_bytes(spec.method.as_bytes()).unwrap_or_default();
+        let arrival = match (spec.rate, spec.clients) {
+            (Some(rate), _) => match spec.ramp_to {
+                Some(to) => Arrival::Ramp { from: rate, to },
+                None => Arrival::Open { rate },
+            },
+            (None, Some(clients)) => Arrival::Closed { clients },
+            (None, None) => Arrival::Closed { clients: 1 },
+        };
+        loads.push(Load {
+            endpoint,
+            arrival,
+            duration: std::time::Duration::ZERO,
+        });
+    }
+    // A dependency's own `faults` stand in every phase, before the phase's.
+    let phases: Vec<PhasePlan> = suite
+        .phases
+        .iter()
+        .map(|p| {
+            let mut faults = p.faults.clone();
+            for dependency in suite.dependencies.iter().filter(|d| !d.faults.is_empty()) {
+                let phase_faults = faults.remove(&dependency.name).unwrap_or_default();
+                let standing = dependency.faults.iter().cloned().chain(phase_faults);
+                faults.insert(dependency.name.clone(), standing.collect());
+            }
+            PhasePlan {
+                name: p.name.clone(),
+                duration: p.duration,
+                faults,
+            }
+        })
+        .collect();
+    let grace = suite
+        .load
+        .iter()
+        .map(|l| l.timeout)
+        .max()
+        .unwrap_or_default()
+        + std::time::Duration::from_secs(5);
+    let limits = Limits {
+        abort_when: suite.abort_when.clone(),
+        max_requests: Some(suite.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)),
+        grace,
+        progress: None,
+    };
+    Ok(RunPlan {
+        loads,
+        phases,
+        limits,
+    })
+}
+
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
 pub const DEFAULT_MAX_REQUESTS: u64 = 2_000_000;
 
@@ -294,65 +386,12 @@ async fn run_against(
         (None, None, None, None) => return Err(RunError::NoTarget { suite: name() }),
     };
     let base = base.trim_end_matches('/');
-    check_host(base, &suite.allow_hosts).map_err(|host| RunError::HostNotAllowed {
-        suite: name(),
-        host,
-    })?;
-    let mut loads = Vec::with_capacity(suite.load.len());
-    for spec in &suite.load {
-        let url = format!("{base}{}", spec.path);
-        let parsed = url.parse().map_err(|_| RunError::BadUrl {
-            suite: name(),
-            endpoint: spec.endpoint.clone(),
-            url: url.clone(),
-        })?;
-        let mut endpoint = Endpoint::get(spec.endpoint.clone(), parsed).with_timeout(spec.timeout);
-        endpoint.method = http::Method::from_bytes(spec.method.as_bytes()).unwrap_or_default();
-        let arrival = match (spec.rate, spec.clients) {
-            (Some(rate), _) => match spec.ramp_to {
-                Some(to) => Arrival::Ramp { from: rate, to },
-                None => Arrival::Open { rate },
-            },
-            (None, Some(clients)) => Arrival::Closed { clients },
-            (None, None) => Arrival::Closed { clients: 1 },
-        };
-        loads.push(Load {
-            endpoint,
-            arrival,
-            duration: std::time::Duration::ZERO,
-        });
-    }
-    // A dependency's own `faults` stand in every phase, before the phase's.
-    let phases: Vec<PhasePlan> = suite
-        .phases
-        .iter()
-        .map(|p| {
-            let mut faults = p.faults.clone();
-            for dependency in suite.dependencies.iter().filter(|d| !d.faults.is_empty()) {
-                let phase_faults = faults.remove(&dependency.name).unwrap_or_default();
-                let standing = dependency.faults.iter().cloned().chain(phase_faults);
-                faults.insert(dependency.name.clone(), standing.collect());
-            }
-            PhasePlan {
-                name: p.name.clone(),
-                duration: p.duration,
-                faults,
-            }
-        })
-        .collect();
-    let grace = suite
-        .load
-        .iter()
-        .map(|l| l.timeout)
-        .max()
-        .unwrap_or_default()
-        + std::time::Duration::from_secs(5);
-    let limits = Limits {
-        abort_when: suite.abort_when.clone(),
-        max_requests: Some(suite.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)),
-        grace,
-        progress: progress.cloned(),
-    };
+    let RunPlan {
+        loads,
+        phases,
+        mut limits,
+    } = plan(suite, base)?;
+    limits.progress = progress.cloned();
     let result = run_until(control, &phases, loads, seed, stop.clone(), &limits)
         .await
         .map_err(|source| RunError::Control {

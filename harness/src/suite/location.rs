@@ -69,6 +69,26 @@ impl<'a> Locator<'a> {
 
     pub(super) fn toml(&self, error: &toml::de::Error) -> SuiteError {
         let message = with_suggestion(error.message().trim());
+        let message = if message.is_empty() {
+            // toml gives a few syntax errors (a control character in a
+            // comment) no message: say what the parser stopped at.
+            let found = error
+                .span()
+                .and_then(|span| self.text.get(span.start..))
+                .and_then(|rest| rest.chars().next());
+            match found {
+                Some(c) if c.is_control() => {
+                    format!(
+                        "invalid TOML: unexpected control character U+{:04X}",
+                        u32::from(c)
+                    )
+                }
+                Some(c) => format!("invalid TOML: unexpected `{c}`"),
+                None => "invalid TOML: unexpected end of file".to_owned(),
+            }
+        } else {
+            message
+        };
         match error.span() {
             Some(span) => self.span(span, message),
             None => self.whole(message),
@@ -118,6 +138,19 @@ pub(crate) fn suggest<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_toml_leaves_without_a_message_still_says_what_is_wrong() {
+        // Found by the `config` fuzz target (the same toml error reaches suites).
+        let text = "# a comment with a NUL: \0\n";
+        let error = toml::from_str::<toml::Value>(text).unwrap_err();
+        assert_eq!(error.message().trim(), "", "toml still leaves it empty");
+        let error = Locator::new(text, Path::new("s.toml")).toml(&error);
+        assert_eq!(
+            error.to_string(),
+            "s.toml:1:25: invalid TOML: unexpected control character U+0000"
+        );
+    }
 
     #[test]
     fn a_near_miss_gets_a_suggestion_and_a_far_one_does_not() {
