@@ -40,7 +40,8 @@ proxy_port=${proxy##*:}
 control=$(json_field "$OUT/tcp-fs.json" "['control']")
 
 echo "== 1. redis-benchmark GET/SET, 50 clients, direct vs proxied (${ROUNDS} rounds)"
-ops() { redis-benchmark -h 127.0.0.1 -p "$1" -t get,set -c 50 -n 200000 -q 2>/dev/null | awk '{ s += $2 } END { print s / NR }'; }
+# The mean of GET's and SET's requests/s (--csv: "test","rps",...).
+ops() { redis-benchmark -h 127.0.0.1 -p "$1" -t get,set -c 50 -n 200000 --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, "", $2); s += $2; n++ } END { print s / n }'; }
 : > "$OUT/tcp-throughput.txt"
 for round in $(seq "$ROUNDS"); do
   d=$(ops "$redis_port"); p=$(ops "$proxy_port")
