@@ -138,9 +138,11 @@ impl ServerConfig {
     }
 }
 
-/// toml's message; or, for a syntax error toml gives without one (a control
-/// character in a comment), what the parser stopped at.
-fn toml_message(error: &toml::de::Error, text: &str) -> String {
+/// toml's message for an error in `text`; or, for a syntax error toml gives
+/// without one (a control character in a comment), what the parser stopped
+/// at (`invalid TOML: unexpected control character U+0000`). Shared with
+/// the harness's suite files.
+pub fn toml_message(error: &toml::de::Error, text: &str) -> String {
     let message = error.message().trim();
     if !message.is_empty() {
         return message.to_owned();

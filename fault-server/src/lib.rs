@@ -60,7 +60,7 @@ mod server;
 
 pub use alerts::{AlertRecord, MAX_ALERTS};
 pub use clock::Clock;
-pub use config::{ConfigError, ControlConfig, ServerConfig};
+pub use config::{toml_message, ConfigError, ControlConfig, ServerConfig};
 pub use dataplane::{control_max_connections, default_max_connections, RESERVED_DESCRIPTORS};
 pub use dependency::DependencySpec;
 pub use distribution::Distribution;

@@ -8,6 +8,7 @@ pub(crate) mod precise_sleep;
 mod refused;
 mod service;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,17 +44,41 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts connections until `stop` is cancelled; each is served on its own
-/// task, owned by this one so that stopping aborts them all. (A per-connection
-/// wait on `stop` would take the token's shared lock on every wake-up.) A
-/// connection beyond the server's cap ([`ConnectionLimits`]) is reset at
-/// once and counted.
+/// Serves a stub's or an HTTP proxy's connections until `stop` is cancelled
+/// ([`accept`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     dependency: Arc<Dependency>,
     stop: CancellationToken,
     limits: ConnectionLimits,
 ) {
+    let idle_timeout = limits.idle_timeout;
+    accept(
+        listener,
+        dependency,
+        stop,
+        limits,
+        move |stream, dependency| serve_connection(stream, dependency, idle_timeout),
+    )
+    .await;
+}
+
+/// Accepts connections until `stop` is cancelled; each is handed to
+/// `serve_one` on its own task, owned by this one so that stopping aborts
+/// them all. (A per-connection wait on `stop` would take the token's shared
+/// lock on every wake-up.) A connection beyond the server's cap
+/// ([`ConnectionLimits`]) is reset at once and counted. Every kind of
+/// dependency accepts this way.
+pub(crate) async fn accept<F, Served>(
+    listener: TcpListener,
+    dependency: Arc<Dependency>,
+    stop: CancellationToken,
+    limits: ConnectionLimits,
+    serve_one: F,
+) where
+    F: Fn(TcpStream, Arc<Dependency>) -> Served,
+    Served: Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -69,7 +94,7 @@ pub(crate) async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let served = serve_connection(stream, Arc::clone(&dependency), limits.idle_timeout);
+                let served = serve_one(stream, Arc::clone(&dependency));
                 connections.spawn(async move {
                     served.await;
                     drop(permit);

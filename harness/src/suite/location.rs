@@ -68,27 +68,8 @@ impl<'a> Locator<'a> {
     }
 
     pub(super) fn toml(&self, error: &toml::de::Error) -> SuiteError {
-        let message = with_suggestion(error.message().trim());
-        let message = if message.is_empty() {
-            // toml gives a few syntax errors (a control character in a
-            // comment) no message: say what the parser stopped at.
-            let found = error
-                .span()
-                .and_then(|span| self.text.get(span.start..))
-                .and_then(|rest| rest.chars().next());
-            match found {
-                Some(c) if c.is_control() => {
-                    format!(
-                        "invalid TOML: unexpected control character U+{:04X}",
-                        u32::from(c)
-                    )
-                }
-                Some(c) => format!("invalid TOML: unexpected `{c}`"),
-                None => "invalid TOML: unexpected end of file".to_owned(),
-            }
-        } else {
-            message
-        };
+        // toml's message (or, where it gives none, what its parser stopped at).
+        let message = with_suggestion(&fault_server::toml_message(error, self.text));
         match error.span() {
             Some(span) => self.span(span, message),
             None => self.whole(message),

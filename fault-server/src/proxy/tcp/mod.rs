@@ -16,7 +16,6 @@ use http::Method;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -29,39 +28,15 @@ use crate::journal::{ByteCounts, CallInfo, Outcome, Ticket};
 /// connection is reset (`upstream_error`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts connections until `stop` is cancelled, each piped on its own task
-/// (owned here, so stopping aborts them); beyond the server's cap a
-/// connection is reset at once and counted.
+/// Pipes a TCP proxy's connections until `stop` is cancelled, accepted as
+/// every dependency's are ([`crate::dataplane::accept`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     dependency: Arc<Dependency>,
     stop: CancellationToken,
     limits: ConnectionLimits,
 ) {
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => return,
-            Some(_) = connections.join_next() => continue,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _peer)) => {
-                let Some(permit) = limits.admit() else {
-                    stream.reset_on_close();
-                    dependency.refuse_connection();
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let dependency = Arc::clone(&dependency);
-                connections.spawn(async move {
-                    pipe(stream, dependency).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
+    crate::dataplane::accept(listener, dependency, stop, limits, pipe).await;
 }
 
 /// One client connection, from connect to close.
