@@ -65,6 +65,9 @@ pub struct DependencyView {
     /// Where it pipes connections, for a TCP proxy dependency (`host:port`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<String>,
+    /// The request headers each call's record keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_headers: Vec<String>,
     /// The faults in force.
     pub faults: Vec<ActiveFault>,
     /// Calls received since the start or the last reset.
@@ -478,6 +481,7 @@ fn view(running: &Running) -> DependencyView {
         response: state.response.clone(),
         proxy: running.dependency.proxy.clone(),
         tcp: running.dependency.tcp.clone(),
+        keep_headers: running.dependency.keep_headers.clone(),
         faults,
         calls: journal.calls(),
         in_flight: journal.in_flight(),

@@ -39,6 +39,8 @@ pub(crate) struct Dependency {
     pub(crate) proxy: Option<crate::HttpProxy>,
     /// A TCP proxy's upstream, `host:port`.
     pub(crate) tcp: Option<String>,
+    /// The request headers each record keeps.
+    pub(crate) keep_headers: Vec<String>,
     /// Connections reset at accept because the server's cap was reached.
     connections_refused: std::sync::atomic::AtomicU64,
     alerts: Mutex<AlertLog>,
@@ -192,6 +194,7 @@ impl Dependency {
                 .map_err(|e| ControlError::invalid("proxy", e))?,
             proxy: spec.proxy.clone(),
             tcp: spec.tcp.clone(),
+            keep_headers: spec.keep_headers.clone(),
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             alerts: Mutex::new(AlertLog::default()),
             state: Mutex::new(State {
@@ -199,7 +202,16 @@ impl Dependency {
                 response: spec.response.clone(),
                 faults,
                 schedule: Vec::new(),
-                journal: Journal::new(journal_capacity),
+                journal: {
+                    let mut journal = Journal::new(journal_capacity);
+                    journal.keep_headers(
+                        spec.keep_headers
+                            .iter()
+                            .filter_map(|h| http::HeaderName::try_from(h.as_str()).ok())
+                            .collect(),
+                    );
+                    journal
+                },
             }),
         })
     }

@@ -44,6 +44,10 @@ pub struct DependencySpec {
     /// Faults in force from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// Keep these request headers' values in each call's journal record (at
+    /// most 16): what a property that selects calls by header reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_headers: Vec<String>,
     /// Read each request body as an Alertmanager webhook and keep its alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alert_sink: bool,
@@ -58,6 +62,7 @@ impl DependencySpec {
             response: StubResponse::default(),
             proxy: None,
             tcp: None,
+            keep_headers: Vec::new(),
             faults: Vec::new(),
             alert_sink: false,
         }
@@ -143,6 +148,20 @@ impl DependencySpec {
                 return Err(ControlError::invalid(
                     "alert_sink",
                     "an alert sink answers webhooks itself; it cannot be a proxy",
+                ));
+            }
+        }
+        if self.keep_headers.len() > crate::journal::MAX_KEPT_HEADERS {
+            return Err(ControlError::invalid(
+                "keep_headers",
+                format!("at most {} headers", crate::journal::MAX_KEPT_HEADERS),
+            ));
+        }
+        for name in &self.keep_headers {
+            if http::HeaderName::try_from(name.as_str()).is_err() {
+                return Err(ControlError::invalid(
+                    "keep_headers",
+                    format!("`{name}` is not a header name"),
                 ));
             }
         }

@@ -42,6 +42,9 @@ pub const DEFAULT_JOURNAL_CAPACITY: usize = 4_096;
 /// listed), so a long-lived server marked by run after run never refuses one.
 pub const MAX_WINDOWS: usize = 10_000;
 
+/// Headers a journal keeps the values of at most (`keep_headers`).
+pub const MAX_KEPT_HEADERS: usize = 16;
+
 /// The name of the window a journal starts in.
 pub const FIRST_WINDOW: &str = "start";
 
@@ -53,7 +56,7 @@ pub const FIRST_WINDOW: &str = "start";
 ///
 /// let mut journal = Journal::new(1_000);
 /// let call = CallInfo { method: &http::Method::GET, path: "/crm", correlation_id: Some("req-1"),
-///                       idempotency_key: None, attempt: None };
+///                       idempotency_key: None, attempt: None, headers: None };
 /// let ticket = journal.arrive(&call, FaultKinds::default(), 10);
 /// journal.mark("crm slow", 15);
 /// journal.depart(ticket, Outcome::Responded, Some(200), 20);
@@ -81,6 +84,8 @@ pub struct Journal {
     retired: Tally,
     /// Records of ended calls not yet taken, once the tape is started.
     tape: Option<Vec<CallRecord>>,
+    /// Headers whose values each record keeps.
+    keep: Vec<http::HeaderName>,
 }
 
 /// A call's place in the journal, handed back when it departs.
@@ -108,7 +113,16 @@ impl Journal {
             first_window: 0,
             retired: Tally::default(),
             tape: None,
+            keep: Vec::new(),
         }
+    }
+
+    /// Keeps the values of these headers in each call's record from now on
+    /// (at most [`MAX_KEPT_HEADERS`]; more are ignored): for selecting
+    /// calls by header afterwards.
+    pub fn keep_headers(&mut self, mut names: Vec<http::HeaderName>) {
+        names.truncate(MAX_KEPT_HEADERS);
+        self.keep = names;
     }
 
     /// Starts the tape: from now on no record is dropped, and every call's
@@ -154,6 +168,7 @@ impl Journal {
             let slot = Slot::new(
                 &mut self.interner,
                 info,
+                &self.keep,
                 faults,
                 now_ns,
                 self.in_flight,
@@ -388,7 +403,29 @@ mod tests {
             correlation_id: None,
             idempotency_key: None,
             attempt: None,
+            headers: None,
         }
+    }
+
+    #[test]
+    fn only_the_headers_it_is_told_to_keep_are_kept() {
+        let mut journal = Journal::new(10);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-tenant", "acme".parse().unwrap());
+        headers.insert("authorization", "Bearer secret".parse().unwrap());
+        let call = |headers| CallInfo {
+            headers: Some(headers),
+            ..info()
+        };
+        journal.arrive(&call(&headers), FaultKinds::default(), 1);
+        journal.keep_headers(vec![http::HeaderName::from_static("x-tenant")]);
+        journal.arrive(&call(&headers), FaultKinds::default(), 2);
+        let records = journal.since(0, 10);
+        assert!(records[0].headers.is_empty());
+        assert_eq!(
+            records[1].headers,
+            [("x-tenant".to_owned(), "acme".to_owned())]
+        );
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct CallRecord {
     /// upstream, and from the upstream to the client (absent for HTTP calls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<ByteCounts>,
+    /// The values of the headers the dependency keeps (`keep_headers`), as
+    /// name and value pairs in the request's order; empty when it keeps none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 /// Bytes a TCP proxy's connection carried each way.
@@ -142,6 +146,10 @@ pub struct CallInfo<'a> {
     pub idempotency_key: Option<&'a str>,
     /// See [`CallRecord::attempt`].
     pub attempt: Option<u32>,
+    /// The request's headers, of which the journal keeps those it was told
+    /// to ([`super::Journal::keep_headers`]); `None` for a call without any
+    /// (a TCP connection).
+    pub headers: Option<&'a HeaderMap>,
 }
 
 impl<'a> CallInfo<'a> {
@@ -181,6 +189,7 @@ impl<'a> CallInfo<'a> {
             correlation_id,
             idempotency_key,
             attempt,
+            headers: Some(headers),
         }
     }
 }

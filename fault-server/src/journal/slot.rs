@@ -46,12 +46,15 @@ struct Extras {
     method: Option<Box<str>>,
     /// A TCP proxy's connection: bytes each way.
     bytes: Option<super::ByteCounts>,
+    /// The kept headers' values.
+    headers: Vec<(Box<str>, Box<str>)>,
 }
 
 impl Slot {
     pub(super) fn new(
         interner: &mut Interner,
         info: &CallInfo<'_>,
+        keep: &[http::HeaderName],
         faults: FaultKinds,
         now_ns: u64,
         in_flight: u64,
@@ -60,16 +63,32 @@ impl Slot {
         let method = interner.intern(info.method.as_str());
         // Never a copy of its own: past the interner's budget, a placeholder.
         let path = interner.intern_path(info.path);
-        let extras =
-            (info.correlation_id.is_some() || info.idempotency_key.is_some() || method.is_none())
-                .then(|| {
-                    Box::new(Extras {
-                        correlation_id: info.correlation_id.map(Box::from),
-                        idempotency_key: info.idempotency_key.map(Box::from),
-                        method: method.is_none().then(|| info.method.as_str().into()),
-                        bytes: None,
-                    })
-                });
+        let headers: Vec<(Box<str>, Box<str>)> = match info.headers {
+            Some(headers) if !keep.is_empty() => headers
+                .iter()
+                .filter(|(name, _)| keep.contains(name))
+                .map(|(name, value)| {
+                    (
+                        Box::from(name.as_str()),
+                        Box::from(String::from_utf8_lossy(value.as_bytes()).as_ref()),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let extras = (info.correlation_id.is_some()
+            || info.idempotency_key.is_some()
+            || method.is_none()
+            || !headers.is_empty())
+        .then(|| {
+            Box::new(Extras {
+                correlation_id: info.correlation_id.map(Box::from),
+                idempotency_key: info.idempotency_key.map(Box::from),
+                method: method.is_none().then(|| info.method.as_str().into()),
+                bytes: None,
+                headers,
+            })
+        });
         Slot {
             arrival_ns: now_ns,
             departure_ns: IN_FLIGHT,
@@ -137,6 +156,12 @@ impl Slot {
             window: self.window,
             upstream_ns: (self.upstream_ns != NOT_FORWARDED).then_some(self.upstream_ns),
             bytes: extras.and_then(|e| e.bytes),
+            headers: extras.map_or_else(Vec::new, |e| {
+                e.headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect()
+            }),
         }
     }
 }

@@ -52,6 +52,7 @@ pub fn run(common: &Common) -> Result<Figures, Failure> {
                     correlation_id: None,
                     idempotency_key: None,
                     attempt: None,
+                    headers: None,
                 };
                 for now_ns in 0..3 {
                     let ticket = journal.arrive(&info, FaultKinds::default(), now_ns);

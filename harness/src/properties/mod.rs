@@ -402,6 +402,7 @@ pub(crate) mod fixtures {
             window: 0,
             upstream_ns: None,
             bytes: None,
+            headers: Vec::new(),
         });
     }
 }

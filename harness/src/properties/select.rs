@@ -5,13 +5,31 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 
+use fault_server::fault::RequestView;
 use fault_server::{CallRecord, RequestMatch};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The header values a record kept, as a header map.
+fn kept_headers(call: &CallRecord) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in &call.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
 
 /// The calls a dependency property judges: those `include` matches (all
 /// when `None`) that `exclude` does not. Both use a fault's `match` syntax
-/// (method; path by whole segments, `=exact`, globs) on the journal's method
-/// and path; `headers` are refused ([`CallSelector::new`]) since the journal
-/// keeps none.
+/// (method; path by whole segments, `=exact`, globs; headers) on the
+/// journal's record of each call. A header condition reads the header values
+/// the record kept: the dependency must keep them (`keep_headers`, which a
+/// run sets from its suite's selections, [`CallSelector::header_names`]); a
+/// header it did not keep reads as absent.
 ///
 /// ```
 /// use fault_server::RequestMatch;
@@ -21,7 +39,8 @@ use fault_server::{CallRecord, RequestMatch};
 /// let live = CallSelector::new(None, Some(health)).unwrap();
 /// assert_eq!(live.to_string(), "not =/__health");
 /// let tenant = RequestMatch::new(None, None, [("x-tenant", "acme")]).unwrap();
-/// assert!(CallSelector::new(Some(tenant), None).is_err());
+/// let acme = CallSelector::new(Some(tenant), None).unwrap();
+/// assert_eq!(acme.header_names(), ["x-tenant"]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallSelector {
@@ -39,21 +58,25 @@ impl CallSelector {
     /// `exclude` matches.
     ///
     /// # Errors
-    /// A matcher with `headers`: journal records keep no headers, so the
-    /// selection could not be honoured.
+    /// None today; kept fallible for conditions a record cannot answer.
     pub fn new(
         include: Option<RequestMatch>,
         exclude: Option<RequestMatch>,
     ) -> Result<Self, String> {
-        for (key, m) in [("match", &include), ("exclude", &exclude)] {
-            if m.as_ref().is_some_and(RequestMatch::needs_headers) {
-                return Err(format!(
-                    "{key}: a dependency property selects calls by method and path only \
-                     (the journal keeps no headers); remove `headers`"
-                ));
-            }
-        }
         Ok(CallSelector { include, exclude })
+    }
+
+    /// The headers its conditions name, which the dependency's records must
+    /// keep for it to be honoured.
+    pub fn header_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [&self.include, &self.exclude]
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m.header_names().map(|h| h.as_str().to_owned()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Whether it selects every call.
@@ -63,7 +86,14 @@ impl CallSelector {
 
     /// Whether `call` is one of the selected.
     pub fn selects(&self, call: &CallRecord) -> bool {
-        let hit = |m: &RequestMatch| m.matches_call(&call.method, &call.path) == Some(true);
+        let hit = |m: &RequestMatch| match m.matches_call(&call.method, &call.path) {
+            Some(hit) => hit,
+            None => m.matches(&RequestView {
+                method: &call.method,
+                path: &call.path,
+                headers: &kept_headers(call),
+            }),
+        };
         self.include.as_ref().is_none_or(hit) && !self.exclude.as_ref().is_some_and(hit)
     }
 
@@ -144,6 +174,28 @@ mod tests {
         let post = RequestMatch::new(Some("POST"), None, []).unwrap();
         let post = CallSelector::new(Some(post), None).unwrap();
         assert_eq!(calls.iter().filter(|c| post.selects(c)).count(), 0);
+    }
+
+    #[test]
+    fn header_conditions_read_the_values_a_record_kept() {
+        let mut seen = two_phases();
+        call(&mut seen, "crm", 1_000, 1, "");
+        call(&mut seen, "crm", 1_010, 1, "");
+        let calls = seen.dependencies.get_mut("crm").unwrap();
+        calls[0].headers = vec![("x-health".to_owned(), "yes".to_owned())];
+        let health = RequestMatch::new(None, None, [("x-health", "yes")]).unwrap();
+        let live = CallSelector::new(None, Some(health.clone())).unwrap();
+        let checks = CallSelector::new(Some(health), None).unwrap();
+        assert_eq!(live.header_names(), ["x-health"]);
+        let calls = &seen.dependencies["crm"];
+        assert_eq!(
+            (live.selects(&calls[0]), live.selects(&calls[1])),
+            (false, true)
+        );
+        assert_eq!(
+            (checks.selects(&calls[0]), checks.selects(&calls[1])),
+            (true, false)
+        );
     }
 
     #[test]

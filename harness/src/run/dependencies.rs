@@ -82,6 +82,24 @@ pub(super) async fn dependencies(
     stop: &CancellationToken,
 ) -> Result<(Dependencies, BTreeMap<String, String>), RunError> {
     let name = || suite.name.clone();
+    // Headers the suite's selections read: the records must keep them.
+    let mut kept: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (dependency, names) in suite.expect.iter().filter_map(|e| e.kept_headers()) {
+        kept.entry(dependency).or_default().extend(names);
+    }
+    let specs: Vec<DependencySpec> = suite
+        .dependencies
+        .iter()
+        .map(|spec| {
+            let mut spec = spec.clone();
+            for header in kept.get(spec.name.as_str()).into_iter().flatten() {
+                if !spec.keep_headers.contains(header) {
+                    spec.keep_headers.push(header.clone());
+                }
+            }
+            spec
+        })
+        .collect();
     let Some(RemoteSpec {
         control_url,
         token_env,
@@ -89,7 +107,7 @@ pub(super) async fn dependencies(
     }) = &suite.fault_server
     else {
         let mut builder = FaultServer::builder().seed(seed);
-        for dependency in &suite.dependencies {
+        for dependency in &specs {
             builder = builder.dependency(dependency.clone());
         }
         let server = builder.start().map_err(|source| RunError::Start {
@@ -127,10 +145,24 @@ pub(super) async fn dependencies(
         .collect();
     let mut urls = BTreeMap::new();
     let mut found_faults = BTreeMap::new();
-    for spec in &suite.dependencies {
+    for spec in &specs {
         let Some(view) = existing.get(&spec.name) else {
             continue;
         };
+        if let Some(missing) = spec
+            .keep_headers
+            .iter()
+            .find(|h| !view.keep_headers.contains(h))
+        {
+            return Err(RunError::DependencyDiffers {
+                suite: name(),
+                server: server.url().to_owned(),
+                dependency: spec.name.clone(),
+                what: format!(
+                    "records keep no `{missing}` header, which the suite selects calls by (add it to the dependency's keep_headers there)"
+                ),
+            });
+        }
         if let (false, Some(what)) = (*reuse, differs(spec, view)) {
             return Err(RunError::DependencyDiffers {
                 suite: name(),
@@ -151,11 +183,7 @@ pub(super) async fn dependencies(
         }
     }
     let mut added = Vec::new();
-    for spec in suite
-        .dependencies
-        .iter()
-        .filter(|d| !existing.contains_key(&d.name))
-    {
+    for spec in specs.iter().filter(|d| !existing.contains_key(&d.name)) {
         match server.add_dependency(spec, LEASE).await {
             Ok(view) => {
                 added.push(view.name.clone());

@@ -388,6 +388,14 @@ impl Expect {
         self.selector().map(drop)
     }
 
+    /// The dependency whose records must keep headers for this expectation's
+    /// selection, and those headers.
+    pub(crate) fn kept_headers(&self) -> Option<(&str, Vec<String>)> {
+        let names = self.selector().ok()?.header_names();
+        let dependency = self.dependency.as_deref()?;
+        (!names.is_empty()).then_some((dependency, names))
+    }
+
     fn selector(&self) -> Result<CallSelector, String> {
         CallSelector::new(self.calls_match.clone(), self.exclude.clone())
     }

@@ -701,8 +701,12 @@ phase = "crm slow"
             "{}",
             property.check(&seen).property
         );
-        let err = parse(&with("match = { headers = { \"x-tenant\" = \"acme\" } }\n")).unwrap_err();
-        assert!(err.contains("the journal keeps no headers"), "{err}");
+        // A header condition is honoured: the run keeps that header in the records.
+        let tenant = parse_ok(&with("match = { headers = { \"x-tenant\" = \"acme\" } }\n"));
+        assert_eq!(
+            tenant.expect[0].kept_headers(),
+            Some(("crm", vec!["x-tenant".to_owned()]))
+        );
         let err = parse(&with("exclude = { path = \"health\" }\n")).unwrap_err();
         assert!(err.contains("a path starts with `/`"), "{err}");
         let latency = GOOD.replace(

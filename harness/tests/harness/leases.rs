@@ -260,4 +260,25 @@ async fn an_existing_dependency_that_differs_is_refused_unless_reused_and_standi
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // A selection by a header the remote dependency's records do not keep
+    // cannot be judged: refused, naming the header.
+    let path = suite(
+        &dir,
+        &control,
+        &target,
+        "[[dependencies]]\nname = \"payments\"\n",
+        "300ms",
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "property = \"max_in_flight\"\n",
+        "property = \"max_in_flight\"\nexclude = { headers = { \"x-health\" = \"yes\" } }\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let output = start_run(&path).wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("records keep no `x-health` header"),
+        "{stderr}"
+    );
 }

@@ -64,9 +64,10 @@ fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_js
 
 /// HAProxy in front of `crm` with a bulkhead (`maxconn 10`), L7 retries (two
 /// on a 503: three calls per request) and an HTTP health check every 100 ms
-/// on the same port as live traffic. The suite judges each figure twice,
-/// with the health checks and without: the truth is 10 in flight and 3.0
-/// calls per request, and the checks add to both.
+/// on the same port as live traffic, marked with a header. The suite judges
+/// each figure with the health checks and without (excluded by path, and by
+/// header): the truth is 10 in flight and 3.0 calls per request, and the
+/// checks add to both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_health_checks_are_excluded_by_path_and_its_figures_are_exact() {
     let haproxy = program("haproxy");
@@ -92,7 +93,8 @@ frontend shop
   default_backend crm
 
 backend crm
-  option httpchk GET /__health
+  option httpchk
+  http-check send meth GET uri /__health hdr x-health yes
   server crm 127.0.0.1:{crm} maxconn 10 check inter 100ms fall 1000
 "#
         ),
@@ -144,6 +146,13 @@ at_most = 10
 phase = "crm slow"
 
 [[expect]]
+property = "max_in_flight"
+dependency = "crm"
+at_most = 10
+phase = "crm slow"
+exclude = {{ headers = {{ "x-health" = "yes" }} }}
+
+[[expect]]
 property = "retry_amplification"
 dependency = "crm"
 at_most = 3
@@ -166,6 +175,10 @@ match = {{ method = "GET", path = "=/sync" }}
     let bulkhead = verdict(&report, "max_in_flight(crm [not =/__health]) <= 10");
     assert_eq!(bulkhead["outcome"], "pass", "{printed}");
     assert_eq!(bulkhead["evidence"]["observed"]["count"], 10, "{printed}");
+    // The checks carry a header of their own: excluded by it, the same 10.
+    let by_header = verdict(&report, "max_in_flight(crm [not x-health=yes]) <= 10");
+    assert_eq!(by_header["outcome"], "pass", "{printed}");
+    assert_eq!(by_header["evidence"]["observed"]["count"], 10, "{printed}");
     let with_checks = verdict(&report, "max_in_flight(crm) <= 10");
     assert_eq!(with_checks["outcome"], "fail", "{printed}");
     assert_eq!(

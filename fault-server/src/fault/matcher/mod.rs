@@ -208,6 +208,11 @@ impl RequestMatch {
             .then(|| self.method_and_path_match(method, path))
     }
 
+    /// The headers it has conditions on.
+    pub fn header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.headers.iter().map(|(name, _)| name)
+    }
+
     /// Whether the matcher has conditions on headers (see [`Self::matches_call`]).
     pub fn needs_headers(&self) -> bool {
         !self.headers.is_empty()

@@ -144,6 +144,7 @@ impl Connection {
             correlation_id: None,
             idempotency_key: None,
             attempt: None,
+            headers: None,
         };
         let ticket = state
             .journal
