@@ -117,8 +117,23 @@ pub fn configs() -> Vec<String> {
             continue;
         };
         let key = rest.split_whitespace().next().unwrap_or("");
-        // Each commented fault kind (`first = 3` is an option, not a kind).
-        if rest.contains(" = ") && !key.is_empty() && key != "first" {
+        // Each commented fault kind (`first = 3` is an option, and `proxy`,
+        // `tcp` or `name` lines are a dependency's, not kinds).
+        let kind = fault_server::fault::FaultKindName::ALL
+            .iter()
+            .any(|k| k.as_str() == key);
+        // The TCP proxy's kinds need a TCP dependency: HTTP ones only here.
+        let http = !matches!(
+            key,
+            "bandwidth"
+                | "slicer"
+                | "timeout"
+                | "reset_peer"
+                | "slow_close"
+                | "limit_data"
+                | "down"
+        );
+        if rest.contains(" = ") && kind && http {
             let entry = rest.split(" #").next().unwrap_or(rest);
             every_fault.push_str(&format!(
                 "\n[[dependencies]]\nname = \"d{i}\"\n[[dependencies.faults]]\n{entry}\n"
@@ -231,9 +246,10 @@ mod tests {
             let parsed = fault_server::ServerConfig::parse(&text, "seed.toml".as_ref());
             assert!(parsed.is_ok(), "{parsed:?}\n{text}");
         }
+        // The nine HTTP kinds the example shows, and the TCP example's latency.
         assert_eq!(
             configs()[1].matches("[[dependencies]]").count(),
-            9,
+            10,
             "every fault kind shown"
         );
     }
