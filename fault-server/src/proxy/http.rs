@@ -98,8 +98,8 @@ impl Forwarder {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &proxy.ca_file {
-            let certificates = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("proxy.ca_file: cannot read `{}`: {e}", path.display()))?;
+            let pem = read_ca_file(path)?;
+            let certificates = CertificateDer::pem_slice_iter(&pem);
             let mut found = 0;
             for certificate in certificates {
                 let certificate =
@@ -169,6 +169,23 @@ impl Forwarder {
         Ok(response)
     }
 }
+
+/// A CA file's bytes: a regular file of at most [`MAX_CA_FILE`] bytes (a
+/// path such as `/dev/zero` must not hang whoever configured it).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("proxy.ca_file: cannot read `{shown}`: {e}"))?;
+    if !meta.is_file() || meta.len() > MAX_CA_FILE {
+        return Err(format!(
+            "proxy.ca_file: `{shown}` is not a PEM file of at most {MAX_CA_FILE} bytes"
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("proxy.ca_file: cannot read `{shown}`: {e}"))
+}
+
+/// The largest CA file read.
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
 /// Why the upstream did not answer, with the cause hyper-util keeps inside.
 fn upstream_error(upstream: &Upstream, error: &hyper_util::client::legacy::Error) -> String {

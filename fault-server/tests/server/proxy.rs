@@ -375,6 +375,10 @@ async fn proxies_are_added_shown_and_refused_over_the_control_api() {
             r#"{"name": "a", "proxy": {"url": "https://x", "ca_file": "/nonexistent.pem"}}"#,
             "cannot read `/nonexistent.pem`",
         ),
+        (
+            r#"{"name": "a", "proxy": {"url": "https://x", "ca_file": "/dev/zero"}}"#,
+            "is not a PEM file",
+        ),
     ] {
         let (status, problem) = control(&server, Method::POST, "/dependencies", Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
