@@ -332,3 +332,59 @@ phase = "busy"
     let failed = report["suites"][0]["dependencies"][0]["outcomes"]["503"].as_u64();
     assert!(failed > Some(0), "{report}");
 }
+
+/// Calls that keep reaching a dependency after the load is over (a load
+/// balancer's health checks) land in a journal window of their own: they
+/// are no phase's, so a phase's exact count is final when its records are
+/// read, and never reads as records lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_after_the_load_are_no_phase_s_and_never_read_as_lost() {
+    let server = payments_server(100_000);
+    let payments = server.url("payments").unwrap();
+    let target = checkout_service(payments.clone(), Defences::default()).await;
+    let control = server.control_addr().unwrap().to_string();
+    // A checker calling payments as fast as it can, bounded in time.
+    let checking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let checker = {
+        let checking = std::sync::Arc::clone(&checking);
+        tokio::spawn(async move {
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http::<http_body_util::Empty<bytes::Bytes>>();
+            let uri: http::Uri = format!("{payments}/__health").parse().unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while checking.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+            {
+                let _ = client.get(uri.clone()).await;
+            }
+        })
+    };
+    let path = suite(
+        "after-the-load",
+        &closed_loop_suite(
+            &control,
+            4,
+            r#"
+[[expect]]
+property = "calls"
+dependency = "payments"
+at_most = 10000000
+phase = "busy"
+"#,
+        )
+        .replace(
+            "[target]\n",
+            &format!("[target]\nbase_url = \"http://{target}\"\n"),
+        ),
+    );
+    let (code, report, printed) = run(&path, &[]).await;
+    checking.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = checker.await;
+    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(verdict(&report, "calls")["outcome"], "pass", "{printed}");
+    assert_eq!(
+        report["suites"][0]["dependencies"][0]["lost_records"], 0,
+        "{printed}"
+    );
+}
