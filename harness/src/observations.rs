@@ -94,6 +94,22 @@ impl Phase {
         }
     }
 
+    /// Whether `call` at `dependency` met this phase's faults, after
+    /// `settle`: it arrived in the journal window the phase opened there
+    /// (without `settle` the window alone decides, so a remote journal's
+    /// clock read a little early never moves a call out of it), or, when no
+    /// window is known, within the phase.
+    pub fn met(&self, dependency: &str, call: &CallRecord, settle: Duration) -> bool {
+        match self.windows.get(dependency) {
+            Some(window) => {
+                call.window == *window
+                    && (settle.is_zero()
+                        || call.arrival_ns >= self.start_ns.saturating_add(nanos(settle)))
+            }
+            None => self.holds(call.arrival_ns, settle),
+        }
+    }
+
     /// Whether `at_ns` lies in the phase once its first `settle` has passed.
     pub fn holds(&self, at_ns: u64, settle: Duration) -> bool {
         let from = self.start_ns.saturating_add(nanos(settle));
@@ -119,27 +135,17 @@ impl Observations {
         })
     }
 
-    /// Calls at `dependency` that met `phase`'s faults, after `settle`: those
-    /// that arrived in the journal window the phase opened there (when known;
-    /// else those that arrived within the phase). Without `settle` the window
-    /// alone decides, so a remote journal's clock read a little early never
-    /// moves a call out of the phase whose faults it met.
+    /// Calls at `dependency` that met `phase`'s faults, after `settle`
+    /// ([`Phase::met`]).
     pub fn calls_in<'a>(
         &'a self,
         dependency: &str,
         phase: &'a Phase,
         settle: Duration,
     ) -> impl Iterator<Item = &'a CallRecord> + 'a {
-        let window = phase.windows.get(dependency).copied();
-        let from = phase.start_ns.saturating_add(nanos(settle));
-        self.dependencies
-            .get(dependency)
-            .into_iter()
-            .flatten()
-            .filter(move |r| match window {
-                Some(window) => r.window == window && (settle.is_zero() || r.arrival_ns >= from),
-                None => phase.holds(r.arrival_ns, settle),
-            })
+        let calls = self.dependencies.get(dependency).into_iter().flatten();
+        let dependency = dependency.to_owned();
+        calls.filter(move |r| phase.met(&dependency, r, settle))
     }
 
     /// The calls at `dependency` made for `phase`'s requests, and those
@@ -165,12 +171,7 @@ impl Observations {
         endpoint: Option<&str>,
         select: impl Fn(&CallRecord) -> bool,
     ) -> Attributed<'a> {
-        let window = phase.windows.get(dependency).copied();
-        let from = phase.start_ns.saturating_add(nanos(settle));
-        let met = |call: &CallRecord| match window {
-            Some(window) => call.window == window && (settle.is_zero() || call.arrival_ns >= from),
-            None => phase.holds(call.arrival_ns, settle),
-        };
+        let met = |call: &CallRecord| phase.met(dependency, call, settle);
         let requests: HashMap<CorrelationId, &EdgeRecord> = self
             .edge
             .iter()

@@ -130,7 +130,7 @@ impl FaultSet {
     pub fn replace(&mut self, faults: Vec<Fault>, lease: Option<Duration>, now: Instant) {
         self.entries.clear();
         for fault in faults {
-            self.push(fault, lease, now);
+            self.add(fault, lease, now);
         }
         self.touch();
     }
@@ -185,6 +185,11 @@ impl FaultSet {
 
     /// Adds one fault at the end of the list.
     pub fn push(&mut self, fault: Fault, lease: Option<Duration>, now: Instant) {
+        self.add(fault, lease, now);
+        self.touch();
+    }
+
+    fn add(&mut self, fault: Fault, lease: Option<Duration>, now: Instant) {
         let at = |lease: Duration| {
             now.checked_add(lease)
                 .unwrap_or(now + Duration::from_secs(86_400 * 365))
@@ -205,7 +210,6 @@ impl FaultSet {
             applied: 0,
             bucket,
         });
-        self.touch();
     }
 
     /// Extends the lease of every leased fault still in force to `lease`

@@ -36,10 +36,10 @@ fn kept_headers(call: &CallRecord) -> HeaderMap {
 /// use harness::properties::CallSelector;
 ///
 /// let health = RequestMatch::new(None, Some("=/__health"), []).unwrap();
-/// let live = CallSelector::new(None, Some(health)).unwrap();
+/// let live = CallSelector::new(None, Some(health));
 /// assert_eq!(live.to_string(), "not =/__health");
 /// let tenant = RequestMatch::new(None, None, [("x-tenant", "acme")]).unwrap();
-/// let acme = CallSelector::new(Some(tenant), None).unwrap();
+/// let acme = CallSelector::new(Some(tenant), None);
 /// assert_eq!(acme.header_names(), ["x-tenant"]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,14 +56,8 @@ impl CallSelector {
 
     /// The calls `include` matches (every call when `None`) minus those
     /// `exclude` matches.
-    ///
-    /// # Errors
-    /// None today; kept fallible for conditions a record cannot answer.
-    pub fn new(
-        include: Option<RequestMatch>,
-        exclude: Option<RequestMatch>,
-    ) -> Result<Self, String> {
-        Ok(CallSelector { include, exclude })
+    pub fn new(include: Option<RequestMatch>, exclude: Option<RequestMatch>) -> Self {
+        CallSelector { include, exclude }
     }
 
     /// The headers its conditions name, which the dependency's records must
@@ -158,7 +152,7 @@ mod tests {
             }
         }
         let health = RequestMatch::new(None, Some("=/__health"), []).unwrap();
-        let live = CallSelector::new(None, Some(health)).unwrap();
+        let live = CallSelector::new(None, Some(health));
         let calls = &seen.dependencies["crm"];
         assert_eq!(calls.iter().filter(|c| live.selects(c)).count(), 10);
         let counts = live.in_flight(calls);
@@ -169,10 +163,10 @@ mod tests {
             Some(&6)
         );
         let cafe = RequestMatch::new(Some("GET"), Some("/café"), []).unwrap();
-        let cafe = CallSelector::new(Some(cafe), None).unwrap();
+        let cafe = CallSelector::new(Some(cafe), None);
         assert_eq!(calls.iter().filter(|c| cafe.selects(c)).count(), 10);
         let post = RequestMatch::new(Some("POST"), None, []).unwrap();
-        let post = CallSelector::new(Some(post), None).unwrap();
+        let post = CallSelector::new(Some(post), None);
         assert_eq!(calls.iter().filter(|c| post.selects(c)).count(), 0);
     }
 
@@ -184,8 +178,8 @@ mod tests {
         let calls = seen.dependencies.get_mut("crm").unwrap();
         calls[0].headers = vec![("x-health".to_owned(), "yes".to_owned())];
         let health = RequestMatch::new(None, None, [("x-health", "yes")]).unwrap();
-        let live = CallSelector::new(None, Some(health.clone())).unwrap();
-        let checks = CallSelector::new(Some(health), None).unwrap();
+        let live = CallSelector::new(None, Some(health.clone()));
+        let checks = CallSelector::new(Some(health), None);
         assert_eq!(live.header_names(), ["x-health"]);
         let calls = &seen.dependencies["crm"];
         assert_eq!(
@@ -207,9 +201,7 @@ mod tests {
         let calls = seen.dependencies.get_mut("crm").unwrap();
         calls[2].departure_ns = None;
         let exclude = RequestMatch::new(Some("DELETE"), None, []).unwrap();
-        let counts = CallSelector::new(None, Some(exclude))
-            .unwrap()
-            .in_flight(calls);
+        let counts = CallSelector::new(None, Some(exclude)).in_flight(calls);
         // The fixture's calls last 1 ms: each ends as the next arrives.
         assert_eq!(counts.values().max(), Some(&1));
     }

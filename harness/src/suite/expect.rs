@@ -377,7 +377,7 @@ impl Expect {
         )
     }
 
-    /// `match` and `exclude` only where calls are judged, without headers.
+    /// `match` and `exclude` only where calls are judged.
     fn check_selector(&self) -> Result<(), String> {
         if !self.reads_calls() && (self.calls_match.is_some() || self.exclude.is_some()) {
             return Err(format!(
@@ -385,18 +385,18 @@ impl Expect {
                 self.kind.as_str()
             ));
         }
-        self.selector().map(drop)
+        Ok(())
     }
 
     /// The dependency whose records must keep headers for this expectation's
     /// selection, and those headers.
     pub(crate) fn kept_headers(&self) -> Option<(&str, Vec<String>)> {
-        let names = self.selector().ok()?.header_names();
+        let names = self.selector().header_names();
         let dependency = self.dependency.as_deref()?;
         (!names.is_empty()).then_some((dependency, names))
     }
 
-    fn selector(&self) -> Result<CallSelector, String> {
+    fn selector(&self) -> CallSelector {
         CallSelector::new(self.calls_match.clone(), self.exclude.clone())
     }
 
@@ -482,10 +482,7 @@ impl Expect {
         if let Some(samples) = self.min_samples {
             scope = scope.with_min_samples(samples);
         }
-        // Checked when the suite was read.
-        if let Ok(select) = self.selector() {
-            scope = scope.with_select(select);
-        }
+        scope = scope.with_select(self.selector());
         let dependency = self.dependency.clone().unwrap_or_default();
         let number = match self.at_most {
             Some(Bound::Number(n)) => n,

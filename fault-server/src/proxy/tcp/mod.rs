@@ -44,12 +44,9 @@ async fn pipe(client: TcpStream, dependency: Arc<Dependency>) {
     let Some(upstream_addr) = dependency.tcp.clone() else {
         return;
     };
-    let connection = Arc::new(Connection::arrive(dependency, &upstream_addr));
-    let toxics = connection.toxics();
-    if toxics
-        .iter()
-        .any(|(t, _)| matches!(t.kind, FaultKind::Down(_)))
-    {
+    let (connection, refused) = Connection::arrive(dependency, &upstream_addr);
+    let connection = Arc::new(connection);
+    if refused {
         client.reset_on_close();
         connection.end(Outcome::Refused);
         return;
@@ -122,8 +119,9 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Journals the connection's arrival, with the faults it meets at connect.
-    fn arrive(dependency: Arc<Dependency>, upstream: &str) -> Self {
+    /// Journals the connection's arrival, with the faults it meets at
+    /// connect; and whether a `down` among them refuses it.
+    fn arrive(dependency: Arc<Dependency>, upstream: &str) -> (Self, bool) {
         let now = Instant::now();
         let mut state = dependency.state();
         let seq = state.journal.next_seq();
@@ -132,6 +130,7 @@ impl Connection {
         let toxics = state.faults.toxics(now, &mut rolled, |id, probability| {
             roll(seed, seq, id, probability)
         });
+        let refused = toxics.iter().any(|t| matches!(t.kind, FaultKind::Down(_)));
         let mut kinds = FaultKinds::default();
         let mut met = HashMap::new();
         for toxic in &toxics {
@@ -150,7 +149,7 @@ impl Connection {
             .journal
             .arrive(&info, kinds, dependency.clock.ns_at(now));
         drop(state);
-        Connection {
+        let connection = Connection {
             dependency,
             ticket,
             rolled: Mutex::new(rolled),
@@ -161,7 +160,8 @@ impl Connection {
             first_close: Mutex::new(None),
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
             reset: std::sync::atomic::AtomicBool::new(false),
-        }
+        };
+        (connection, refused)
     }
 
     /// The toxics in force for this connection now, rolling any it has not

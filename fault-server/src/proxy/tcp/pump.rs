@@ -322,7 +322,7 @@ async fn deliver(
 fn of_stream(toxics: Vec<(Toxic, Instant)>, stream: Stream) -> Vec<(Toxic, Instant)> {
     toxics
         .into_iter()
-        .filter(|(t, _)| t.stream == stream || matches!(t.kind, FaultKind::Down(_)))
+        .filter(|(t, _)| t.stream == stream)
         .collect()
 }
 
