@@ -13,9 +13,13 @@ use crate::{ConfigError, FaultServer, ServerConfig, StartError};
 /// Arguments of the fault server process.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// TOML file naming the dependencies and their initial faults.
+    /// TOML file naming the dependencies and their initial faults [default: none].
+    #[arg(long, value_name = "FILE", required_unless_present = "toxiproxy_config")]
+    pub config: Option<PathBuf>,
+    /// A Toxiproxy config file (a JSON array of proxies) to create at start,
+    /// as `toxiproxy-server -config` does.
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub toxiproxy_config: Option<PathBuf>,
     /// Control API address [default: the file's [control] listen, else 127.0.0.1:8474].
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
@@ -40,6 +44,14 @@ pub enum ServeError {
     /// The server could not start (exit code 1).
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The Toxiproxy config file cannot be read or is invalid (exit code 2).
+    #[error("{path}: {message}")]
+    Toxiproxy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Waiting for a signal failed (exit code 1).
     #[error("cannot wait for signals: {0}")]
     Signals(#[source] std::io::Error),
@@ -49,7 +61,7 @@ impl ServeError {
     /// 2 for an invalid configuration, as for bad usage; 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            ServeError::Config(_) => ExitCode::from(2),
+            ServeError::Config(_) | ServeError::Toxiproxy { .. } => ExitCode::from(2),
             ServeError::Start(_) | ServeError::Signals(_) => ExitCode::from(1),
         }
     }
@@ -67,7 +79,10 @@ struct Started<'a> {
 /// Loads the file, starts the server, prints one JSON line with the bound
 /// addresses, and serves until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
-    let config = ServerConfig::load(&args.config)?;
+    let config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
     let seed = args.seed.or(config.seed).unwrap_or_else(random_seed);
     let control = args
         .control
@@ -93,6 +108,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         builder = builder.dependency(spec.into_inner());
     }
     let server = builder.start()?;
+    if let Some(path) = &args.toxiproxy_config {
+        let toxiproxy = |message: String| ServeError::Toxiproxy {
+            path: path.clone(),
+            message,
+        };
+        let json = read_small(path).map_err(|e| toxiproxy(e.to_string()))?;
+        server
+            .populate_toxiproxy(&json)
+            .map_err(|e| toxiproxy(e.to_string()))?;
+    }
     let started = Started {
         version: env!("CARGO_PKG_VERSION"),
         seed,
@@ -114,6 +139,24 @@ async fn wait_for_signal() -> std::io::Result<()> {
         _ = interrupt.recv() => {}
     }
     Ok(())
+}
+
+/// A config file: a regular file of at most 16 MiB (not a FIFO or a device
+/// that would hold the start forever).
+fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const LIMIT: u64 = 16 << 20;
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() || metadata.len() > LIMIT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file of at most 16 MiB",
+        ));
+    }
+    let mut json = Vec::new();
+    file.take(LIMIT).read_to_end(&mut json)?;
+    Ok(json)
 }
 
 fn random_seed() -> u64 {

@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::DependencySpec;
 
 /// A parsed configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Seeds every random decision; a random seed (printed at start) when absent.

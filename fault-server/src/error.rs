@@ -15,6 +15,22 @@ pub enum ControlError {
     /// A dependency with this name exists already.
     #[error("a dependency named `{0}` exists already")]
     DuplicateDependency(String),
+    /// The dependency has no fault with this name.
+    #[error("`{dependency}` has no fault named `{name}`")]
+    UnknownFault {
+        /// The dependency.
+        dependency: String,
+        /// The fault's name.
+        name: String,
+    },
+    /// The dependency has a fault with this name already.
+    #[error("`{dependency}` has a fault named `{name}` already")]
+    DuplicateFault {
+        /// The dependency.
+        dependency: String,
+        /// The fault's name.
+        name: String,
+    },
     /// A field of the request is wrong.
     #[error("{field}: {message}")]
     Invalid {
@@ -52,8 +68,12 @@ impl ControlError {
     /// The HTTP status the control API answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ControlError::UnknownDependency(_) => StatusCode::NOT_FOUND,
-            ControlError::DuplicateDependency(_) | ControlError::TooManyWindows => {
+            ControlError::UnknownDependency(_) | ControlError::UnknownFault { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ControlError::DuplicateDependency(_)
+            | ControlError::DuplicateFault { .. }
+            | ControlError::TooManyWindows => {
                 StatusCode::CONFLICT
             }
             ControlError::Invalid { .. } => StatusCode::BAD_REQUEST,

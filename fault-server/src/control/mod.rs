@@ -9,6 +9,7 @@ mod admit;
 mod metrics;
 mod problem;
 mod routes;
+pub(crate) mod toxiproxy;
 
 use std::io;
 use std::net::SocketAddr;

@@ -13,7 +13,8 @@
 //! | `GET /dependencies/{name}/stats` | exact counters, overall and per window |
 //! | `GET /dependencies/{name}/alerts` | the alerts an alert sink received |
 //! | `POST /marks` | `{"name": "..."}`: open a window on every dependency (201); with `"faults": {"crm": [...]}` (and `"lease"`), replace those dependencies' faults as their windows open (a phase switch) |
-//! | `POST /reset` | clear every fault and journal |
+//! | `POST /reset` | clear every fault and journal; enable every dependency |
+//! | `/proxies...`, `POST /populate` | the Toxiproxy 2.x API ([`super::toxiproxy`]) |
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -36,7 +37,7 @@ use crate::{DependencySpec, Fault, StubResponse};
 /// The largest request body the control API reads.
 const MAX_BODY: usize = 1024 * 1024;
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
 pub(crate) async fn handle(
     context: Arc<ControlContext>,
@@ -132,9 +133,14 @@ fn respond(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        // `version` is the Toxiproxy API's, which clients read; ours beside it.
         (&Method::GET, ["version"]) => json(
             StatusCode::OK,
-            &serde_json::json!({"name": "fault-server", "version": env!("CARGO_PKG_VERSION")}),
+            &serde_json::json!({
+                "version": super::toxiproxy::TOXIPROXY_VERSION,
+                "name": "fault-server",
+                "fault_server": env!("CARGO_PKG_VERSION"),
+            }),
         ),
         (&Method::GET, ["metrics"]) => Ok(text(metrics::render(registry), metrics::CONTENT_TYPE)),
         // The journal's clock, so a harness elsewhere can move records onto its own.
@@ -236,6 +242,9 @@ fn respond(
                 &registry.switch(&body.name, body.faults, body.lease)?,
             )
         }
+        (_, ["proxies", ..] | ["populate"]) => {
+            super::toxiproxy::respond(registry, tokened, method, &segments, body)
+        }
         (&Method::POST, ["reset"]) => {
             registry.reset();
             Ok(empty(StatusCode::NO_CONTENT))
@@ -258,7 +267,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["dependencies", _, "journal"]
         | ["dependencies", _, "stats"]
         | ["dependencies", _, "alerts"] => "GET",
-        ["marks"] | ["reset"] => "POST",
+        ["marks"] | ["reset"] | ["populate"] => "POST",
+        ["proxies"] | ["proxies", _, "toxics"] => "GET, POST",
+        ["proxies", _] | ["proxies", _, "toxics", _] => "GET, POST, PATCH, DELETE",
         _ => return None,
     })
 }
@@ -336,7 +347,7 @@ fn query_number(query: &str, key: &str) -> Result<Option<u64>, Problem> {
         .transpose()
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Reply, Problem> {
+pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Reply, Problem> {
     let body = serde_json::to_vec(value).map_err(internal)?;
     Ok(bytes(status, body, "application/json"))
 }
@@ -354,7 +365,7 @@ fn text(body: String, content_type: &'static str) -> Reply {
     bytes(StatusCode::OK, body.into_bytes(), content_type)
 }
 
-fn empty(status: StatusCode) -> Reply {
+pub(super) fn empty(status: StatusCode) -> Reply {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     response

@@ -3,7 +3,7 @@
 //! arrival order.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rand::{RngCore, SeedableRng};
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 mod spec;
 
+pub(crate) use spec::check_tcp_upstream;
 pub use spec::DependencySpec;
 
 use crate::alerts::{AlertLog, AlertRecord};
@@ -37,8 +38,12 @@ pub(crate) struct Dependency {
     pub(crate) forwarder: Option<crate::proxy::Forwarder>,
     /// The proxy as configured, for the view.
     pub(crate) proxy: Option<crate::HttpProxy>,
-    /// A TCP proxy's upstream, `host:port`.
-    pub(crate) tcp: Option<String>,
+    /// A TCP proxy's upstream, `host:port` (changed by a Toxiproxy client's
+    /// update; new connections go to the new one).
+    pub(crate) tcp: Option<std::sync::RwLock<String>>,
+    /// False while the dependency is disabled (Toxiproxy's `enabled:
+    /// false`): its listener is closed and its connections were closed.
+    enabled: std::sync::atomic::AtomicBool,
     /// The request headers each record keeps.
     pub(crate) keep_headers: Vec<String>,
     /// Connections reset at accept because the server's cap was reached.
@@ -193,7 +198,8 @@ impl Dependency {
                 .transpose()
                 .map_err(|e| ControlError::invalid("proxy", e))?,
             proxy: spec.proxy.clone(),
-            tcp: spec.tcp.clone(),
+            tcp: spec.tcp.clone().map(std::sync::RwLock::new),
+            enabled: std::sync::atomic::AtomicBool::new(true),
             keep_headers: spec.keep_headers.clone(),
             connections_refused: std::sync::atomic::AtomicU64::new(0),
             alerts: Mutex::new(AlertLog::default()),
@@ -346,9 +352,42 @@ impl Dependency {
         upstream_ns: Option<u64>,
     ) {
         let now_ns = self.clock.now_ns();
+        // A call cut off because its dependency was disabled did not lose
+        // its client: the server closed it.
+        let outcome = if outcome == Outcome::ClientGone && !self.is_enabled() {
+            Outcome::Closed
+        } else {
+            outcome
+        };
         self.state()
             .journal
             .depart_forwarded(ticket, outcome, status, upstream_ns, now_ns);
+    }
+
+    /// A TCP proxy's upstream now (`host:port`).
+    pub(crate) fn tcp_upstream(&self) -> Option<String> {
+        self.tcp
+            .as_ref()
+            .map(|t| t.read().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
+    /// Points a TCP proxy's new connections at `upstream`.
+    pub(crate) fn set_tcp_upstream(&self, upstream: String) {
+        if let Some(tcp) = &self.tcp {
+            *tcp.write().unwrap_or_else(PoisonError::into_inner) = upstream;
+        }
+    }
+
+    /// Whether the dependency is enabled (see [`Dependency::set_enabled`]).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the dependency enabled or not; the registry opens or closes
+    /// its listener and connections.
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled
+            .store(enabled, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -194,7 +194,8 @@ impl DependencySpec {
                 .and_then(|()| fault.check_for(self.tcp.is_some()))
                 .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
         }
-        Ok(())
+        crate::fault::check_names(&self.faults)
+            .map_err(|(i, e)| ControlError::invalid(format!("faults[{i}].name"), e))
     }
 }
 
@@ -215,7 +216,7 @@ fn validate_name(name: &str) -> Result<(), ControlError> {
 }
 
 /// A TCP upstream is `host:port`: a name or an address, and a port above 0.
-fn check_tcp_upstream(upstream: &str) -> Result<(), String> {
+pub(crate) fn check_tcp_upstream(upstream: &str) -> Result<(), String> {
     let (host, port) = upstream
         .rsplit_once(':')
         .ok_or_else(|| format!("`{upstream}` is not host:port"))?;

@@ -65,6 +65,22 @@ pub(crate) fn check_duration(key: &str, duration: Duration) -> Result<(), String
     Ok(())
 }
 
+/// The first fault (by index) whose name another before it has, and why.
+pub(crate) fn check_names(faults: &[Fault]) -> Result<(), (usize, String)> {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, fault) in faults.iter().enumerate() {
+        if let Some(name) = &fault.name {
+            if !names.insert(name) {
+                return Err((
+                    i,
+                    format!("`{name}` names two faults; a fault's name is unique"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One fault: what goes wrong, and when it applies.
 ///
 /// ```
@@ -96,6 +112,9 @@ pub struct Fault {
     /// For a TCP proxy's faults, the direction of data they act on
     /// (downstream when absent); refused on an HTTP dependency's.
     pub stream: Option<Stream>,
+    /// A name, unique among the dependency's faults, by which it is shown,
+    /// updated or removed (a Toxiproxy toxic's name); 1 to 200 bytes.
+    pub name: Option<String>,
 }
 
 /// The kinds of fault, each documented in its own type.
@@ -145,7 +164,14 @@ impl Fault {
             first: None,
             lease: None,
             stream: None,
+            name: None,
         }
+    }
+
+    /// Named `name`, unique among the dependency's faults.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// Acts on this direction of a TCP proxy's connections.
@@ -182,6 +208,11 @@ impl Fault {
     pub fn validate(&self) -> Result<(), String> {
         if let Some(lease) = self.lease {
             check_duration("lease", lease)?;
+        }
+        if let Some(name) = &self.name {
+            if name.is_empty() || name.len() > 200 {
+                return Err("name: must be 1 to 200 bytes".into());
+            }
         }
         let durations: Vec<(&str, Duration)> = match &self.kind {
             FaultKind::Error(f) => f
@@ -489,6 +520,8 @@ struct RawFault {
         skip_serializing_if = "Option::is_none"
     )]
     lease: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 fn is_always(probability: &f64) -> bool {
@@ -545,6 +578,7 @@ impl TryFrom<RawFault> for Fault {
             first: raw.first,
             lease: raw.lease,
             stream: raw.stream,
+            name: raw.name,
         };
         fault.validate()?;
         Ok(fault)
@@ -575,6 +609,7 @@ impl From<Fault> for RawFault {
             matcher: fault.matcher,
             first: fault.first,
             lease: fault.lease,
+            name: fault.name,
         };
         match fault.kind {
             FaultKind::Latency(f) => raw.latency = Some(f),

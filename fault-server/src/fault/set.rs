@@ -86,6 +86,10 @@ struct Entry {
 /// A fault as it stands in a set: how often it applied and how long it has left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveFault {
+    /// The fault's id in its set (not shown: a fault is named by
+    /// [`ActiveFault::label`]).
+    #[serde(skip)]
+    pub id: u64,
     /// The fault as injected.
     #[serde(flatten)]
     pub fault: Fault,
@@ -98,6 +102,21 @@ pub struct ActiveFault {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_in: Option<Duration>,
+}
+
+impl ActiveFault {
+    /// The fault's name, or for an unnamed one `<kind>-<id>` (`latency-3`):
+    /// how the Toxiproxy API shows and finds it.
+    pub fn label(&self) -> String {
+        label(&self.fault, self.id)
+    }
+}
+
+fn label(fault: &Fault, id: u64) -> String {
+    fault
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{id}", fault.kind.name()))
 }
 
 /// What the fault set decided for one call.
@@ -242,6 +261,55 @@ impl FaultSet {
         self.touch();
     }
 
+    /// The fault labelled `name` ([`ActiveFault::label`]) as it stands, if
+    /// it is in force.
+    pub fn named(&mut self, name: &str, now: Instant) -> Option<ActiveFault> {
+        let at = {
+            self.prune(now);
+            self.position(name)?
+        };
+        self.active(now).into_iter().nth(at)
+    }
+
+    /// Puts `fault` in the place of the one named `name`, with a fresh
+    /// state (its `first` count, token bucket, and each TCP connection's
+    /// roll start again); false when none is named so.
+    pub fn update_named(&mut self, name: &str, fault: Fault, now: Instant) -> bool {
+        self.prune(now);
+        let Some(at) = self.position(name) else {
+            return false;
+        };
+        self.add(fault, None, now);
+        let entry = self.entries.pop().expect("just added");
+        self.entries[at] = entry;
+        self.touch();
+        true
+    }
+
+    /// Removes the fault named `name`; false when none is named so.
+    pub fn remove_named(&mut self, name: &str, now: Instant) -> bool {
+        self.prune(now);
+        let Some(at) = self.position(name) else {
+            return false;
+        };
+        self.entries.remove(at);
+        self.touch();
+        true
+    }
+
+    /// Where the fault labelled `name` is: one named so, else an unnamed
+    /// one whose label is `name`.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.fault.name.as_deref() == Some(name))
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .position(|e| e.fault.name.is_none() && label(&e.fault, e.id) == name)
+            })
+    }
+
     /// Removes every fault.
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -254,6 +322,7 @@ impl FaultSet {
         self.entries
             .iter()
             .map(|e| ActiveFault {
+                id: e.id,
                 fault: e.fault.clone(),
                 applied: e.applied,
                 expires_in: e.expires_at.map(|at| at.saturating_duration_since(now)),

@@ -1,6 +1,7 @@
 //! [`FaultServer`]: the fault server as a Rust value, for tests and the harness.
 
 mod builder;
+mod toxiproxy;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -149,8 +150,8 @@ impl FaultServer {
         self.registry.clock()
     }
 
-    /// Its registry, for the control routes answered in-process by `fuzzing`.
-    #[cfg(feature = "fuzzing")]
+    /// Its registry: for the control routes answered in-process by
+    /// `fuzzing`, and the Toxiproxy operations.
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }

@@ -41,7 +41,7 @@ pub(crate) async fn serve(
 
 /// One client connection, from connect to close.
 async fn pipe(client: TcpStream, dependency: Arc<Dependency>) {
-    let Some(upstream_addr) = dependency.tcp.clone() else {
+    let Some(upstream_addr) = dependency.tcp_upstream() else {
         return;
     };
     let (connection, refused) = Connection::arrive(dependency, &upstream_addr);
@@ -226,8 +226,12 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let outcome =
-            lock(&self.outcome).or_else(|| lock(&self.first_close).map(Side::closed_outcome));
+        // A connection cut off because its dependency was disabled was
+        // closed by the proxy.
+        let cut = (!self.dependency.is_enabled()).then_some(Outcome::Closed);
+        let outcome = lock(&self.outcome)
+            .or_else(|| lock(&self.first_close).map(Side::closed_outcome))
+            .or(cut);
         let bytes = ByteCounts {
             upstream: self.bytes[0].load(Ordering::Relaxed),
             downstream: self.bytes[1].load(Ordering::Relaxed),

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::dependency::Dependency;
 use crate::fault::ActiveFault;
 use crate::journal::{CallRecord, JournalStats};
+mod proxies;
+
 use crate::{dataplane, AlertRecord, Clock, ControlError, DependencySpec, Fault, StubResponse};
 
 /// Settings shared by every dependency of a server.
@@ -43,7 +45,11 @@ pub(crate) struct Registry {
 struct Running {
     dependency: Arc<Dependency>,
     addr: SocketAddr,
-    stop: CancellationToken,
+    /// Cancelled when the dependency is removed (or the server stops).
+    removed: CancellationToken,
+    /// Cancelled to close the listener and every connection: when removed,
+    /// or disabled (a child of `removed`, made anew when enabled again).
+    serving: CancellationToken,
     /// When it lapses, for a dependency added with a lease.
     lease: Option<Arc<Mutex<Instant>>>,
 }
@@ -88,6 +94,14 @@ pub struct DependencyView {
     /// `max_connections` (over every dependency).
     #[serde(default)]
     pub connections_refused: u64,
+    /// False while disabled (a Toxiproxy client's `enabled: false`): its
+    /// listener is closed, so connections are refused.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// A window opened on every dependency at once.
@@ -192,8 +206,9 @@ impl Registry {
             .get(name)
             .is_some_and(|r| Arc::ptr_eq(&r.dependency, &running.dependency))
         {
-            dependencies.remove(name);
-            running.stop.cancel();
+            if let Some(removed) = dependencies.remove(name) {
+                removed.removed.cancel();
+            }
         }
     }
 
@@ -218,34 +233,14 @@ impl Registry {
         if dependencies.contains_key(&spec.name) {
             return Err(ControlError::DuplicateDependency(spec.name.clone()));
         }
-        let wanted = spec.listen_addr();
-        let bind_error = |source| ControlError::Bind {
-            addr: wanted,
-            source,
-        };
-        let listener = dataplane::bind(wanted).map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
-        let listener = {
-            let _entered = self.runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
-        };
-        let stop = self.shutdown.child_token();
-        let (served, stopped, limits) = (
-            Arc::clone(&dependency),
-            stop.clone(),
-            self.connections.clone(),
-        );
-        if dependency.tcp.is_some() {
-            self.runtime
-                .spawn(crate::proxy::tcp::serve(listener, served, stopped, limits));
-        } else {
-            self.runtime
-                .spawn(dataplane::serve(listener, served, stopped, limits));
-        }
+        let removed = self.shutdown.child_token();
+        let serving = removed.child_token();
+        let addr = self.serve(&dependency, spec.listen_addr(), serving.clone())?;
         let running = Running {
             dependency,
             addr,
-            stop,
+            removed,
+            serving,
             lease,
         };
         let view = view(&running);
@@ -259,8 +254,37 @@ impl Registry {
             .write()
             .remove(name)
             .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))?;
-        running.stop.cancel();
+        running.removed.cancel();
         Ok(())
+    }
+
+    /// Binds `wanted` and serves `dependency` there until `serving` is
+    /// cancelled; the address bound.
+    fn serve(
+        &self,
+        dependency: &Arc<Dependency>,
+        wanted: SocketAddr,
+        serving: CancellationToken,
+    ) -> Result<SocketAddr, ControlError> {
+        let bind_error = |source| ControlError::Bind {
+            addr: wanted,
+            source,
+        };
+        let listener = dataplane::bind(wanted).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let listener = {
+            let _entered = self.runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
+        let (served, limits) = (Arc::clone(dependency), self.connections.clone());
+        if dependency.tcp.is_some() {
+            self.runtime
+                .spawn(crate::proxy::tcp::serve(listener, served, serving, limits));
+        } else {
+            self.runtime
+                .spawn(dataplane::serve(listener, served, serving, limits));
+        }
+        Ok(addr)
     }
 
     pub(crate) fn view(&self, name: &str) -> Result<DependencyView, ControlError> {
@@ -432,8 +456,19 @@ impl Registry {
         })
     }
 
-    /// Clears every fault and every journal; dependencies keep running.
+    /// Clears every fault and every journal and enables every dependency
+    /// (Toxiproxy's reset); dependencies keep running.
     pub(crate) fn reset(&self) {
+        let disabled: Vec<String> = self
+            .read()
+            .iter()
+            .filter(|(_, running)| !running.dependency.is_enabled())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in disabled {
+            // One whose address was taken meanwhile stays disabled.
+            let _ = self.set_enabled(&name, true);
+        }
         let now_ns = self.clock.now_ns();
         for running in self.read().values() {
             let mut state = running.dependency.state();
@@ -467,7 +502,8 @@ fn validate_faults(faults: &[Fault], dependency: &Dependency) -> Result<(), Cont
             .and_then(|()| fault.check_for(dependency.tcp.is_some()))
             .map_err(|e| ControlError::invalid(format!("faults[{i}]"), e))?;
     }
-    Ok(())
+    crate::fault::check_names(faults)
+        .map_err(|(i, e)| ControlError::invalid(format!("faults[{i}].name"), e))
 }
 
 fn view(running: &Running) -> DependencyView {
@@ -480,13 +516,14 @@ fn view(running: &Running) -> DependencyView {
         url: format!("http://{}", running.addr),
         response: state.response.clone(),
         proxy: running.dependency.proxy.clone(),
-        tcp: running.dependency.tcp.clone(),
+        tcp: running.dependency.tcp_upstream(),
         keep_headers: running.dependency.keep_headers.clone(),
         faults,
         calls: journal.calls(),
         in_flight: journal.in_flight(),
         peak_in_flight: journal.peak_in_flight(),
         connections_refused: running.dependency.connections_refused(),
+        enabled: running.dependency.is_enabled(),
         expires_in: running.lease.as_ref().map(|until| {
             let until = *until.lock().unwrap_or_else(PoisonError::into_inner);
             until.saturating_duration_since(Instant::now())
@@ -512,7 +549,7 @@ async fn reap_when_lapsed(
     let read = || *until.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         tokio::select! {
-            () = running.stop.cancelled() => return,
+            () = running.removed.cancelled() => return,
             () = tokio::time::sleep_until(read()) => {}
         }
         if read() <= Instant::now() {
