@@ -14,7 +14,11 @@ use crate::{ConfigError, FaultServer, ServerConfig, StartError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// TOML file naming the dependencies and their initial faults [default: none].
-    #[arg(long, value_name = "FILE", required_unless_present = "toxiproxy_config")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "toxiproxy_config"
+    )]
     pub config: Option<PathBuf>,
     /// A Toxiproxy config file (a JSON array of proxies) to create at start,
     /// as `toxiproxy-server -config` does.

@@ -73,9 +73,7 @@ impl ControlError {
             }
             ControlError::DuplicateDependency(_)
             | ControlError::DuplicateFault { .. }
-            | ControlError::TooManyWindows => {
-                StatusCode::CONFLICT
-            }
+            | ControlError::TooManyWindows => StatusCode::CONFLICT,
             ControlError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ControlError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
                 StatusCode::CONFLICT

@@ -106,3 +106,69 @@ fn http_get(addr: &str, path: &str) -> String {
     stream.read_to_string(&mut out).unwrap();
     out
 }
+
+#[test]
+fn a_toxiproxy_config_file_is_populated_at_start_and_a_bad_one_exits_2() {
+    let dir = std::env::temp_dir().join(format!("fault-server-toxi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("toxiproxy.json");
+    std::fs::write(
+        &good,
+        br#"[{"name": "redis", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:6379", "enabled": true}]"#,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--toxiproxy-config")
+        .arg(&good)
+        .args(["--control", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let control = started["control"].as_str().unwrap().to_owned();
+    assert!(started["dependencies"]["redis"].is_string(), "{started}");
+    let proxies = http_get(&control, "/proxies");
+    assert!(
+        proxies.starts_with("HTTP/1.1 200") && proxies.contains(r#""upstream":"127.0.0.1:6379""#),
+        "{proxies}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, br#"[{"name": "redis"}]"#).unwrap();
+    let output = Command::new(BIN)
+        .arg("--toxiproxy-config")
+        .arg(&bad)
+        .args(["--control", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: proxies: missing required field: upstream at proxy 1",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "--toxiproxy-config",
+            "/dev/zero",
+            "--control",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a device is refused, not read forever"
+    );
+}

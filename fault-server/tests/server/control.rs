@@ -15,7 +15,7 @@ async fn healthz_version_and_metrics_answer() {
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     let (status, body) = control(&server, Method::GET, "/version", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["fault_server"], env!("CARGO_PKG_VERSION"));
     let before = server.clock().now_ns();
     let (status, body) = control(&server, Method::GET, "/clock", None).await;
     assert_eq!(status, StatusCode::OK);

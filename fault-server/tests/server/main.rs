@@ -18,3 +18,4 @@ mod real_deps;
 mod refused;
 mod services;
 mod tcp;
+mod toxiproxy;

@@ -83,9 +83,7 @@ pub(crate) fn respond(
             let view = found(registry, name)?;
             let input: ToxicIn = parse(body)?;
             let fault = input.to_fault(view.tcp.is_some(), None)?;
-            let added = registry
-                .add_named_fault(name, fault)
-                .map_err(toxic_error)?;
+            let added = registry.add_named_fault(name, fault).map_err(toxic_error)?;
             json(StatusCode::OK, &ToxicJson::of(&added))
         }
         (&Method::GET, ["proxies", name, "toxics", toxic]) => {
@@ -181,8 +179,8 @@ fn populate(registry: &Arc<Registry>, tokened: bool, body: &[u8]) -> Result<Repl
 /// listen address (port 0 asks for any).
 fn unchanged(current: &DependencyView, new: &NewProxy) -> bool {
     let listen = new.spec.listen_addr();
-    let same_listen = current.addr == listen
-        || (listen.port() == 0 && current.addr.ip() == listen.ip());
+    let same_listen =
+        current.addr == listen || (listen.port() == 0 && current.addr.ip() == listen.ip());
     let same_upstream = match (&new.spec.tcp, &new.spec.proxy, &current.tcp, &current.proxy) {
         (Some(want), None, Some(have), None) => want == have,
         (None, Some(want), None, Some(have)) => want.url == have.url,
@@ -191,7 +189,11 @@ fn unchanged(current: &DependencyView, new: &NewProxy) -> bool {
     same_listen && same_upstream
 }
 
-fn create(registry: &Arc<Registry>, tokened: bool, new: NewProxy) -> Result<DependencyView, Problem> {
+fn create(
+    registry: &Arc<Registry>,
+    tokened: bool,
+    new: NewProxy,
+) -> Result<DependencyView, Problem> {
     add(registry, tokened, &new).map_err(|e| match e {
         ControlError::DuplicateDependency(_) => {
             Problem::new(StatusCode::CONFLICT, "proxy already exists")
@@ -238,19 +240,17 @@ fn update(
     if let Some(upstream) = input.upstream.as_deref().filter(|u| !u.is_empty()) {
         match &current.proxy {
             Some(proxy) if model::same_http(proxy, upstream) => {}
-            Some(_) => {
-                return Err(bad(
-                    "upstream: an HTTP proxy's upstream cannot change; delete it and create another",
-                ))
-            }
+            Some(_) => return Err(bad(
+                "upstream: an HTTP proxy's upstream cannot change; delete it and create another",
+            )),
             None if current.tcp.as_deref() == Some(upstream) => {}
             None => view = registry.set_upstream(name, upstream)?,
         }
     }
     if let Some(listen) = input.listen.as_deref().filter(|l| !l.is_empty()) {
         let listen = model::parse_listen(listen)?;
-        let moved = listen != current.addr
-            && !(listen.port() == 0 && listen.ip() == current.addr.ip());
+        let moved =
+            listen != current.addr && !(listen.port() == 0 && listen.ip() == current.addr.ip());
         if moved {
             check_listen(listen, tokened)?;
             view = registry.relisten(name, listen)?;
@@ -289,9 +289,7 @@ fn proxy(view: &DependencyView) -> Result<ProxyJson, Problem> {
 /// Toxiproxy's words for a fault that is missing or taken.
 fn toxic_error(error: ControlError) -> Problem {
     match error {
-        ControlError::UnknownFault { .. } => {
-            Problem::new(StatusCode::NOT_FOUND, "toxic not found")
-        }
+        ControlError::UnknownFault { .. } => Problem::new(StatusCode::NOT_FOUND, "toxic not found"),
         ControlError::DuplicateFault { .. } => {
             Problem::new(StatusCode::CONFLICT, "toxic already exists")
         }

@@ -85,9 +85,7 @@ impl ProxyIn {
         match self.protocol.as_deref() {
             None | Some("tcp") => Ok(false),
             Some("http") => Ok(true),
-            Some(other) => Err(bad(format!(
-                "protocol: `{other}` is neither tcp nor http"
-            ))),
+            Some(other) => Err(bad(format!("protocol: `{other}` is neither tcp nor http"))),
         }
     }
 
@@ -277,6 +275,16 @@ impl ToxicIn {
                 "stream: an HTTP proxy's toxics act on each request; stream must be downstream",
             ));
         }
+        let http_only = HTTP_KINDS.contains(&kind_name);
+        let tcp_only = TCP_KINDS.contains(&kind_name);
+        if (tcp && http_only) || (!tcp && tcp_only) {
+            let takes = if tcp {
+                format!("a TCP proxy takes latency, {}", TCP_KINDS.join(", "))
+            } else {
+                format!("an HTTP proxy takes latency, {}", HTTP_KINDS.join(", "))
+            };
+            return Err(bad(format!("invalid toxic type: `{kind_name}`; {takes}")));
+        }
         let toxicity = self.toxicity.unwrap_or(1.0);
         let attributes = Value::Object(self.attributes.clone().unwrap_or_default());
         let kind = kind(kind_name, attributes)?;
@@ -297,6 +305,29 @@ impl ToxicIn {
         Ok(fault)
     }
 }
+
+/// Toxic types only a TCP proxy takes (and `latency`, which both take).
+const TCP_KINDS: [&str; 7] = [
+    "bandwidth",
+    "slicer",
+    "timeout",
+    "reset_peer",
+    "slow_close",
+    "limit_data",
+    "down",
+];
+
+/// Toxic types only an HTTP proxy takes: our per-request kinds.
+const HTTP_KINDS: [&str; 8] = [
+    "error",
+    "throttle",
+    "hang",
+    "reset",
+    "close",
+    "slow_body",
+    "malformed",
+    "saturation",
+];
 
 /// Toxiproxy's attributes for its types, each field defaulting to zero.
 #[derive(Deserialize, Default)]
@@ -389,8 +420,7 @@ fn kind(kind: &str, attributes: Value) -> Result<FaultKind, Problem> {
             FaultKind::Down(DownFault {})
         }
         // Our HTTP kinds, with their own keys.
-        "error" | "throttle" | "hang" | "reset" | "close" | "slow_body" | "malformed"
-        | "saturation" => {
+        kind if HTTP_KINDS.contains(&kind) => {
             let mut fault = Map::new();
             fault.insert(kind.to_owned(), attributes);
             serde_json::from_value::<Fault>(Value::Object(fault))
