@@ -443,7 +443,7 @@ async fn marks_open_windows_and_reset_clears_faults_and_journals() {
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let server = one_stub();
-    let (status, body) = control(&server, Method::GET, "/proxies", None).await;
+    let (status, body) = control(&server, Method::GET, "/proxy", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["status"], 404);
     let url = format!("http://{}/reset", server.control_addr().unwrap());
