@@ -158,18 +158,33 @@ pub enum Route {
     Mark,
     /// `POST /dependencies`: a dependency spec.
     AddDependency,
+    /// `POST /proxies/db/toxics`: a Toxiproxy toxic on the TCP proxy `db`.
+    AddToxic,
+    /// `POST /proxies`: a Toxiproxy proxy.
+    AddProxy,
+    /// `POST /populate`: a Toxiproxy config (an array of proxies).
+    Populate,
 }
 
 impl Route {
     /// Every route, in order.
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 9] = [
         Route::AddFault,
         Route::ReplaceFaults,
         Route::RenewLease,
         Route::SetResponse,
         Route::Mark,
         Route::AddDependency,
+        Route::AddToxic,
+        Route::AddProxy,
+        Route::Populate,
     ];
+
+    /// Whether it is a Toxiproxy route (after which the fuzzer puts the
+    /// server's dependencies back as they were).
+    pub fn toxiproxy(self) -> bool {
+        matches!(self, Route::AddToxic | Route::AddProxy | Route::Populate)
+    }
 
     /// Method and path.
     pub fn request(self) -> (http::Method, &'static str) {
@@ -181,6 +196,9 @@ impl Route {
             Route::SetResponse => (Method::PATCH, "/dependencies/crm"),
             Route::Mark => (Method::POST, "/marks"),
             Route::AddDependency => (Method::POST, "/dependencies"),
+            Route::AddToxic => (Method::POST, "/proxies/db/toxics"),
+            Route::AddProxy => (Method::POST, "/proxies"),
+            Route::Populate => (Method::POST, "/populate"),
         }
     }
 }
@@ -223,6 +241,17 @@ pub fn bodies() -> Vec<(Route, String)> {
         (Route::AddDependency, r#"{"name": "search"}"#.to_owned()),
         (Route::AddDependency, format!(r#"{{"name": "pay.v2", "listen": "127.0.0.1:0", "response": {{"status": 201, "body": "ok"}}, "faults": [{}]}}"#, FAULTS[2])),
         (Route::AddDependency, r#"{"name": "alerts", "alert_sink": true}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "latency", "attributes": {"latency": 100, "jitter": 10}}"#.to_owned()),
+        (Route::AddToxic, r#"{"name": "cut", "type": "limit_data", "stream": "upstream", "toxicity": 0.5, "attributes": {"bytes": 10}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "bandwidth", "attributes": {"rate": 100}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "slicer", "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "timeout", "stream": "downstream", "attributes": {"timeout": 0}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "reset_peer", "attributes": {"timeout": 100}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "slow_close", "attributes": {"delay": 100}}"#.to_owned()),
+        (Route::AddToxic, r#"{"type": "down"}"#.to_owned()),
+        (Route::AddProxy, r#"{"name": "redis", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:6379", "enabled": true, "toxics": null}"#.to_owned()),
+        (Route::AddProxy, r#"{"name": "api", "upstream": "127.0.0.1:9000", "protocol": "http", "toxics": [{"type": "error", "attributes": {"status": 503}}]}"#.to_owned()),
+        (Route::Populate, r#"[{"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}, {"name": "b", "listen": "localhost:0", "upstream": "localhost:2", "enabled": false}]"#.to_owned()),
     ]);
     bodies
 }

@@ -8,11 +8,17 @@
 //! (`GET /dependencies/crm` answers 200), and an accepted fault serializes
 //! to JSON that parses back to the same fault.
 //!
+//! The Toxiproxy routes get the same checks, on a TCP proxy `db` beside
+//! `crm`: toxics, proxies, and populate.
+//!
 //! State stays bounded: the faults added one by one are cleared every 32,
 //! the journal's windows reset every 5,000 marks, and each dependency
 //! `POST /dependencies` starts is removed at once. A spec that would listen
 //! on a fixed port is checked (validated and started in-process) but not
-//! bound, so the fuzzer takes no port another program may want.
+//! bound, so the fuzzer takes no port another program may want; a
+//! Toxiproxy proxy's fixed port is made 0. After each Toxiproxy route the
+//! server is put back as it was: proxies removed, `crm` and `db` as
+//! configured, `db`'s toxics cleared.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -42,6 +48,7 @@ pub fn run(args: &FaultJsonArgs) -> Result<Figures, Failure> {
     let _entered = runtime.enter();
     let server = FaultServer::builder()
         .dependency(DependencySpec::stub("crm"))
+        .dependency(db())
         .control(SocketAddr::from(([127, 0, 0, 1], 0)))
         .seed(1)
         .start()
@@ -119,6 +126,61 @@ pub fn run(args: &FaultJsonArgs) -> Result<Figures, Failure> {
     Ok(figures)
 }
 
+/// The TCP proxy the toxic route acts on (its upstream is never called).
+fn db() -> DependencySpec {
+    DependencySpec::tcp("db", "127.0.0.1:9")
+}
+
+/// Puts the server back after a Toxiproxy route: only `crm` and `db`, as
+/// configured, `db` without toxics.
+fn restore(server: &FaultServer) -> Result<(), String> {
+    for view in server.dependencies() {
+        let original = match view.name.as_str() {
+            "crm" => view.tcp.is_none() && view.proxy.is_none(),
+            "db" => view.tcp.as_deref() == Some("127.0.0.1:9") && view.enabled,
+            _ => false,
+        };
+        if !original {
+            server
+                .remove_dependency(&view.name)
+                .map_err(|e| format!("cannot remove `{}`: {e}", view.name))?;
+        }
+    }
+    let have: Vec<String> = server.dependencies().into_iter().map(|v| v.name).collect();
+    for spec in [DependencySpec::stub("crm"), db()] {
+        if !have.contains(&spec.name) {
+            server
+                .add_dependency(&spec)
+                .map_err(|e| format!("cannot put `{}` back: {e}", spec.name))?;
+        }
+    }
+    server.clear("db").map_err(|e| e.to_string())
+}
+
+/// A Toxiproxy body whose `listen` names a fixed port, with port 0 instead.
+fn any_port(bytes: &[u8]) -> Vec<u8> {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(listen)) = map.get_mut("listen") {
+                    if let Some((host, _port)) = listen.rsplit_once(':') {
+                        *listen = format!("{host}:0");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(mut value) => {
+            walk(&mut value);
+            serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec())
+        }
+        Err(_) => bytes.to_vec(),
+    }
+}
+
 /// One request over a socket to the control API at `addr`: its status and body.
 fn over_socket(
     addr: SocketAddr,
@@ -170,10 +232,18 @@ fn answer(server: &FaultServer, body: &Body, via: Option<SocketAddr>) -> Result<
         }
     }
     let (method, path) = body.route.request();
-    let (status, reply) = match via {
-        None => fuzzing::answer_control(server, &method, path, &body.bytes),
-        Some(addr) => over_socket(addr, &method, path, &body.bytes)?,
+    let bytes = if body.route.toxiproxy() {
+        any_port(&body.bytes)
+    } else {
+        body.bytes.clone()
     };
+    let (status, reply) = match via {
+        None => fuzzing::answer_control(server, &method, path, &bytes),
+        Some(addr) => over_socket(addr, &method, path, &bytes)?,
+    };
+    if body.route.toxiproxy() {
+        restore(server)?;
+    }
     let reply_text = String::from_utf8_lossy(&reply);
     if status.is_client_error() {
         let problem: serde_json::Value = serde_json::from_slice(&reply)
