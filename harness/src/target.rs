@@ -14,12 +14,36 @@ use tokio::process::{Child, Command};
 
 use crate::suite::Target;
 
-/// A started target; dropping it kills the process.
+/// A started target; dropping it kills the process (a command's whole
+/// process group).
 #[derive(Debug)]
 pub struct Started {
     /// Where it listens.
     pub base_url: String,
-    _child: Child,
+    _child: Process,
+}
+
+/// A target's process. A command runs in a process group of its own, killed
+/// whole when this is dropped: a command that starts the service as a child
+/// (`cargo run`, a shell script) leaves nothing behind.
+#[derive(Debug)]
+struct Process {
+    child: Child,
+    group: bool,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let pid = self
+            .child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let (true, Some(pid)) = (self.group, pid) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        // The child itself goes with kill_on_drop.
+    }
 }
 
 /// Why a target did not start.
@@ -51,7 +75,7 @@ pub enum TargetError {
     },
 }
 
-/// The names between braces in `text`: `{port}`, `{payments}`.
+/// The names between braces in `text`: `{port}`, `{payments}`, `{db.addr}`.
 pub(crate) fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.split('{')
         .skip(1)
@@ -79,19 +103,29 @@ pub async fn start(
         .map_err(TargetError::Port)?
         .port();
     let mut values = dependency_urls.clone();
+    for (name, url) in dependency_urls {
+        // `{db.addr}`: host:port, for a client that takes no URL (a TCP
+        // proxy's, in front of a database).
+        let addr = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        values.insert(format!("{name}.addr"), addr.trim_end_matches('/').to_owned());
+    }
     values.insert("port".to_owned(), port.to_string());
     let program = fill(&command[0], &values);
     let mut process = Command::new(&program);
     process
         .args(command[1..].iter().map(|arg| fill(arg, &values)))
-        .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))));
-    let mut child = spawn(&mut process, &program, (Stdio::null(), Stdio::null()))?;
+        .envs(target.env.iter().map(|(k, v)| (k, fill(v, &values))))
+        .process_group(0);
+    let mut child = Process {
+        child: spawn(&mut process, &program, (Stdio::null(), Stdio::null()))?,
+        group: true,
+    };
     let base_url = format!("http://127.0.0.1:{port}");
     let url = format!("{base_url}{}", target.ready);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let deadline = tokio::time::Instant::now() + target.ready_timeout;
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.child.try_wait() {
             return Err(TargetError::NotReady {
                 program,
                 url,
@@ -180,7 +214,10 @@ pub async fn start_demo(
         .ok_or_else(|| not_ready(format!(": it printed `{line}`")))?;
     Ok(Started {
         base_url: format!("http://{addr}"),
-        _child: child,
+        _child: Process {
+            child,
+            group: false,
+        },
     })
 }
 

@@ -435,9 +435,10 @@ fn check_target(
     let texts = target.command.iter().flatten().chain(target.env.values());
     for text in texts {
         for placeholder in crate::target::placeholders(text) {
-            if placeholder != "port" && !dependencies.contains(placeholder) {
+            let dependency = placeholder.strip_suffix(".addr").unwrap_or(placeholder);
+            if placeholder != "port" && !dependencies.contains(dependency) {
                 return Err(format!(
-                    "`{{{placeholder}}}` is neither {{port}} nor a dependency of this suite"
+                    "`{{{placeholder}}}` is neither {{port}} nor a dependency of this suite (`{{name}}`: its URL; `{{name.addr}}`: its host:port)"
                 ));
             }
         }

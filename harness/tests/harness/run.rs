@@ -118,11 +118,14 @@ async fn a_target_started_by_command_gets_its_port_and_dependency_urls_and_is_st
     let dir = std::env::temp_dir().join(format!("faultline-cmd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seen = dir.join("payments-url.txt");
+    let pid_file = dir.join("child.pid");
     let path = dir.join("command.toml");
+    // The command leaves a child of its own behind (as `cargo run` or a
+    // script would): the run kills the whole process group.
     let text = format!(
         r#"
 [target]
-command = ["sh", "-c", "echo {{payments}} > {seen}; exec python3 -m http.server {{port}} --bind 127.0.0.1"]
+command = ["sh", "-c", "echo {{payments}} {{payments.addr}} > {seen}; sleep 300 & echo $! > {pids}; exec python3 -m http.server {{port}} --bind 127.0.0.1"]
 ready = "/"
 
 [[dependencies]]
@@ -142,13 +145,27 @@ property = "success_rate"
 at_least = 0.9
 phase = "steady"
 "#,
-        seen = seen.display()
+        seen = seen.display(),
+        pids = pid_file.display(),
     );
     std::fs::write(&path, text).unwrap();
     let (code, table, stderr) = faultline(&["run", path.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{table}{stderr}");
-    let url = std::fs::read_to_string(&seen).unwrap();
-    assert!(url.trim().starts_with("http://127.0.0.1:"), "{url}");
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let (url, addr) = seen.trim().split_once(' ').unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{seen}");
+    assert_eq!(Some(addr), url.strip_prefix("http://"), "{{payments.addr}} is host:port");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    // Gone, or a zombie waiting for init to reap it.
+    while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command's own child outlived the run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
