@@ -57,6 +57,19 @@ impl FaultControl<'_> {
         })
     }
 
+    /// The records of the calls in flight at the dependency now (a pool's
+    /// open connections to a TCP proxy, say), oldest first.
+    pub async fn open_calls(&self, dependency: &str) -> Result<Vec<CallRecord>, FaultControlError> {
+        let records = match self {
+            FaultControl::Local(server) => server.journal_since(dependency, 0, usize::MAX)?,
+            FaultControl::Remote(remote, _) => remote.journal_since(dependency, 0).await?,
+        };
+        Ok(records
+            .into_iter()
+            .filter(|r| r.departure_ns.is_none())
+            .collect())
+    }
+
     /// Calls in flight at the dependency now.
     pub async fn in_flight(&self, dependency: &str) -> Result<u64, FaultControlError> {
         Ok(match self {

@@ -148,6 +148,26 @@ impl Observations {
         calls.filter(move |r| phase.met(&dependency, r, settle))
     }
 
+    /// The calls at `dependency` already open when `phase` began (after
+    /// `settle`) that arrived before it: a pool's long-lived connections,
+    /// in flight through the phase though none arrived in it. With the
+    /// calls that arrived in the phase, what was in flight during it.
+    pub fn open_at_start<'a>(
+        &'a self,
+        dependency: &str,
+        phase: &'a Phase,
+        settle: Duration,
+    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
+        let from_ns = phase.start_ns.saturating_add(nanos(settle));
+        let calls = self.dependencies.get(dependency).into_iter().flatten();
+        let dependency = dependency.to_owned();
+        calls.filter(move |c| {
+            c.arrival_ns < from_ns
+                && c.departure_ns.is_none_or(|d| d > from_ns)
+                && !phase.met(&dependency, c, settle)
+        })
+    }
+
     /// The calls at `dependency` made for `phase`'s requests, and those
     /// requests, for properties that count calls per request.
     ///

@@ -107,7 +107,10 @@ pub async fn start(
         // `{db.addr}`: host:port, for a client that takes no URL (a TCP
         // proxy's, in front of a database).
         let addr = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-        values.insert(format!("{name}.addr"), addr.trim_end_matches('/').to_owned());
+        values.insert(
+            format!("{name}.addr"),
+            addr.trim_end_matches('/').to_owned(),
+        );
     }
     values.insert("port".to_owned(), port.to_string());
     let program = fill(&command[0], &values);

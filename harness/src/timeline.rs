@@ -155,12 +155,20 @@ pub async fn run_until(
         })
         .collect();
     let dependencies = server.dependencies();
-    // Where each journal stands before any load goes out: calls from before
-    // the run are not the run's.
+    // Where each journal stands before any load goes out: calls that ended
+    // before the run are not the run's; those still open then (a pool's
+    // connections, opened when the target started) are in flight during it.
     let mut from = BTreeMap::new();
     for dependency in &dependencies {
         server.keep_records(dependency).await?;
-        from.insert(dependency.as_str(), server.next_seq(dependency).await?);
+        let next = server.next_seq(dependency).await?;
+        let open = server.open_calls(dependency).await?;
+        let first = open
+            .iter()
+            .map(|r| r.seq)
+            .min()
+            .map_or(next, |s| s.min(next));
+        from.insert(dependency.as_str(), first);
     }
     // Each phase's journal window at each dependency: the calls that met its faults.
     let windows = std::sync::Mutex::new(vec![BTreeMap::new(); phases.len()]);

@@ -5,7 +5,10 @@ use crate::verdict::Measure;
 use crate::{Observations, Verdict};
 
 /// At most `at_most` calls in flight at `dependency` during the phase, from
-/// the journal's exact in-flight count at each arrival.
+/// the journal's exact in-flight count at each arrival, and the calls
+/// already open when the phase began (after `settle`): a pool's long-lived
+/// connections to a TCP proxy, opened before the run, are in flight in every
+/// phase they stay open through.
 ///
 /// ```
 /// use harness::properties::{MaxInFlight, Property, Scope};
@@ -64,6 +67,19 @@ impl Property for MaxInFlight {
             None => call.in_flight,
         };
         let mut peak = None::<(&fault_server::CallRecord, u64)>;
+        // Calls open when the phase began, which arrived before it.
+        let open: Vec<&fault_server::CallRecord> = seen
+            .open_at_start(&self.dependency, phase, self.scope.settle)
+            .filter(|c| self.scope.select.selects(c))
+            .collect();
+        if let Some(first) = open.first() {
+            let n = open.len() as u64;
+            evidence.samples += n;
+            if n > self.at_most {
+                evidence.first_broke_ns = Some(phase.start_ns);
+            }
+            peak = Some((first, n));
+        }
         for call in self.scope.calls_in(seen, &self.dependency, phase) {
             evidence.samples += 1;
             let n = in_flight(call);
@@ -102,6 +118,27 @@ mod tests {
     use super::*;
     use crate::properties::fixtures::{call, two_phases, MS};
     use crate::Outcome;
+
+    #[test]
+    fn connections_open_before_the_phase_count_in_it() {
+        let mut seen = two_phases();
+        // Five pooled connections opened before either phase, never closed.
+        for i in 0..5 {
+            call(&mut seen, "crm", 10 + i, 1 + i, "pool");
+        }
+        let open = |seen: &mut Observations| {
+            for c in seen.dependencies.get_mut("crm").unwrap() {
+                c.departure_ns = None;
+            }
+        };
+        open(&mut seen);
+        let verdict = MaxInFlight::new("crm", 4, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:?}");
+        assert_eq!(verdict.evidence.observed, Some(Measure::Count(5)));
+        assert_eq!(verdict.evidence.samples, 5);
+        let verdict = MaxInFlight::new("crm", 5, Scope::phase("fault")).check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
+    }
 
     #[test]
     fn passes_when_the_peak_stays_at_the_limit() {

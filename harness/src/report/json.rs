@@ -104,7 +104,8 @@ pub struct DependencyReport {
     pub phase: String,
     /// Calls that arrived in the phase.
     pub calls: u64,
-    /// Most calls in flight at once, among those that arrived in the phase.
+    /// Most calls in flight at once in the phase: at each arrival, and at its
+    /// start (calls open since before it, such as pooled connections).
     pub peak_in_flight: u64,
     /// Calls by status sent; calls that ended without one by how they ended.
     pub outcomes: BTreeMap<String, u64>,
@@ -185,6 +186,11 @@ impl SuiteReport {
                         .copied()
                         .unwrap_or(0),
                 };
+                // Calls open since before the phase (pooled connections) are
+                // in flight in it too.
+                report.peak_in_flight = seen
+                    .open_at_start(dependency, phase, std::time::Duration::ZERO)
+                    .count() as u64;
                 for call in seen.calls_in(dependency, phase, std::time::Duration::ZERO) {
                     report.calls += 1;
                     report.peak_in_flight = report.peak_in_flight.max(call.in_flight);

@@ -154,7 +154,11 @@ phase = "steady"
     let seen = std::fs::read_to_string(&seen).unwrap();
     let (url, addr) = seen.trim().split_once(' ').unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{seen}");
-    assert_eq!(Some(addr), url.strip_prefix("http://"), "{{payments.addr}} is host:port");
+    assert_eq!(
+        Some(addr),
+        url.strip_prefix("http://"),
+        "{{payments.addr}} is host:port"
+    );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let stat = format!("/proc/{}/stat", pid.trim());
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
