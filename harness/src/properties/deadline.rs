@@ -85,7 +85,9 @@ impl Property for Deadline {
         }
         evidence.observed = latest.map(|(after, _)| Measure::Duration(Duration::from_nanos(after)));
         evidence.witness = latest.map(|(_, id)| id.to_string());
-        if evidence.samples < self.scope.min_samples {
+        // One call past its caller's budget is a failure however few there were.
+        let late = latest.is_some_and(|(after, _)| after > budget);
+        if evidence.samples < self.scope.min_samples && !late {
             let why = format!(
                 "{} calls at {} carried the id of a request in the phase (need {}; does the target pass it on?)",
                 evidence.samples, self.dependency, self.scope.min_samples
@@ -136,6 +138,21 @@ mod tests {
             Some(Measure::Duration(Duration::from_millis(400)))
         );
         assert!(verdict.evidence.witness.is_some());
+    }
+
+    #[test]
+    fn too_few_calls_are_inconclusive_unless_one_came_too_late() {
+        let budget = |seen: &Observations| {
+            Deadline::new("crm", Duration::from_millis(300), Scope::phase("fault")).check(seen)
+        };
+        let mut seen = chain(100);
+        seen.dependencies.get_mut("crm").unwrap().truncate(2);
+        assert_eq!(budget(&seen).outcome, Outcome::Inconclusive);
+        let mut seen = chain(400);
+        seen.dependencies.get_mut("crm").unwrap().truncate(1);
+        let verdict = budget(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:?}");
+        assert_eq!(verdict.evidence.samples, 1);
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl Property for MaxAttempts {
         let worst = attempts.iter().max_by_key(|(_, n)| **n);
         evidence.observed = worst.map(|(_, n)| Measure::Count(*n));
         evidence.witness = worst.map(|(id, _)| (*id).to_owned());
-        if evidence.samples < self.scope.min_samples {
+        // One request over the cap is a failure however few there were.
+        let over = worst.is_some_and(|(_, n)| *n > self.at_most);
+        if evidence.samples < self.scope.min_samples && !over {
             let why = format!(
                 "{} correlated requests reached {} (need {}; does the target pass x-faultline-request or traceparent on?)",
                 evidence.samples, self.dependency, self.scope.min_samples
@@ -123,6 +125,20 @@ mod tests {
             verdict.evidence.first_broke_ns,
             Some(1_003 * crate::properties::fixtures::MS)
         );
+    }
+
+    #[test]
+    fn too_few_requests_are_inconclusive_unless_one_broke_the_cap() {
+        let claim = MaxAttempts::new("payments", 3, Scope::phase("fault"));
+        let mut seen = two_phases();
+        for attempt in 0..3 {
+            call(&mut seen, "payments", 1_000 + attempt, 1, "only");
+        }
+        assert_eq!(claim.check(&seen).outcome, Outcome::Inconclusive);
+        call(&mut seen, "payments", 1_010, 1, "only");
+        let verdict = claim.check(&seen);
+        assert_eq!(verdict.outcome, Outcome::Fail, "one request, 4 attempts");
+        assert_eq!(verdict.evidence.samples, 1);
     }
 
     #[test]

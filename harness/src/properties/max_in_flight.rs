@@ -92,7 +92,10 @@ impl Property for MaxInFlight {
         }
         evidence.observed = peak.map(|(_, n)| Measure::Count(n));
         evidence.witness = peak.and_then(|(p, _)| p.correlation_id.clone());
-        if evidence.samples < self.scope.min_samples {
+        // Too few calls to say the bulkhead holds; a peak over the limit
+        // is a failure however few they were.
+        let over = peak.is_some_and(|(_, n)| n > self.at_most);
+        if evidence.samples < self.scope.min_samples && !over {
             let why = format!(
                 "{} calls reached {} (need {}): the bulkhead was not exercised",
                 evidence.samples, self.dependency, self.scope.min_samples
@@ -137,6 +140,13 @@ mod tests {
         assert_eq!(verdict.evidence.observed, Some(Measure::Count(5)));
         assert_eq!(verdict.evidence.samples, 5);
         let verdict = MaxInFlight::new("crm", 5, Scope::phase("fault")).check(&seen);
+        assert_eq!(
+            verdict.outcome,
+            Outcome::Inconclusive,
+            "5 calls: too few to pass"
+        );
+        let enough = Scope::phase("fault").with_min_samples(5);
+        let verdict = MaxInFlight::new("crm", 5, enough).check(&seen);
         assert_eq!(verdict.outcome, Outcome::Pass, "{verdict:?}");
     }
 
@@ -179,9 +189,14 @@ mod tests {
         for i in 0..20 {
             call(&mut seen, "crm", 1_000 + i, 99, "r");
         }
-        call(&mut seen, "crm", 500, 99, "in the baseline");
+        call(&mut seen, "crm", 500, 9, "in the baseline");
         let baseline = MaxInFlight::new("crm", 30, Scope::phase("baseline")).check(&seen);
         assert_eq!(baseline.outcome, Outcome::Inconclusive);
+        // One call that saw the limit broken is enough to fail.
+        call(&mut seen, "crm", 600, 31, "over");
+        let baseline = MaxInFlight::new("crm", 30, Scope::phase("baseline")).check(&seen);
+        assert_eq!(baseline.outcome, Outcome::Fail);
+        assert_eq!(baseline.evidence.samples, 2);
         let settled = MaxInFlight::new(
             "crm",
             30,
