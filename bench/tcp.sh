@@ -7,7 +7,9 @@
 #
 # 1. throughput: redis-benchmark -t get,set -c 50 -n 200000, rounds
 #    alternating direct and proxied; figure: the median per-round ratio of
-#    ops/s. Target: >= 0.85x.
+#    ops/s. Target: >= 0.85x. A peer proxy measured in the same rounds:
+#    HAProxy in TCP mode (no faults, one process), what any userspace proxy
+#    costs on this machine.
 # 2. latency: a 200 ms latency fault (downstream), 200 PINGs one after the
 #    other on one connection; p50 and p99 of the round trip. Target: p50 <=
 #    200.5 ms, p99 <= 202 ms.
@@ -20,6 +22,7 @@ source bench/common.sh
 need redis-server
 need redis-benchmark
 need python3
+need haproxy
 ROUNDS=${ROUNDS:-5}
 cargo build --release -q -p fault-server --bin fault-server
 pids=()
@@ -39,19 +42,39 @@ proxy=$(json_field "$OUT/tcp-fs.json" "['dependencies']['cache']")
 proxy_port=${proxy##*:}
 control=$(json_field "$OUT/tcp-fs.json" "['control']")
 
-echo "== 1. redis-benchmark GET/SET, 50 clients, direct vs proxied (${ROUNDS} rounds)"
+haproxy_port=$(free_port)
+cat > "$OUT/tcp-haproxy.cfg" <<CFG
+global
+  maxconn 5000
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen redis
+  bind 127.0.0.1:$haproxy_port
+  server redis 127.0.0.1:$redis_port
+CFG
+"$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$OUT/tcp-haproxy.cfg" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$haproxy_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$haproxy_port" ping >/dev/null || { echo "HAProxy did not start: haproxy -c -f $OUT/tcp-haproxy.cfg" >&2; exit 1; }
+
+echo "== 1. redis-benchmark GET/SET, 50 clients, direct vs proxied, HAProxy (TCP mode) as a peer (${ROUNDS} rounds)"
 # The mean of GET's and SET's requests/s (--csv: "test","rps",...).
 ops() { redis-benchmark -h 127.0.0.1 -p "$1" -t get,set -c 50 -n 200000 --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, "", $2); s += $2; n++ } END { print s / n }'; }
 : > "$OUT/tcp-throughput.txt"
 for round in $(seq "$ROUNDS"); do
-  d=$(ops "$redis_port"); p=$(ops "$proxy_port")
-  echo "$round $d $p" | tee -a "$OUT/tcp-throughput.txt" | awk '{printf "   round %s: direct %.0f ops/s, proxied %.0f ops/s, ratio %.3f\n", $1, $2, $3, $3/$2}'
+  d=$(ops "$redis_port"); p=$(ops "$proxy_port"); h=$(ops "$haproxy_port")
+  echo "$round $d $p $h" | tee -a "$OUT/tcp-throughput.txt" | awk '{printf "   round %s: direct %.0f ops/s, fault-server %.0f ops/s (%.3f), haproxy %.0f ops/s (%.3f)\n", $1, $2, $3, $3/$2, $4, $4/$2}'
 done
 python3 - "$OUT/tcp-throughput.txt" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-med = statistics.median(float(p) / float(d) for _, d, p in rows)
-print(f"   median ratio {med:.3f} (target >= 0.85): {'PASS' if med >= 0.85 else 'FAIL'}")
+med = statistics.median(float(p) / float(d) for _, d, p, _ in rows)
+peer = statistics.median(float(h) / float(d) for _, d, _, h in rows)
+print(f"   median ratio {med:.3f} (target >= 0.85): {'PASS' if med >= 0.85 else 'FAIL'}; HAProxy {peer:.3f}; fault-server / HAProxy {med / peer:.3f}")
 PY
 
 echo "== 2. PING through a 200 ms latency fault (200 round trips)"

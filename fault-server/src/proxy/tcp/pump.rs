@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use std::cell::RefCell;
+
+use bytes::Bytes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncWriteExt;
@@ -53,26 +55,31 @@ pub(super) async fn run(
     }
 }
 
-/// Reads chunks as they come. An idle connection holds no buffer: one is
-/// made only once the socket is readable.
+thread_local! {
+    /// Where a worker reads a chunk before copying it out at its own size:
+    /// a small message costs a small allocation, and an idle connection no
+    /// buffer at all.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; CHUNK]);
+}
+
+/// Reads chunks as they come.
 async fn read(src: OwnedReadHalf, tx: mpsc::Sender<Chunk>) {
     loop {
         if src.readable().await.is_err() {
             let _ = tx.send(Chunk::End).await;
             return;
         }
-        let mut buf = BytesMut::with_capacity(CHUNK);
-        match src.try_read_buf(&mut buf) {
-            Ok(0) => {
+        let read = SCRATCH.with_borrow_mut(|scratch| {
+            src.try_read(scratch)
+                .map(|n| Bytes::copy_from_slice(&scratch[..n]))
+        });
+        match read {
+            Ok(data) if data.is_empty() => {
                 let _ = tx.send(Chunk::End).await;
                 return;
             }
-            Ok(_) => {
-                if tx
-                    .send(Chunk::Data(buf.freeze(), Instant::now()))
-                    .await
-                    .is_err()
-                {
+            Ok(data) => {
+                if tx.send(Chunk::Data(data, Instant::now())).await.is_err() {
                     return;
                 }
             }
