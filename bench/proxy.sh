@@ -6,7 +6,9 @@
 #   bench/proxy.sh                     # ROUNDS=10 SECONDS_PER_ROUND=5
 #
 # 1. throughput: wrk -t2 -c64, rounds alternating direct and proxied; the
-#    figure is the median of the per-round ratios. Target: >= 0.85x.
+#    figure is the median of the per-round ratios. Target: >= 0.85x. A peer
+#    proxy in the same rounds: HAProxy in HTTP mode (one thread, keep-alive
+#    to the upstream), what a mature reverse proxy costs on this machine.
 # 2. added latency: oha at a fixed 2,000 requests/s for 10 s, open loop
 #    (--latency-correction), direct then proxied. Target: p99 added <= 1 ms.
 set -euo pipefail
@@ -14,6 +16,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 need wrk
 need python3
+need haproxy
 need_oha
 cargo build --release -q -p fault-server --bin fault-server
 cargo build --release -q -p fault-server --example bare_hyper
@@ -28,21 +31,45 @@ printf '[[dependencies]]\nname = "api"\nproxy = "http://%s"\n' "$upstream" > "$O
 target/release/fault-server --config "$OUT/proxy.toml" --control 127.0.0.1:0 --seed 1 > "$OUT/proxy-fs.json" & pids+=($!)
 for _ in $(seq 50); do [ -s "$OUT/proxy-fs.json" ] && break; sleep 0.1; done
 proxy=$(json_field "$OUT/proxy-fs.json" "['dependencies']['api']")
+haproxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$OUT/proxy-haproxy.cfg" <<CFG
+global
+  maxconn 5000
+  nbthread 1
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen api
+  bind 127.0.0.1:$haproxy_port
+  server api $upstream
+CFG
+"$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$OUT/proxy-haproxy.cfg" >/dev/null 2>&1 &
+pids+=($!)
+haproxy="127.0.0.1:$haproxy_port"
+for _ in $(seq 100); do curl -sf "http://$haproxy/" >/dev/null 2>&1 && break; sleep 0.05; done
+curl -sf "http://$haproxy/" >/dev/null || { echo "HAProxy did not start: haproxy -c -f $OUT/proxy-haproxy.cfg" >&2; exit 1; }
 
 echo "== 1. throughput, direct vs proxied (wrk -t2 -c64, ${ROUNDS} rounds x ${SECONDS_PER_ROUND}s)"
 wrk -t2 -c64 -d3s "http://$upstream/" >/dev/null
 wrk -t2 -c64 -d3s "http://$proxy/" >/dev/null
+wrk -t2 -c64 -d3s "http://$haproxy/" >/dev/null
 : > "$OUT/proxy-throughput.txt"
 for round in $(seq "$ROUNDS"); do
   d=$(wrk -t2 -c64 -d"${SECONDS_PER_ROUND}s" "http://$upstream/" | awk '/Requests\/sec/ {print $2}')
   p=$(wrk -t2 -c64 -d"${SECONDS_PER_ROUND}s" "http://$proxy/" | awk '/Requests\/sec/ {print $2}')
-  echo "$round $d $p" | tee -a "$OUT/proxy-throughput.txt" | awk '{printf "   round %s: direct %.0f req/s, proxied %.0f req/s, ratio %.3f\n", $1, $2, $3, $3/$2}'
+  h=$(wrk -t2 -c64 -d"${SECONDS_PER_ROUND}s" "http://$haproxy/" | awk '/Requests\/sec/ {print $2}')
+  echo "$round $d $p $h" | tee -a "$OUT/proxy-throughput.txt" | awk '{printf "   round %s: direct %.0f req/s, fault-server %.0f req/s (%.3f), haproxy %.0f req/s (%.3f)\n", $1, $2, $3, $3/$2, $4, $4/$2}'
 done
 python3 - "$OUT/proxy-throughput.txt" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-med = statistics.median(float(p) / float(d) for _, d, p in rows)
-print(f"   median ratio {med:.3f} (target >= 0.85): {'PASS' if med >= 0.85 else 'FAIL'}")
+med = statistics.median(float(p) / float(d) for _, d, p, _ in rows)
+peer = statistics.median(float(h) / float(d) for _, d, _, h in rows)
+print(f"   median ratio {med:.3f} (target >= 0.85): {'PASS' if med >= 0.85 else 'FAIL'}; HAProxy {peer:.3f}; fault-server / HAProxy {med / peer:.3f}")
 PY
 
 echo "== 2. added latency at 2,000 req/s for 10 s (oha --latency-correction)"
