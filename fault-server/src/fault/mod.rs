@@ -265,17 +265,8 @@ impl Fault {
     /// Whether it can apply to a TCP proxy's connections (`latency` and the
     /// TCP kinds), as opposed to HTTP requests (every kind but the TCP ones).
     pub fn for_tcp(&self) -> bool {
-        matches!(
-            self.kind,
-            FaultKind::Latency(_)
-                | FaultKind::Bandwidth(_)
-                | FaultKind::Slicer(_)
-                | FaultKind::Timeout(_)
-                | FaultKind::ResetPeer(_)
-                | FaultKind::SlowClose(_)
-                | FaultKind::LimitData(_)
-                | FaultKind::Down(_)
-        )
+        let kind = self.kind.name();
+        kind == FaultKindName::Latency || kind.tcp_only()
     }
 
     /// Whether it can apply to HTTP requests (a stub's or an HTTP proxy's).
@@ -289,8 +280,12 @@ impl Fault {
         let name = self.kind.name();
         if tcp {
             if !self.for_tcp() {
+                let takes: Vec<&str> = FaultKindName::taken_by(true)
+                    .map(FaultKindName::as_str)
+                    .collect();
                 return Err(format!(
-                    "`{name}` acts on HTTP requests; a TCP proxy takes latency, bandwidth, slicer, timeout, reset_peer, slow_close, limit_data and down"
+                    "`{name}` acts on HTTP requests; a TCP proxy takes {}",
+                    takes.join(", ")
                 ));
             }
             if self.matcher.is_some() {
@@ -392,6 +387,28 @@ impl FaultKindName {
         FaultKindName::LimitData,
         FaultKindName::Down,
     ];
+
+    /// Whether it acts on a TCP proxy's connections only (not `latency`,
+    /// which acts on both).
+    pub fn tcp_only(self) -> bool {
+        matches!(
+            self,
+            FaultKindName::Bandwidth
+                | FaultKindName::Slicer
+                | FaultKindName::Timeout
+                | FaultKindName::ResetPeer
+                | FaultKindName::SlowClose
+                | FaultKindName::LimitData
+                | FaultKindName::Down
+        )
+    }
+
+    /// The kinds a TCP proxy takes (`tcp`), or an HTTP dependency.
+    pub fn taken_by(tcp: bool) -> impl Iterator<Item = FaultKindName> {
+        FaultKindName::ALL
+            .into_iter()
+            .filter(move |k| *k == FaultKindName::Latency || k.tcp_only() == tcp)
+    }
 
     /// The name as written in files.
     pub fn as_str(self) -> &'static str {

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::super::problem::Problem;
 use crate::fault::{
-    ActiveFault, BandwidthFault, DownFault, FaultKind, LatencyFault, LimitDataFault,
+    ActiveFault, BandwidthFault, DownFault, FaultKind, FaultKindName, LatencyFault, LimitDataFault,
     ResetPeerFault, SlicerFault, SlowCloseFault, Stream, TimeoutFault,
 };
 use crate::{DependencySpec, DependencyView, Distribution, Fault, HttpProxy};
@@ -275,15 +275,19 @@ impl ToxicIn {
                 "stream: an HTTP proxy's toxics act on each request; stream must be downstream",
             ));
         }
-        let http_only = HTTP_KINDS.contains(&kind_name);
-        let tcp_only = TCP_KINDS.contains(&kind_name);
-        if (tcp && http_only) || (!tcp && tcp_only) {
-            let takes = if tcp {
-                format!("a TCP proxy takes latency, {}", TCP_KINDS.join(", "))
-            } else {
-                format!("an HTTP proxy takes latency, {}", HTTP_KINDS.join(", "))
-            };
-            return Err(bad(format!("invalid toxic type: `{kind_name}`; {takes}")));
+        // Ours and Toxiproxy's type names are the same words.
+        let known = FaultKindName::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind_name);
+        if let Some(known) = known.filter(|k| *k != FaultKindName::Latency && k.tcp_only() != tcp) {
+            let takes: Vec<&str> = FaultKindName::taken_by(tcp)
+                .map(FaultKindName::as_str)
+                .collect();
+            let proxy = if tcp { "a TCP proxy" } else { "an HTTP proxy" };
+            return Err(bad(format!(
+                "invalid toxic type: `{known}`; {proxy} takes {}",
+                takes.join(", ")
+            )));
         }
         let toxicity = self.toxicity.unwrap_or(1.0);
         let attributes = Value::Object(self.attributes.clone().unwrap_or_default());
@@ -305,29 +309,6 @@ impl ToxicIn {
         Ok(fault)
     }
 }
-
-/// Toxic types only a TCP proxy takes (and `latency`, which both take).
-const TCP_KINDS: [&str; 7] = [
-    "bandwidth",
-    "slicer",
-    "timeout",
-    "reset_peer",
-    "slow_close",
-    "limit_data",
-    "down",
-];
-
-/// Toxic types only an HTTP proxy takes: our per-request kinds.
-const HTTP_KINDS: [&str; 8] = [
-    "error",
-    "throttle",
-    "hang",
-    "reset",
-    "close",
-    "slow_body",
-    "malformed",
-    "saturation",
-];
 
 /// Toxiproxy's attributes for its types, each field defaulting to zero.
 #[derive(Deserialize, Default)]
@@ -420,7 +401,10 @@ fn kind(kind: &str, attributes: Value) -> Result<FaultKind, Problem> {
             FaultKind::Down(DownFault {})
         }
         // Our HTTP kinds, with their own keys.
-        kind if HTTP_KINDS.contains(&kind) => {
+        kind if FaultKindName::ALL
+            .iter()
+            .any(|k| k.as_str() == kind && !k.tcp_only()) =>
+        {
             let mut fault = Map::new();
             fault.insert(kind.to_owned(), attributes);
             serde_json::from_value::<Fault>(Value::Object(fault))
