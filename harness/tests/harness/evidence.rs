@@ -271,6 +271,14 @@ name = "failing again"
 duration = "600ms"
 faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
 
+# The same faults a little longer: a request of "failing again" whose retries
+# cross its end still fails them all (into a healthy phase, its retry would
+# succeed and it would make 2 calls, not 3: true, but not this test's point).
+[[phases]]
+name = "failing still"
+duration = "200ms"
+faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
+
 [[phases]]
 name = "recovery"
 duration = "300ms"
