@@ -103,7 +103,8 @@ async fn route(context: &ControlContext, request: Request<Incoming>) -> Result<R
 
 /// Refuses a path no route has (404), or a method the path does not take (405).
 fn allowed(method: &Method, path: &str) -> Result<(), Problem> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segments = segments(path)?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let allowed = allowed_methods(&segments)
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no route {path}")))?;
     if !allowed.split(", ").any(|m| m == method.as_str()) {
@@ -130,7 +131,8 @@ fn respond(
     body: &[u8],
 ) -> Result<Reply, Problem> {
     allowed(method, path)?;
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segments = segments(path)?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         // `version` is the Toxiproxy API's, which clients read; ours beside it.
@@ -246,14 +248,39 @@ fn respond(
             super::toxiproxy::respond(registry, tokened, method, &segments, body)
         }
         (&Method::POST, ["reset"]) => {
-            registry.reset();
-            Ok(empty(StatusCode::NO_CONTENT))
+            let failed: Vec<String> = registry.reset().iter().map(ToString::to_string).collect();
+            if failed.is_empty() {
+                Ok(empty(StatusCode::NO_CONTENT))
+            } else {
+                Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    format!("reset, but not enabled again: {}", failed.join("; ")),
+                ))
+            }
         }
         _ => Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!("no route {method} {path}"),
         )),
     }
+}
+
+/// A path's segments, each percent-decoded (`/proxies/my%20db` names `my db`).
+fn segments(path: &str) -> Result<Vec<String>, Problem> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|_| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("`{segment}` is not UTF-8 once percent-decoded"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The methods a path takes, or `None` when no route has this path.
@@ -274,10 +301,22 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     })
 }
 
+/// How long a client may take to send a request's body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn read_body(request: Request<Incoming>) -> Result<Bytes, Problem> {
-    Ok(Limited::new(request.into_body(), MAX_BODY)
-        .collect()
-        .await
+    let collected = tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(request.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {BODY_TIMEOUT:?}"),
+        )
+    })?;
+    Ok(collected
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 Problem::new(

@@ -204,13 +204,15 @@ fn validate_name(name: &str) -> Result<(), ControlError> {
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        // `.` and `..` are path steps a URL library removes: not addressable.
+        && !name.bytes().all(|b| b == b'.');
     if ok {
         Ok(())
     } else {
         Err(ControlError::invalid(
             "name",
-            format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`"),
+            format!("`{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`, not only dots"),
         ))
     }
 }

@@ -65,11 +65,23 @@ pub(crate) fn check_duration(key: &str, duration: Duration) -> Result<(), String
     Ok(())
 }
 
-/// The first fault (by index) whose name another before it has, and why.
+/// The first fault (by index) whose name another before it has, or that
+/// takes the shape of an unnamed fault's label (`latency-3`), and why.
 pub(crate) fn check_names(faults: &[Fault]) -> Result<(), (usize, String)> {
     let mut names = std::collections::BTreeSet::new();
     for (i, fault) in faults.iter().enumerate() {
         if let Some(name) = &fault.name {
+            let label = name.rsplit_once('-').is_some_and(|(kind, id)| {
+                !id.is_empty()
+                    && id.bytes().all(|b| b.is_ascii_digit())
+                    && FaultKindName::ALL.iter().any(|k| k.as_str() == kind)
+            });
+            if label {
+                return Err((
+                    i,
+                    format!("`{name}` is how an unnamed fault is labelled (<kind>-<id>); choose another name"),
+                ));
+            }
             if !names.insert(name) {
                 return Err((
                     i,

@@ -47,9 +47,9 @@ struct Running {
     addr: SocketAddr,
     /// Cancelled when the dependency is removed (or the server stops).
     removed: CancellationToken,
-    /// Cancelled to close the listener and every connection: when removed,
-    /// or disabled (a child of `removed`, made anew when enabled again).
-    serving: CancellationToken,
+    /// Its listener and connections: closed when removed, or disabled (made
+    /// anew when enabled again).
+    serving: Listening,
     /// When it lapses, for a dependency added with a lease.
     lease: Option<Arc<Mutex<Instant>>>,
 }
@@ -102,6 +102,35 @@ pub struct DependencyView {
 
 fn enabled() -> bool {
     true
+}
+
+/// A dependency's listener being served: `stop` closes it (and its
+/// connections); `closed` says when it has.
+#[derive(Debug, Clone)]
+struct Listening {
+    stop: CancellationToken,
+    closed: Arc<Closed>,
+}
+
+/// Set once a listener's task has ended, its socket closed.
+#[derive(Debug, Default)]
+struct Closed {
+    done: Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Closed {
+    fn done(&self) {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self, at_most: Duration) {
+        let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .changed
+            .wait_timeout_while(done, at_most, |done| !*done);
+    }
 }
 
 /// A window opened on every dependency at once.
@@ -208,6 +237,7 @@ impl Registry {
         {
             if let Some(removed) = dependencies.remove(name) {
                 removed.removed.cancel();
+                self.closed(&removed.serving);
             }
         }
     }
@@ -234,8 +264,7 @@ impl Registry {
             return Err(ControlError::DuplicateDependency(spec.name.clone()));
         }
         let removed = self.shutdown.child_token();
-        let serving = removed.child_token();
-        let addr = self.serve(&dependency, spec.listen_addr(), serving.clone())?;
+        let (addr, serving) = self.serve(&dependency, spec.listen_addr(), &removed)?;
         let running = Running {
             dependency,
             addr,
@@ -255,17 +284,31 @@ impl Registry {
             .remove(name)
             .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))?;
         running.removed.cancel();
+        self.closed(&running.serving);
         Ok(())
     }
 
-    /// Binds `wanted` and serves `dependency` there until `serving` is
-    /// cancelled; the address bound.
+    /// Closes a listener and its connections, and (except on the data
+    /// plane's own runtime, which must run to close it) waits until the port
+    /// is free: a client that re-creates a dependency on the same port at
+    /// once must not find it taken.
+    fn closed(&self, listening: &Listening) {
+        listening.stop.cancel();
+        let on_data_plane = tokio::runtime::Handle::try_current()
+            .is_ok_and(|current| current.id() == self.runtime.id());
+        if !on_data_plane {
+            listening.closed.wait(Duration::from_secs(2));
+        }
+    }
+
+    /// Binds `wanted` and serves `dependency` there until `within` is
+    /// cancelled or the listening handle is closed; the address bound.
     fn serve(
         &self,
         dependency: &Arc<Dependency>,
         wanted: SocketAddr,
-        serving: CancellationToken,
-    ) -> Result<SocketAddr, ControlError> {
+        within: &CancellationToken,
+    ) -> Result<(SocketAddr, Listening), ControlError> {
         let bind_error = |source| ControlError::Bind {
             addr: wanted,
             source,
@@ -277,14 +320,23 @@ impl Registry {
             tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
         };
         let (served, limits) = (Arc::clone(dependency), self.connections.clone());
+        let listening = Listening {
+            stop: within.child_token(),
+            closed: Arc::new(Closed::default()),
+        };
+        let (stop, closed) = (listening.stop.clone(), Arc::clone(&listening.closed));
         if dependency.tcp.is_some() {
-            self.runtime
-                .spawn(crate::proxy::tcp::serve(listener, served, serving, limits));
+            self.runtime.spawn(async move {
+                crate::proxy::tcp::serve(listener, served, stop, limits).await;
+                closed.done();
+            });
         } else {
-            self.runtime
-                .spawn(dataplane::serve(listener, served, serving, limits));
+            self.runtime.spawn(async move {
+                dataplane::serve(listener, served, stop, limits).await;
+                closed.done();
+            });
         }
-        Ok(addr)
+        Ok((addr, listening))
     }
 
     pub(crate) fn view(&self, name: &str) -> Result<DependencyView, ControlError> {
@@ -457,18 +509,19 @@ impl Registry {
     }
 
     /// Clears every fault and every journal and enables every dependency
-    /// (Toxiproxy's reset); dependencies keep running.
-    pub(crate) fn reset(&self) {
+    /// (Toxiproxy's reset); dependencies keep running. The dependencies that
+    /// could not be enabled again (their address taken meanwhile), with why.
+    pub(crate) fn reset(&self) -> Vec<ControlError> {
         let disabled: Vec<String> = self
             .read()
             .iter()
             .filter(|(_, running)| !running.dependency.is_enabled())
             .map(|(name, _)| name.clone())
             .collect();
-        for name in disabled {
-            // One whose address was taken meanwhile stays disabled.
-            let _ = self.set_enabled(&name, true);
-        }
+        let failed = disabled
+            .iter()
+            .filter_map(|name| self.set_enabled(name, true).err())
+            .collect();
         let now_ns = self.clock.now_ns();
         for running in self.read().values() {
             let mut state = running.dependency.state();
@@ -476,6 +529,7 @@ impl Registry {
             state.journal.clear(now_ns);
             running.dependency.clear_alerts();
         }
+        failed
     }
 
     /// Snapshot of every dependency's counters, for metrics.

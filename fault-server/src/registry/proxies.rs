@@ -26,13 +26,14 @@ impl Registry {
             .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))?;
         if running.dependency.is_enabled() != enabled {
             if enabled {
-                let serving = running.removed.child_token();
-                running.addr = self.serve(&running.dependency, running.addr, serving.clone())?;
+                let (addr, serving) =
+                    self.serve(&running.dependency, running.addr, &running.removed)?;
+                running.addr = addr;
                 running.serving = serving;
                 running.dependency.set_enabled(true);
             } else {
                 running.dependency.set_enabled(false);
-                running.serving.cancel();
+                self.closed(&running.serving);
             }
         }
         Ok(view(running))
@@ -51,12 +52,18 @@ impl Registry {
             .get_mut(name)
             .ok_or_else(|| ControlError::UnknownDependency(name.to_owned()))?;
         if running.dependency.is_enabled() {
-            let serving = running.removed.child_token();
-            let addr = self.serve(&running.dependency, listen, serving.clone())?;
-            running.serving.cancel();
+            let (addr, serving) = self.serve(&running.dependency, listen, &running.removed)?;
+            self.closed(&running.serving);
             running.serving = serving;
             running.addr = addr;
         } else {
+            // Not listening: the address is only remembered, once it is
+            // known to be free now (else enabling would fail later).
+            let probe = crate::dataplane::bind(listen).map_err(|source| ControlError::Bind {
+                addr: listen,
+                source,
+            })?;
+            drop(probe);
             running.addr = listen;
         }
         Ok(view(running))
@@ -118,8 +125,9 @@ impl Registry {
             .ok_or_else(|| unknown_fault(name, &fault_name))
     }
 
-    /// Replaces the fault named `fault` (keeping its place) with `with`,
-    /// which keeps the name.
+    /// Replaces the fault labelled `fault` (keeping its place) with `with`,
+    /// which is named `fault` from then on (an unnamed fault keeps its
+    /// label as its name, so a client finds it where it was).
     pub(crate) fn update_fault(
         &self,
         name: &str,
@@ -128,7 +136,9 @@ impl Registry {
     ) -> Result<ActiveFault, ControlError> {
         let running = self.running(name)?;
         with.name = Some(fault.to_owned());
-        super::validate_faults(std::slice::from_ref(&with), &running.dependency)?;
+        with.validate()
+            .and_then(|()| with.check_for(running.dependency.tcp.is_some()))
+            .map_err(|e| ControlError::invalid("fault", e))?;
         let now = Instant::now();
         let mut state = running.dependency.state();
         if !state.faults.update_named(fault, with, now) {

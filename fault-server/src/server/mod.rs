@@ -499,7 +499,8 @@ impl FaultServer {
         self.registry.stats(dependency)
     }
 
-    /// Clears every fault and journal.
+    /// Clears every fault and journal, and enables every disabled dependency
+    /// (one whose address was taken meanwhile stays disabled).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -515,7 +516,9 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn reset(&self) {
-        self.registry.reset();
+        // A dependency disabled and whose address was taken stays disabled;
+        // `set_enabled` says why.
+        let _ = self.registry.reset();
     }
 
     /// Stops every listener, every connection and the control API, and waits

@@ -153,14 +153,17 @@ async fn proxies_are_created_listed_shown_and_deleted_with_toxiproxy_s_answers()
         body["error"].as_str().unwrap().contains("upstrem"),
         "{body}"
     );
-    for (listen, says) in [
-        ("0.0.0.0:0", "beyond this machine"),
-        ("example.com:80", "names are not resolved"),
+    for (listen, status, says) in [
+        ("0.0.0.0:0", StatusCode::FORBIDDEN, "beyond this machine"),
+        (
+            "example.com:80",
+            StatusCode::BAD_REQUEST,
+            "names are not resolved",
+        ),
     ] {
         let body = json!({"name": "x", "upstream": "127.0.0.1:1", "listen": listen});
-        let (status, body) =
-            control(&server, Method::POST, "/proxies", Some(&body.to_string())).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{listen}");
+        let (got, body) = control(&server, Method::POST, "/proxies", Some(&body.to_string())).await;
+        assert_eq!(got, status, "{listen}");
         assert!(body["error"].as_str().unwrap().contains(says), "{body}");
     }
     let (status, body) = control(
@@ -734,4 +737,306 @@ async fn version_answers_a_toxiproxy_version_clients_accept_and_ours_beside_it()
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["version"], "2.12.0");
     assert_eq!(body["fault_server"], env!("CARGO_PKG_VERSION"));
+}
+
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_let_go_is_free_at_once_for_the_next_bind() {
+    let server = server();
+    let (first, second) = (upstream(b"one").await, upstream(b"two").await);
+    let listen = free_port();
+    // Populate replacing a proxy on a fixed port: the old listener is closed
+    // before the new one binds.
+    for (round, up) in [first, second].iter().cycle().take(20).enumerate() {
+        let body = json!([{"name": "pp", "listen": listen, "upstream": up.to_string()}]);
+        let (status, answer) =
+            control(&server, Method::POST, "/populate", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::CREATED, "round {round}: {answer}");
+        assert_eq!(answer["proxies"][0]["listen"], listen.as_str());
+    }
+    connect(&listen, b"two").await;
+    // Disabled and enabled again, many times over.
+    for round in 0..50 {
+        for enabled in [false, true] {
+            let body = json!({"enabled": enabled}).to_string();
+            let (status, answer) =
+                control(&server, Method::PATCH, "/proxies/pp", Some(&body)).await;
+            assert_eq!(status, StatusCode::OK, "round {round}: {answer}");
+        }
+    }
+    // Deleted and created again on the same port.
+    for round in 0..20 {
+        control(&server, Method::DELETE, "/proxies/pp", None).await;
+        let body = json!({"name": "pp", "listen": listen, "upstream": first.to_string()});
+        let (status, answer) =
+            control(&server, Method::POST, "/proxies", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::CREATED, "round {round}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_done_is_refused_before_anything_changes() {
+    let server = server();
+    let (first, second) = (upstream(b"one").await, upstream(b"two").await);
+    let proxy = create(
+        &server,
+        json!({"name": "db", "upstream": first.to_string()}),
+    )
+    .await;
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    // An update whose listen cannot be bound changes nothing.
+    let body = json!({"upstream": second.to_string(), "listen": busy_addr});
+    let (status, answer) = control(
+        &server,
+        Method::PATCH,
+        "/proxies/db",
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (_, now) = control(&server, Method::GET, "/proxies/db", None).await;
+    assert_eq!(now, proxy, "nothing changed");
+    // A disabled proxy cannot be moved to an address in use either.
+    control(
+        &server,
+        Method::PATCH,
+        "/proxies/db",
+        Some(r#"{"enabled": false}"#),
+    )
+    .await;
+    let body = json!({"listen": busy_addr}).to_string();
+    let (status, _) = control(&server, Method::PATCH, "/proxies/db", Some(&body)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Reset says which proxy it could not enable again.
+    let listen = proxy["listen"].as_str().unwrap().to_owned();
+    let taken = std::net::TcpListener::bind(&listen).unwrap();
+    let (status, answer) = control(&server, Method::POST, "/reset", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains(&listen),
+        "{answer}"
+    );
+    drop(taken);
+    assert_eq!(
+        control(&server, Method::POST, "/reset", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    connect(&listen, b"one").await;
+    // Populate does not replace a dependency that is not a proxy.
+    server
+        .add_dependency(&DependencySpec::stub("stub").with_response(StubResponse::ok("ok")))
+        .unwrap();
+    let body = json!([{"name": "stub", "upstream": first.to_string()}]).to_string();
+    let (status, answer) = control(&server, Method::POST, "/populate", Some(&body)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        server.dependency("stub").unwrap().tcp.is_none(),
+        "the stub stays"
+    );
+    // Arrays where objects belong are refused, whatever serde would read.
+    for (path, body) in [
+        (
+            "/proxies",
+            r#"["x", "127.0.0.1:0", "127.0.0.1:1", true, null, null]"#,
+        ),
+        (
+            "/proxies/db/toxics",
+            r#"["t", "latency", "downstream", 1.0, {"latency": 1}]"#,
+        ),
+        ("/proxies/db", r#"[null, null, null, false, null, null]"#),
+        (
+            "/populate",
+            r#"[["x", "127.0.0.1:0", "127.0.0.1:1", true, null, null]]"#,
+        ),
+    ] {
+        let (status, answer) = control(&server, Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("object"),
+            "{answer}"
+        );
+    }
+    // Names a client could not address, or that an unnamed fault's label takes.
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/proxies",
+        Some(&json!({"name": "..", "upstream": first.to_string()}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, answer) = control(
+        &server,
+        Method::POST,
+        "/proxies/db/toxics",
+        Some(r#"{"name": "latency-7", "type": "latency"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // A name with a space is reached percent-encoded.
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/proxies/db/toxics",
+        Some(r#"{"name": "my toxic", "type": "latency"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, toxic) =
+        control(&server, Method::GET, "/proxies/db/toxics/my%20toxic", None).await;
+    assert_eq!(
+        (status, &toxic["name"]),
+        (StatusCode::OK, &json!("my toxic"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toxic_removed_lets_what_it_held_go_at_once() {
+    let server = server();
+    let up = upstream(b"").await;
+    let proxy = create(&server, json!({"name": "db", "upstream": up.to_string()})).await;
+    let listen = proxy["listen"].as_str().unwrap().to_owned();
+    for toxic in [
+        r#"{"name": "t", "type": "latency", "attributes": {"latency": 60000}}"#,
+        r#"{"name": "t", "type": "slicer", "attributes": {"average_size": 1, "delay": 10000000}}"#,
+        r#"{"name": "t", "type": "bandwidth", "attributes": {"rate": 1}}"#,
+    ] {
+        let mut stream = TcpStream::connect(&listen).await.unwrap();
+        round_trip(&mut stream).await;
+        control(&server, Method::POST, "/proxies/db/toxics", Some(toxic)).await;
+        let message = vec![b'x'; 4_000];
+        stream.write_all(&message).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        control(&server, Method::DELETE, "/proxies/db/toxics/t", None).await;
+        let mut back = vec![0; message.len()];
+        tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut back))
+            .await
+            .unwrap_or_else(|_| panic!("{toxic}: the held data never came"))
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "{toxic}");
+    }
+    // A close held back by slow_close goes once the toxic does.
+    control(
+        &server,
+        Method::POST,
+        "/proxies/db/toxics",
+        Some(r#"{"name": "t", "type": "slow_close", "attributes": {"delay": 60000}}"#),
+    )
+    .await;
+    let mut stream = TcpStream::connect(&listen).await.unwrap();
+    round_trip(&mut stream).await;
+    stream.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    control(&server, Method::DELETE, "/proxies/db/toxics/t", None).await;
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "the close came through: {read:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_keeps_what_the_toxiproxy_api_cannot_say() {
+    let upstream = FaultServer::builder()
+        .dependency(DependencySpec::stub("api").with_response(StubResponse::ok("real")))
+        .start()
+        .unwrap();
+    let server = server();
+    let up = upstream.addr("api").unwrap();
+    let proxy = create(
+        &server,
+        json!({"name": "api", "upstream": up.to_string(), "protocol": "http"}),
+    )
+    .await;
+    let fault = r#"{"error": {"status": 503}, "match": {"path": "/x"}, "first": 2, "lease": "1h", "name": "flaky"}"#;
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/dependencies/api/faults",
+        Some(fault),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, toxic) = control(
+        &server,
+        Method::PATCH,
+        "/proxies/api/toxics/flaky",
+        Some(r#"{"toxicity": 0.5}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{toxic}");
+    assert_eq!(toxic["toxicity"], 0.5);
+    let (_, view) = control(&server, Method::GET, "/dependencies/api", None).await;
+    let kept = &view["faults"][0];
+    assert_eq!(kept["match"], json!({"path": "/x"}), "{view}");
+    assert_eq!(
+        (&kept["first"], &kept["lease"]),
+        (&json!(2), &json!("1h")),
+        "{view}"
+    );
+    assert_eq!(kept["probability"], 0.5);
+    // A latency drawn log-normally takes Toxiproxy attributes in its place.
+    let (status, _) = control(
+        &server,
+        Method::POST,
+        "/dependencies/api/faults",
+        Some(r#"{"latency": {"log_normal": {"p50": "5ms", "p99": "50ms"}}, "name": "slow"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, toxic) = control(
+        &server,
+        Method::PATCH,
+        "/proxies/api/toxics/slow",
+        Some(r#"{"toxicity": 0.25}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, &toxic["toxicity"]),
+        (StatusCode::OK, &json!(0.25)),
+        "{toxic}"
+    );
+    let (status, toxic) = control(
+        &server,
+        Method::PATCH,
+        "/proxies/api/toxics/slow",
+        Some(r#"{"attributes": {"latency": 7}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{toxic}");
+    assert_eq!(toxic["attributes"], json!({"latency": 7, "jitter": 0}));
+    drop(proxy);
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_is_answered_408() {
+    let server = server();
+    let addr = server.control_addr().unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head =
+        format!("POST /proxies HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 100\r\n\r\n{{\"name\"");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), async {
+        let mut buf = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("an answer within the body timeout");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }

@@ -58,7 +58,7 @@ pub(crate) fn respond(
             json(StatusCode::OK, &proxies)
         }
         (&Method::POST, ["proxies"]) => {
-            let input: ProxyIn = parse(body)?;
+            let input: ProxyIn = parse_object(body)?;
             let new = input.to_new("")?;
             let view = create(registry, tokened, new)?;
             json(StatusCode::CREATED, &proxy(&view)?)
@@ -67,7 +67,7 @@ pub(crate) fn respond(
         (&Method::GET, ["proxies", name]) => json(StatusCode::OK, &proxy(&found(registry, name)?)?),
         (&Method::POST | &Method::PATCH, ["proxies", name]) => {
             let current = found(registry, name)?;
-            let input: ProxyIn = parse(body)?;
+            let input: ProxyIn = parse_object(body)?;
             let view = update(registry, tokened, &current, input)?;
             json(StatusCode::OK, &proxy(&view)?)
         }
@@ -81,7 +81,7 @@ pub(crate) fn respond(
         }
         (&Method::POST, ["proxies", name, "toxics"]) => {
             let view = found(registry, name)?;
-            let input: ToxicIn = parse(body)?;
+            let input: ToxicIn = parse_object(body)?;
             let fault = input.to_fault(view.tcp.is_some(), None)?;
             let added = registry.add_named_fault(name, fault).map_err(toxic_error)?;
             json(StatusCode::OK, &ToxicJson::of(&added))
@@ -94,9 +94,8 @@ pub(crate) fn respond(
         (&Method::POST | &Method::PATCH, ["proxies", name, "toxics", toxic]) => {
             let view = found(registry, name)?;
             let current = registry.fault_named(name, toxic).map_err(toxic_error)?;
-            let input: ToxicIn = parse(body)?;
-            let merged = input.over(&ToxicJson::of(&current))?;
-            let fault = merged.to_fault(view.tcp.is_some(), Some(toxic))?;
+            let input: ToxicIn = parse_object(body)?;
+            let fault = model::updated(&current, input, view.tcp.is_some())?;
             let updated = registry
                 .update_fault(name, toxic, fault)
                 .map_err(toxic_error)?;
@@ -123,7 +122,22 @@ pub(crate) fn populate_from(
     tokened: bool,
     body: &[u8],
 ) -> Result<Vec<ProxyJson>, (Problem, Vec<ProxyJson>)> {
-    let inputs: Vec<ProxyIn> = parse(body).map_err(|p| (p, Vec::new()))?;
+    let values: Vec<serde_json::Value> = parse(body).map_err(|p| (p, Vec::new()))?;
+    let inputs = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            if !value.is_object() {
+                return Err(bad(format!(
+                    "bad request body: proxy {}: not a JSON object",
+                    i + 1
+                )));
+            }
+            serde_json::from_value::<ProxyIn>(value)
+                .map_err(|e| bad(format!("bad request body: proxy {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|p| (p, Vec::new()))?;
     let mut checked = Vec::with_capacity(inputs.len());
     let mut names = std::collections::BTreeSet::new();
     for (i, input) in inputs.iter().enumerate() {
@@ -133,6 +147,16 @@ pub(crate) fn populate_from(
         new.spec
             .validate()
             .map_err(|e| (Problem::from(e), Vec::new()))?;
+        check_listen(new.spec.listen_addr(), tokened).map_err(|p| (p, Vec::new()))?;
+        if let Ok(current) = registry.view(&new.spec.name) {
+            if current.tcp.is_none() && current.proxy.is_none() {
+                let message = format!(
+                    "`{}` is a dependency that is not a proxy (a stub): remove it first",
+                    current.name
+                );
+                return Err((Problem::new(StatusCode::CONFLICT, message), Vec::new()));
+            }
+        }
         if !names.insert(new.spec.name.clone()) {
             let message = format!("duplicate proxy name `{}`", new.spec.name);
             return Err((bad(message), Vec::new()));
@@ -142,13 +166,18 @@ pub(crate) fn populate_from(
     let mut applied = Vec::with_capacity(checked.len());
     for new in checked {
         let view = match registry.view(&new.spec.name) {
+            // Kept, with its connections; toxics sent with it replace its own.
             Ok(current) if unchanged(&current, &new) => {
-                registry.set_enabled(&current.name, new.enabled)
+                let name = &current.name;
+                let toxics = (!new.spec.faults.is_empty())
+                    .then(|| registry.set_faults(name, new.spec.faults.clone(), None))
+                    .transpose();
+                toxics.and_then(|_| registry.set_enabled(name, new.enabled))
             }
             Ok(current) => registry
                 .remove(&current.name)
-                .and_then(|()| add(registry, tokened, &new)),
-            Err(_) => add(registry, tokened, &new),
+                .and_then(|()| add(registry, &new)),
+            Err(_) => add(registry, &new),
         };
         match view.map_err(Problem::from).and_then(|v| proxy(&v)) {
             Ok(proxy) => applied.push(proxy),
@@ -194,7 +223,8 @@ fn create(
     tokened: bool,
     new: NewProxy,
 ) -> Result<DependencyView, Problem> {
-    add(registry, tokened, &new).map_err(|e| match e {
+    check_listen(new.spec.listen_addr(), tokened)?;
+    add(registry, &new).map_err(|e| match e {
         ControlError::DuplicateDependency(_) => {
             Problem::new(StatusCode::CONFLICT, "proxy already exists")
         }
@@ -203,12 +233,7 @@ fn create(
 }
 
 /// Adds the proxy dependency, disabled at once when asked.
-fn add(
-    registry: &Arc<Registry>,
-    tokened: bool,
-    new: &NewProxy,
-) -> Result<DependencyView, ControlError> {
-    check_listen(new.spec.listen_addr(), tokened)?;
+fn add(registry: &Arc<Registry>, new: &NewProxy) -> Result<DependencyView, ControlError> {
     let view = registry.add(&new.spec)?;
     if new.enabled {
         Ok(view)
@@ -236,40 +261,57 @@ fn update(
             "protocol: a proxy's protocol cannot change; delete it and create another",
         ));
     }
-    let mut view = current.clone();
-    if let Some(upstream) = input.upstream.as_deref().filter(|u| !u.is_empty()) {
-        match &current.proxy {
-            Some(proxy) if model::same_http(proxy, upstream) => {}
-            Some(_) => return Err(bad(
+    // Everything that can be refused is checked before anything changes;
+    // the listener (which can fail to bind) moves first.
+    let upstream = input.upstream.as_deref().filter(|u| !u.is_empty());
+    let new_upstream =
+        match (upstream, &current.proxy) {
+            (None, _) => None,
+            (Some(upstream), Some(proxy)) if model::same_http(proxy, upstream) => None,
+            (Some(_), Some(_)) => return Err(bad(
                 "upstream: an HTTP proxy's upstream cannot change; delete it and create another",
             )),
-            None if current.tcp.as_deref() == Some(upstream) => {}
-            None => view = registry.set_upstream(name, upstream)?,
-        }
+            (Some(upstream), None) if current.tcp.as_deref() == Some(upstream) => None,
+            (Some(upstream), None) => {
+                crate::dependency::check_tcp_upstream(upstream)
+                    .map_err(|e| bad(format!("upstream: {e}")))?;
+                Some(upstream)
+            }
+        };
+    let listen = input
+        .listen
+        .as_deref()
+        .filter(|l| !l.is_empty())
+        .map(model::parse_listen)
+        .transpose()?
+        .filter(|listen| {
+            *listen != current.addr && !(listen.port() == 0 && listen.ip() == current.addr.ip())
+        });
+    if let Some(listen) = listen {
+        check_listen(listen, tokened)?;
     }
-    if let Some(listen) = input.listen.as_deref().filter(|l| !l.is_empty()) {
-        let listen = model::parse_listen(listen)?;
-        let moved =
-            listen != current.addr && !(listen.port() == 0 && listen.ip() == current.addr.ip());
-        if moved {
-            check_listen(listen, tokened)?;
-            view = registry.relisten(name, listen)?;
-        }
+    let mut view = current.clone();
+    if let Some(listen) = listen {
+        view = registry.relisten(name, listen)?;
     }
     if let Some(enabled) = input.enabled {
         view = registry.set_enabled(name, enabled)?;
     }
+    if let Some(upstream) = new_upstream {
+        view = registry.set_upstream(name, upstream)?;
+    }
     Ok(view)
 }
 
-/// A listen address beyond loopback needs the server's token.
-fn check_listen(listen: std::net::SocketAddr, tokened: bool) -> Result<(), ControlError> {
+/// A listen address beyond loopback needs the server's token (403, as
+/// `POST /dependencies` answers).
+fn check_listen(listen: std::net::SocketAddr, tokened: bool) -> Result<(), Problem> {
     if super::is_loopback(listen.ip()) || tokened {
         return Ok(());
     }
-    Err(ControlError::invalid(
-        "listen",
-        format!("{listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there, or listen on 127.0.0.1"),
+    Err(Problem::new(
+        StatusCode::FORBIDDEN,
+        format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there, or listen on 127.0.0.1"),
     ))
 }
 
@@ -301,6 +343,16 @@ fn toxic_error(error: ControlError) -> Problem {
 /// `bad request body: ...`.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     super::routes::parse_json(body).map_err(|p| bad(format!("bad request body: {}", p.message)))
+}
+
+/// A JSON object's body (an array in its place is refused, though serde
+/// would read a struct from one).
+fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(bad("bad request body: expected a JSON object"));
+    }
+    parse(body)
 }
 
 fn internal(error: serde_json::Error) -> Problem {

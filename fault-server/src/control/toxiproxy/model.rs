@@ -310,6 +310,47 @@ impl ToxicIn {
     }
 }
 
+/// The fault in force `current`, updated as a Toxiproxy client asks:
+/// `toxicity` and `attributes` (merged key by key) change, everything else
+/// it had (`match`, `first`, `lease`, its direction, a latency's finer
+/// durations when no attributes are sent) stays.
+pub(crate) fn updated(current: &ActiveFault, input: ToxicIn, tcp: bool) -> Result<Fault, Problem> {
+    let shown = ToxicJson::of(current);
+    let attributes = input.attributes.clone();
+    let merged = input.over(&shown)?;
+    let mut fault = match attributes {
+        // A latency shown with its own keys (a normal or log-normal one) is
+        // replaced by the Toxiproxy attributes sent, not merged with them.
+        Some(given) if !toxiproxy_units(&current.fault.kind) => ToxicIn {
+            attributes: Some(given),
+            ..merged.clone()
+        }
+        .to_fault(tcp, Some(&shown.name))?,
+        Some(_) => merged.to_fault(tcp, Some(&shown.name))?,
+        None => current.fault.clone(),
+    };
+    fault.probability = merged.toxicity.unwrap_or(current.fault.probability);
+    fault.matcher = current.fault.matcher.clone();
+    fault.first = current.fault.first;
+    fault.lease = current.fault.lease;
+    fault.stream = current.fault.stream;
+    fault
+        .validate()
+        .map_err(|e| bad(format!("toxicity or attributes: {e}")))?;
+    Ok(fault)
+}
+
+/// Whether a kind's attributes are shown in Toxiproxy's units (else in its
+/// own keys, which a latency drawn other than evenly has).
+fn toxiproxy_units(kind: &FaultKind) -> bool {
+    !matches!(
+        kind,
+        FaultKind::Latency(LatencyFault(
+            Distribution::Normal { .. } | Distribution::LogNormal { .. }
+        ))
+    )
+}
+
 /// Toxiproxy's attributes for its types, each field defaulting to zero.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

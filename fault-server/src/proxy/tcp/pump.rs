@@ -180,12 +180,18 @@ async fn write(
                     sent: &mut sent,
                     counted_from: &counted_from,
                 };
+                let watch = watching.then_some(&mut changes);
                 let delivered = deliver(
-                    connection, stream, &toxics, data, read_at, window, &mut rng, dst,
+                    connection, stream, &toxics, data, read_at, window, &mut rng, dst, watch,
                 )
                 .await;
                 match delivered {
                     Delivered::Yes => {}
+                    Delivered::Interrupted => {
+                        // The faults changed while the chunk was held: it was
+                        // let go at once, and the next meets the new ones.
+                        toxics = of_stream(connection.toxics(), stream);
+                    }
                     Delivered::LimitReached => {
                         connection.end(Outcome::Closed);
                         return;
@@ -207,7 +213,29 @@ async fn write(
                     })
                     .sum();
                 if !hold.is_zero() {
-                    tokio::time::sleep(hold).await;
+                    // Held back until the delay passes, or the faults change
+                    // (a `slow_close` removed lets the close through).
+                    let closed_at = Instant::now();
+                    loop {
+                        let hold: Duration = toxics
+                            .iter()
+                            .filter_map(|(t, _)| match t.kind {
+                                FaultKind::SlowClose(s) => Some(s.delay),
+                                _ => None,
+                            })
+                            .sum();
+                        let until = closed_at + hold;
+                        if Instant::now() >= until {
+                            break;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep_until(until) => break,
+                            changed = changes.changed(), if watching => match changed {
+                                Ok(()) => toxics = of_stream(connection.toxics(), stream),
+                                Err(_) => watching = false,
+                            },
+                        }
+                    }
                 }
                 let _ = dst.shutdown().await;
                 return;
@@ -218,6 +246,8 @@ async fn write(
 
 enum Delivered {
     Yes,
+    /// Delivered at once once the faults changed while it was held.
+    Interrupted,
     LimitReached,
     WriteFailed,
 }
@@ -230,7 +260,9 @@ struct Window<'a> {
 
 /// One chunk through the toxics: latency (from when it was read, so chunks
 /// in flight are delayed together, not one after another), then cut at a
-/// data limit, sliced, and paced to a bandwidth.
+/// data limit, sliced, and paced to a bandwidth. A change to the faults
+/// (`changes`) while it is held lets the rest of it go at once, as
+/// Toxiproxy flushes a toxic's data when the toxic goes.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     connection: &Connection,
@@ -241,7 +273,25 @@ async fn deliver(
     window: Window<'_>,
     rng: &mut ChaCha8Rng,
     dst: &mut OwnedWriteHalf,
+    mut changes: Option<&mut tokio::sync::watch::Receiver<u64>>,
 ) -> Delivered {
+    let mut interrupted = false;
+    // Waits out `wait`, or until the faults change.
+    async fn hold<W: std::future::Future<Output = ()>>(
+        wait: W,
+        changes: &mut Option<&mut tokio::sync::watch::Receiver<u64>>,
+    ) -> bool {
+        match changes {
+            Some(changes) => tokio::select! {
+                () = wait => false,
+                _ = changes.changed() => true,
+            },
+            None => {
+                wait.await;
+                false
+            }
+        }
+    }
     let mut delay = Duration::ZERO;
     let mut limit: Option<u64> = None;
     let mut slicer = None;
@@ -269,11 +319,11 @@ async fn deliver(
         // stub's latency is (tokio's timer rounds up to the millisecond).
         let due = read_at.checked_add(delay).unwrap_or(read_at);
         let left = due.saturating_duration_since(Instant::now());
-        if connection.virtual_time() {
-            tokio::time::sleep(left).await;
+        interrupted = if connection.virtual_time() {
+            hold(tokio::time::sleep(left), &mut changes).await
         } else {
-            crate::dataplane::precise_sleep::sleep(left).await;
-        }
+            hold(crate::dataplane::precise_sleep::sleep(left), &mut changes).await
+        };
     }
     let mut reached = false;
     if let Some(room) = limit {
@@ -288,6 +338,10 @@ async fn deliver(
     });
     let mut first = true;
     while !data.is_empty() {
+        if interrupted {
+            slicer = None;
+            rate = None;
+        }
         let size = match slicer {
             Some(s) => {
                 let spread = s.size_variation;
@@ -303,8 +357,9 @@ async fn deliver(
         .min(piece_cap)
         .min(data.len());
         if let (Some(s), false) = (slicer, first) {
-            if !s.delay.is_zero() {
-                tokio::time::sleep(s.delay).await;
+            if !s.delay.is_zero() && hold(tokio::time::sleep(s.delay), &mut changes).await {
+                interrupted = true;
+                continue;
             }
         }
         first = false;
@@ -316,11 +371,14 @@ async fn deliver(
         connection.carried(stream, piece.len() as u64);
         if let Some(rate) = rate {
             let seconds = piece.len() as f64 / (rate as f64 * 1_000.0);
-            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+            let paced = tokio::time::sleep(Duration::from_secs_f64(seconds));
+            interrupted |= hold(paced, &mut changes).await;
         }
     }
     if reached {
         Delivered::LimitReached
+    } else if interrupted {
+        Delivered::Interrupted
     } else {
         Delivered::Yes
     }
