@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::report::{observed, verdict_word};
 use crate::run::{run_suite, RunError, TargetOverride};
 use crate::suite::{Suite, SuiteError};
-use crate::{Outcome, Verdict};
+use crate::Verdict;
 
 /// The checklist suites as shipped in `suites/checklist/`, by file name.
 pub const CHECKLIST: [(&str, &str); 8] = [
@@ -139,15 +139,9 @@ impl SideBySide {
     /// would exit for it; 4 when stopped early.
     pub fn exit_code(&self) -> u8 {
         if self.aborted {
-            return 4;
+            return crate::report::exit::STOPPED;
         }
-        let hardened = self.rows.iter().map(|(_, _, h)| h.outcome);
-        if hardened.clone().any(|o| o == Outcome::Fail) {
-            1
-        } else if hardened.clone().any(|o| o == Outcome::Inconclusive) {
-            3
-        } else {
-            0
-        }
+        crate::report::RunOutcome::of_verdicts(self.rows.iter().map(|(_, _, h)| h.outcome))
+            .exit_code()
     }
 }

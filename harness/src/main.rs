@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
 use harness::report::json::{self, Report, SuiteReport};
-use harness::report::{exit_code, table};
+use harness::report::{exit, table, RunOutcome};
 use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
 use harness::Verdict;
@@ -230,7 +230,8 @@ async fn run(
     let stop = stop_on_signal();
     let mut reports = Vec::new();
     let mut observations = Vec::new();
-    let mut failure = None;
+    // How the run ended early, if it did, and what to tell the user.
+    let mut failure: Option<(RunOutcome, String)> = None;
     for suite in suites {
         match run_suite(suite, target, seed, &stop, progress).await {
             Ok(done) => {
@@ -246,21 +247,19 @@ async fn run(
                     done.verdicts,
                 ));
                 observations.push(done.observations);
-                if let Some(reason) = done.aborted {
-                    let why = if reason == "stopped" {
-                        "a signal".to_owned()
-                    } else {
-                        reason
-                    };
-                    failure = Some((
-                        4,
-                        format!("`{}` aborted by {why}; its faults are cleared, and its verdicts judge only what was seen before", suite.name),
-                    ));
+                if let Some(cause) = done.aborted {
+                    let why = format!("`{}` aborted by {cause}; its faults are cleared, and its verdicts judge only what was seen before", suite.name);
+                    failure = Some((RunOutcome::Aborted(cause), why));
                     break;
                 }
             }
             Err(error) => {
-                failure = Some((if error.is_usage() { 2 } else { 4 }, error.to_string()));
+                let outcome = if error.is_usage() {
+                    RunOutcome::Usage
+                } else {
+                    RunOutcome::Broken
+                };
+                failure = Some((outcome, error.to_string()));
                 break;
             }
         }
@@ -272,14 +271,15 @@ async fn run(
         .iter()
         .flat_map(|s| s.verdicts.iter().map(|v| (s.name.clone(), v.clone())))
         .collect();
-    let code = failure
-        .as_ref()
-        .map_or_else(|| exit_code(&verdicts), |(code, _)| *code);
+    let outcome = failure.as_ref().map_or_else(
+        || RunOutcome::of_verdicts(verdicts.iter().map(|(_, v)| v.outcome)),
+        |(outcome, _)| outcome.clone(),
+    );
     let report = Report {
         schema_version: json::SCHEMA_VERSION,
         faultline_version: env!("CARGO_PKG_VERSION").to_owned(),
-        outcome: json::outcome_word(code).to_owned(),
-        exit_code: code,
+        outcome: outcome.word().to_owned(),
+        exit_code: outcome.exit_code(),
         aborted_reason: failure.as_ref().map(|(_, why)| why.clone()),
         suites: reports,
     };
@@ -303,10 +303,10 @@ async fn run(
                 "faultline: cannot write the reports to {}: {error}",
                 dir.display()
             );
-            return ExitCode::from(4);
+            return ExitCode::from(RunOutcome::Broken.exit_code());
         }
     }
-    ExitCode::from(code)
+    ExitCode::from(outcome.exit_code())
 }
 
 async fn side_by_side(seed: u64) -> ExitCode {
@@ -314,7 +314,7 @@ async fn side_by_side(seed: u64) -> ExitCode {
         Ok(suites) => suites,
         Err(error) => {
             eprintln!("faultline: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE);
         }
     };
     match harness::demo::run_both(&suites, seed, &stop_on_signal()).await {
@@ -324,7 +324,11 @@ async fn side_by_side(seed: u64) -> ExitCode {
         }
         Err(error) => {
             eprintln!("faultline: {error}");
-            ExitCode::from(if error.is_usage() { 2 } else { 4 })
+            ExitCode::from(if error.is_usage() {
+                exit::USAGE
+            } else {
+                exit::STOPPED
+            })
         }
     }
 }
@@ -369,7 +373,8 @@ async fn serve_demo(args: DemoServeArgs) -> ExitCode {
                 "faultline: cannot serve the demo on {}: {error}",
                 args.listen
             );
-            ExitCode::from(1)
+            // Not "a property failed": it could not run.
+            ExitCode::from(RunOutcome::Broken.exit_code())
         }
     }
 }
@@ -378,7 +383,7 @@ async fn serve_demo(args: DemoServeArgs) -> ExitCode {
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
     let files = collect(paths).map_err(|e| {
         eprintln!("faultline: {e}");
-        ExitCode::from(2)
+        ExitCode::from(exit::USAGE)
     })?;
     let (loaded, errors): (Vec<_>, Vec<_>) = files
         .iter()
@@ -393,5 +398,5 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Suite>, ExitCode> {
     if files.is_empty() {
         eprintln!("faultline: no suite files found");
     }
-    Err(ExitCode::from(2))
+    Err(ExitCode::from(exit::USAGE))
 }

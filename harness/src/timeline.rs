@@ -54,8 +54,33 @@ pub struct RunResult {
     pub observations: Observations,
     /// When the run was stopped before its phases were over (ns on the run's clock).
     pub aborted_at_ns: Option<u64>,
-    /// Why: a condition of its [`Limits`], or `stopped` when the caller cancelled it.
-    pub aborted_reason: Option<String>,
+    /// Why, when it was.
+    pub aborted: Option<Abort>,
+}
+
+/// Why a run stopped before its phases were over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// The caller cancelled it (a signal, for the binary).
+    Stopped,
+    /// Still running this long after its last phase: the watchdog of [`Limits`].
+    HardCap(std::time::Duration),
+    /// Its `abort_when` condition held at a phase's end: why.
+    Unhealthy(String),
+}
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Abort::Stopped => f.write_str("a signal"),
+            Abort::HardCap(grace) => write!(
+                f,
+                "hard cap: still running {} after its last phase",
+                humantime::format_duration(*grace)
+            ),
+            Abort::Unhealthy(why) => f.write_str(why),
+        }
+    }
 }
 
 /// What ends a run early, besides its caller.
@@ -287,17 +312,10 @@ pub async fn run_until(
         Some((_, index)) => starts.get(*index).map(|at| clock.ns_at(*at)),
         None => stop.is_cancelled().then(|| clock.now_ns()),
     };
-    let aborted_reason = aborted_at_ns.map(|_| {
-        unhealthy.map(|(why, _)| why).unwrap_or_else(|| {
-            if capped.load(std::sync::atomic::Ordering::Relaxed) {
-                format!(
-                    "hard cap: still running {:?} after its last phase",
-                    limits.grace
-                )
-            } else {
-                "stopped".to_owned()
-            }
-        })
+    let aborted = aborted_at_ns.map(|_| match unhealthy {
+        Some((why, _)) => Abort::Unhealthy(why),
+        None if capped.load(std::sync::atomic::Ordering::Relaxed) => Abort::HardCap(limits.grace),
+        None => Abort::Stopped,
     });
     let cut = aborted_at_ns.unwrap_or(u64::MAX);
     let windows = windows.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -331,7 +349,7 @@ pub async fn run_until(
             alerts,
         },
         aborted_at_ns,
-        aborted_reason,
+        aborted,
     })
 }
 

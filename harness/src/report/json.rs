@@ -213,14 +213,3 @@ impl SuiteReport {
         }
     }
 }
-
-/// The word for how a run ended, from its exit code.
-pub fn outcome_word(exit_code: u8) -> &'static str {
-    match exit_code {
-        0 => "pass",
-        1 => "fail",
-        3 => "inconclusive",
-        4 => "aborted",
-        _ => "broken",
-    }
-}

@@ -4,10 +4,13 @@
 pub mod files;
 pub mod json;
 pub mod junit;
+pub mod outcome;
 pub mod summary;
 
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
+
+pub use outcome::{exit, RunOutcome};
 
 use crate::{Outcome, Verdict};
 
@@ -85,17 +88,4 @@ pub fn table(verdicts: &[(String, Verdict)]) -> String {
         }
     });
     Table::new(rows).with(Style::sharp()).to_string()
-}
-
-/// 0 when every property held, 1 when one failed, 3 when none failed but one
-/// was inconclusive.
-pub fn exit_code(verdicts: &[(String, Verdict)]) -> u8 {
-    let outcomes = || verdicts.iter().map(|(_, v)| v.outcome);
-    if outcomes().any(|o| o == Outcome::Fail) {
-        1
-    } else if outcomes().any(|o| o == Outcome::Inconclusive) {
-        3
-    } else {
-        0
-    }
 }

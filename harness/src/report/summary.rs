@@ -1,15 +1,14 @@
 //! `summary.md`: the verdicts as a Markdown table with their key figures, for
 //! a CI step summary (appended to `$GITHUB_STEP_SUMMARY` when it is set).
 
-use super::json::{outcome_word, Report};
+use super::json::Report;
 use super::{observed_and_threshold, verdict_word};
 
 /// The Markdown summary of a run.
 pub fn summary(report: &Report) -> String {
     let mut text = format!(
         "## faultline: {} (exit {})\n\n",
-        outcome_word(report.exit_code),
-        report.exit_code
+        report.outcome, report.exit_code
     );
     if let Some(reason) = &report.aborted_reason {
         text.push_str(&format!("Aborted: {}\n\n", escape(reason)));

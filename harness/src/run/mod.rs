@@ -304,9 +304,9 @@ pub enum TargetOverride<'a> {
 pub struct SuiteRun {
     /// One per expectation, judged on what was observed (up to the abort, if any).
     pub verdicts: Vec<Verdict>,
-    /// Why it ended early, if it did: `stopped` (the caller's `stop`), a
-    /// hard cap, or the suite's `abort_when`.
-    pub aborted: Option<String>,
+    /// Why it ended early, if it did: the caller's `stop`, a hard cap, or
+    /// the suite's `abort_when`.
+    pub aborted: Option<crate::timeline::Abort>,
     /// What the run observed, for the reports.
     pub observations: crate::Observations,
     /// What the run could not leave as it found it (a remote server's
@@ -426,7 +426,7 @@ async fn run_against(
             .iter()
             .map(|expect| expect.property().check(&result.observations))
             .collect(),
-        aborted: result.aborted_reason,
+        aborted: result.aborted,
         observations: result.observations,
         warnings: Vec::new(),
     })

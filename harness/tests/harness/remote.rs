@@ -132,4 +132,21 @@ async fn an_unreachable_remote_fault_server_breaks_the_run_with_exit_4() {
     let (code, text) = run(&path, "http://127.0.0.1:1").await;
     assert_eq!(code, Some(4), "{text}");
     assert!(text.contains("/clock: no answer"), "{text}");
+    // Broken, not aborted: nothing stopped it, it could not run.
+    let output = tokio::process::Command::new(BIN)
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--target-url",
+            "http://127.0.0.1:1",
+        ])
+        .args(["--output", "json"])
+        .output()
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&report["outcome"], &report["exit_code"]),
+        (&serde_json::json!("broken"), &serde_json::json!(4))
+    );
 }

@@ -209,6 +209,19 @@ async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
         stderr.contains("`shop.example.com` is not on loopback") && stderr.contains("allow_hosts"),
         "{stderr}"
     );
+    // The report says usage, not broken.
+    let (code, stdout, _) = faultline(&[
+        "run",
+        path.to_str().unwrap(),
+        "--target-url",
+        "http://shop.example.com:8080",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(code, Some(2));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["outcome"], "usage", "{report}");
 }
 
 #[tokio::test]

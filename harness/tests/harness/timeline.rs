@@ -257,7 +257,11 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
     .unwrap();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "{took:?}");
-    let reason = result.aborted_reason.unwrap();
-    assert!(reason.starts_with("hard cap"), "{reason}");
+    let reason = result.aborted.unwrap();
+    assert!(
+        matches!(reason, harness::timeline::Abort::HardCap(_)),
+        "{reason:?}"
+    );
+    assert!(reason.to_string().starts_with("hard cap"), "{reason}");
     assert!(server.dependency("payments").unwrap().faults.is_empty());
 }
