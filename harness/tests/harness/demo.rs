@@ -131,3 +131,17 @@ async fn the_checklist_holds_on_the_hardened_shop_and_breaks_on_the_naive_one() 
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn demo_serve_that_cannot_bind_exits_4_not_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = tokio::process::Command::new(BIN)
+        .args(["demo", "serve", "--profile", "hardened", "--listen", &addr])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cannot serve the demo"), "{stderr}");
+}
