@@ -97,7 +97,8 @@ async fn the_checklist_holds_on_the_hardened_shop_and_breaks_on_the_naive_one() 
         .await
         .unwrap();
     let table = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{table}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{table}{stderr}");
     let rows: Vec<Vec<String>> = table
         .lines()
         .filter(|line| line.starts_with('│'))
