@@ -205,36 +205,20 @@ async fn write(
             }
             Chunk::End => {
                 connection.closed(from);
-                let hold: Duration = toxics
-                    .iter()
-                    .filter_map(|(t, _)| match t.kind {
-                        FaultKind::SlowClose(s) => Some(s.delay),
-                        _ => None,
-                    })
-                    .sum();
-                if !hold.is_zero() {
-                    // Held back until the delay passes, or the faults change
-                    // (a `slow_close` removed lets the close through).
-                    let closed_at = Instant::now();
-                    loop {
-                        let hold: Duration = toxics
-                            .iter()
-                            .filter_map(|(t, _)| match t.kind {
-                                FaultKind::SlowClose(s) => Some(s.delay),
-                                _ => None,
-                            })
-                            .sum();
-                        let until = closed_at + hold;
-                        if Instant::now() >= until {
-                            break;
-                        }
-                        tokio::select! {
-                            () = tokio::time::sleep_until(until) => break,
-                            changed = changes.changed(), if watching => match changed {
-                                Ok(()) => toxics = of_stream(connection.toxics(), stream),
-                                Err(_) => watching = false,
-                            },
-                        }
+                // Held back while a `slow_close` says so, from this instant;
+                // the faults changing (one removed) are read again.
+                let closed_at = Instant::now();
+                loop {
+                    let until = closed_at + close_hold(&toxics);
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => break,
+                        changed = changes.changed(), if watching => match changed {
+                            Ok(()) => toxics = of_stream(connection.toxics(), stream),
+                            Err(_) => watching = false,
+                        },
                     }
                 }
                 let _ = dst.shutdown().await;
@@ -382,6 +366,17 @@ async fn deliver(
     } else {
         Delivered::Yes
     }
+}
+
+/// How long a close is held back: the `slow_close` delays in force, summed.
+fn close_hold(toxics: &[(Toxic, Instant)]) -> Duration {
+    toxics
+        .iter()
+        .filter_map(|(t, _)| match t.kind {
+            FaultKind::SlowClose(s) => Some(s.delay),
+            _ => None,
+        })
+        .sum()
 }
 
 fn of_stream(toxics: Vec<(Toxic, Instant)>, stream: Stream) -> Vec<(Toxic, Instant)> {
