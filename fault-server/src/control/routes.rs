@@ -3,10 +3,12 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /healthz`, `GET /version`, `GET /metrics` | liveness, version, Prometheus text |
+//! | `GET /clock` | `{"now_ns": ...}`: the journal's clock |
 //! | `GET /dependencies`, `POST /dependencies` | list, start one (201); with `"lease": "2s"` in its body it is removed when the lease lapses |
 //! | `PUT /dependencies/{name}/lease` | `{"lease": "2s"}`: renew a leased dependency's lease from now |
 //! | `GET`, `PATCH`, `DELETE /dependencies/{name}` | show, replace its `response`, stop it |
 //! | `PUT /dependencies/{name}/faults` | replace its faults: `{"faults": [...], "lease": "30s"}` |
+//! | `PUT /dependencies/{name}/faults/lease` | `{"lease": "2s"}`: renew the leased faults' lease from now |
 //! | `POST /dependencies/{name}/faults` | add one fault (201) |
 //! | `DELETE /dependencies/{name}/faults` | clear its faults |
 //! | `GET /dependencies/{name}/journal?since=SEQ&limit=N` | records as JSON lines |
@@ -283,21 +285,39 @@ fn segments(path: &str) -> Result<Vec<String>, Problem> {
         .collect()
 }
 
+/// Every route: a path (`{...}` a name in it) and the methods it takes.
+const ROUTES: &[(&str, &str)] = &[
+    ("/healthz", "GET"),
+    ("/version", "GET"),
+    ("/metrics", "GET"),
+    ("/clock", "GET"),
+    ("/dependencies", "GET, POST"),
+    ("/dependencies/{name}", "GET, PATCH, DELETE"),
+    ("/dependencies/{name}/lease", "PUT"),
+    ("/dependencies/{name}/faults", "PUT, POST, DELETE"),
+    ("/dependencies/{name}/faults/lease", "PUT"),
+    ("/dependencies/{name}/journal", "GET"),
+    ("/dependencies/{name}/stats", "GET"),
+    ("/dependencies/{name}/alerts", "GET"),
+    ("/marks", "POST"),
+    ("/reset", "POST"),
+    ("/populate", "POST"),
+    ("/proxies", "GET, POST"),
+    ("/proxies/{name}", "GET, POST, PATCH, DELETE"),
+    ("/proxies/{name}/toxics", "GET, POST"),
+    ("/proxies/{name}/toxics/{toxic}", "GET, POST, PATCH, DELETE"),
+];
+
 /// The methods a path takes, or `None` when no route has this path.
 fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
-    Some(match segments {
-        ["healthz"] | ["version"] | ["metrics"] | ["clock"] => "GET",
-        ["dependencies"] => "GET, POST",
-        ["dependencies", _] => "GET, PATCH, DELETE",
-        ["dependencies", _, "faults"] => "PUT, POST, DELETE",
-        ["dependencies", _, "faults", "lease"] | ["dependencies", _, "lease"] => "PUT",
-        ["dependencies", _, "journal"]
-        | ["dependencies", _, "stats"]
-        | ["dependencies", _, "alerts"] => "GET",
-        ["marks"] | ["reset"] | ["populate"] => "POST",
-        ["proxies"] | ["proxies", _, "toxics"] => "GET, POST",
-        ["proxies", _] | ["proxies", _, "toxics", _] => "GET, POST, PATCH, DELETE",
-        _ => return None,
+    ROUTES.iter().find_map(|(pattern, methods)| {
+        let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+        let fits = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(segments)
+                .all(|(want, got)| want.starts_with('{') || want == got);
+        fits.then_some(*methods)
     })
 }
 
@@ -495,6 +515,44 @@ mod tests {
                 }
             }
             let _ = parse_json::<FaultsBody>(&body);
+        }
+    }
+
+    /// Every route served is in this module's table (or the Toxiproxy
+    /// module's) and in the README's, each of its methods on a row with it.
+    #[test]
+    fn every_route_is_documented_with_each_of_its_methods() {
+        let module_docs: String = [include_str!("routes.rs"), include_str!("toxiproxy/mod.rs")]
+            .iter()
+            .flat_map(|file| file.lines())
+            .filter_map(|line| line.strip_prefix("//! "))
+            .filter(|line| line.starts_with('|'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let readme = include_str!("../../../README.md");
+        let rows = |text: &'static str| text.lines().filter(|line| line.starts_with('|'));
+        let names_path = |row: &str, path: &str| {
+            row.match_indices(path).any(|(at, _)| {
+                let next = row[at + path.len()..].chars().next();
+                let before = row[..at].chars().next_back();
+                matches!(next, Some('`' | ' ' | '?' | ','))
+                    && before != Some('}')
+                    && !matches!(before, Some(c) if c.is_alphanumeric())
+            })
+        };
+        let docs = [
+            ("the module docs", module_docs.leak() as &'static str),
+            ("README.md", readme),
+        ];
+        for (where_, text) in docs {
+            for (path, methods) in ROUTES {
+                for method in methods.split(", ") {
+                    assert!(
+                        rows(text).any(|row| names_path(row, path) && row.contains(method)),
+                        "{method} {path} is not in {where_}'s route table"
+                    );
+                }
+            }
         }
     }
 
