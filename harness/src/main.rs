@@ -145,6 +145,10 @@ async fn main() -> ExitCode {
                         suite.phases.len(),
                         suite.expect.len()
                     );
+                    // Each expectation as its verdict will be named.
+                    for expect in &suite.expect {
+                        println!("  {} in {}", expect.property().name(), expect.phase);
+                    }
                 }
                 ExitCode::SUCCESS
             }

@@ -39,8 +39,12 @@ impl AlertFired {
 }
 
 impl Property for AlertFired {
+    fn name(&self) -> String {
+        format!("alert_fired({}) within {:?}", self.alertname, self.within)
+    }
+
     fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!("alert_fired({}) within {:?}", self.alertname, self.within);
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

@@ -109,15 +109,19 @@ impl Backoff {
 const JITTER_SAMPLES: usize = 10;
 
 impl Property for Backoff {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "backoff({}) {:?} x{} up to {:?}, {} jitter",
             self.scope.subject(&self.dependency),
             self.base,
             self.factor,
             self.max,
             self.jitter.as_str()
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_calls(
             seen,
             &name,

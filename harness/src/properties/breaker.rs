@@ -79,14 +79,18 @@ fn failed(call: &CallRecord) -> bool {
 const SLACK_NS: u64 = 50_000_000;
 
 impl Property for Breaker {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "breaker({}) opens after {} failures for {:?}, {} probe(s)",
             self.scope.subject(&self.dependency),
             self.failures,
             self.reset,
             self.probes
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

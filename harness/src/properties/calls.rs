@@ -35,12 +35,16 @@ impl Calls {
 }
 
 impl Property for Calls {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "calls({}) <= {}",
             self.scope.subject(&self.dependency),
             self.at_most
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_edge_calls(
             seen,
             &name,

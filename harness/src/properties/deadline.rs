@@ -42,12 +42,16 @@ impl Deadline {
 }
 
 impl Property for Deadline {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "deadline({}) within {:?}",
             self.scope.subject(&self.dependency),
             self.budget
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_edge_calls(
             seen,
             &name,

@@ -49,13 +49,17 @@ impl Delivered {
 }
 
 impl Property for Delivered {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "delivered({} -> {}) exactly once within {:?}",
             self.endpoint,
             self.scope.subject(&self.dependency),
             self.within
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

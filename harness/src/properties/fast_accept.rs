@@ -38,11 +38,15 @@ impl FastAccept {
 }
 
 impl Property for FastAccept {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "fast_accept({}) 202 within {:?}",
             self.endpoint, self.within
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

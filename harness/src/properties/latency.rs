@@ -63,21 +63,6 @@ impl LatencyBound {
         self
     }
 
-    fn name(&self) -> String {
-        let stat = if self.percentile >= 100.0 {
-            "max".to_owned()
-        } else {
-            format!("p{}", self.percentile)
-        };
-        let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
-        match &self.limit {
-            LatencyLimit::Absolute(bound) => format!("{stat}({subject}) <= {bound:?}"),
-            LatencyLimit::Baseline { phase, factor } => {
-                format!("{stat}({subject}) <= {phase} * {factor}")
-            }
-        }
-    }
-
     fn latencies(
         &self,
         seen: &Observations,
@@ -94,6 +79,21 @@ impl LatencyBound {
 }
 
 impl Property for LatencyBound {
+    fn name(&self) -> String {
+        let stat = if self.percentile >= 100.0 {
+            "max".to_owned()
+        } else {
+            format!("p{}", self.percentile)
+        };
+        let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
+        match &self.limit {
+            LatencyLimit::Absolute(bound) => format!("{stat}({subject}) <= {bound:?}"),
+            LatencyLimit::Baseline { phase, factor } => {
+                format!("{stat}({subject}) <= {phase} * {factor}")
+            }
+        }
+    }
+
     fn check(&self, seen: &Observations) -> Verdict {
         let name = self.name();
         let phase_name = &self.scope.phase;

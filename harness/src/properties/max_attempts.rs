@@ -38,12 +38,16 @@ impl MaxAttempts {
 }
 
 impl Property for MaxAttempts {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "max_attempts({}) <= {}",
             self.scope.subject(&self.dependency),
             self.at_most
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_calls(
             seen,
             &name,

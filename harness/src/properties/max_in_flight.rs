@@ -39,12 +39,16 @@ impl MaxInFlight {
 }
 
 impl Property for MaxInFlight {
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = format!(
+    fn name(&self) -> String {
+        format!(
             "max_in_flight({}) <= {}",
             self.scope.subject(&self.dependency),
             self.at_most
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_calls(
             seen,
             &name,

@@ -47,6 +47,11 @@ use crate::{EdgeStats, Observations, Phase, Verdict};
 
 /// A resilience claim that can be checked against what a run observed.
 pub trait Property {
+    /// What it claims, as the verdict table shows it
+    /// (`max_in_flight(crm) <= 10`): known without judging, so `faultline
+    /// validate` can list a suite's expectations.
+    fn name(&self) -> String;
+
     /// Judges the observations.
     fn check(&self, seen: &Observations) -> Verdict;
 }

@@ -57,12 +57,16 @@ impl RecoversWithin {
 }
 
 impl Property for RecoversWithin {
-    fn check(&self, seen: &Observations) -> Verdict {
+    fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
-        let name = format!(
+        format!(
             "recovers_within({subject}, {:?}) to {}",
             self.within, self.at_least
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

@@ -49,12 +49,16 @@ impl RetryAmplification {
 }
 
 impl Property for RetryAmplification {
-    fn check(&self, seen: &Observations) -> Verdict {
+    fn name(&self) -> String {
         let subject = match &self.endpoint {
             Some(endpoint) => format!("{endpoint} -> {}", self.scope.subject(&self.dependency)),
             None => self.scope.subject(&self.dependency),
         };
-        let name = format!("retry_amplification({subject}) <= {}", self.at_most);
+        format!("retry_amplification({subject}) <= {}", self.at_most)
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) = match self.scope.start_edge_calls(
             seen,
             &name,

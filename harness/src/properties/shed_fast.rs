@@ -54,12 +54,16 @@ fn rejected(record: &EdgeRecord) -> bool {
 }
 
 impl Property for ShedFast {
-    fn check(&self, seen: &Observations) -> Verdict {
+    fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
-        let name = format!(
+        format!(
             "shed_fast({subject}): rejections p99 <= {:?} with Retry-After, accepted p99 <= {:?}",
             self.rejected_within, self.accepted_within
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

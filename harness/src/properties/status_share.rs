@@ -85,12 +85,16 @@ pub(crate) fn status_range(status: &str) -> Result<(u16, u16), String> {
 }
 
 impl Property for StatusShare {
-    fn check(&self, seen: &Observations) -> Verdict {
+    fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
-        let name = format!(
+        format!(
             "status_share({subject}, {}) <= {}",
             self.status, self.at_most
-        );
+        )
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

@@ -41,9 +41,13 @@ impl SuccessRate {
 }
 
 impl Property for SuccessRate {
-    fn check(&self, seen: &Observations) -> Verdict {
+    fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
-        let name = format!("success_rate({subject}) >= {}", self.at_least);
+        format!("success_rate({subject}) >= {}", self.at_least)
+    }
+
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
         let (phase, mut evidence) =
             match self
                 .scope

@@ -88,6 +88,10 @@ async fn validate_reports_every_broken_suite_with_file_line_and_column_and_exits
     let good = suite("good", "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
     let (code, stdout, _) = faultline(&["validate", good.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("  max_in_flight(payments) <= 5 in payments down"),
+        "each expectation is listed by its verdict's name: {stdout}"
+    );
     let bad = suite("bad", "[[expect]]\nproperty = \"max_in_flight\"\ndependncy = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
     let (code, _, stderr) =
         faultline(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]).await;
