@@ -1040,3 +1040,52 @@ async fn a_body_that_never_finishes_is_answered_408() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_renewed_or_a_fault_on_the_other_direction_does_not_cut_a_delay_short() {
+    let server = server();
+    let up = upstream(b"").await;
+    let proxy = create(&server, json!({"name": "db", "upstream": up.to_string()})).await;
+    let mut stream = TcpStream::connect(proxy["listen"].as_str().unwrap())
+        .await
+        .unwrap();
+    round_trip(&mut stream).await;
+    // As a harness run holds its faults: leased, renewed every 100 ms here.
+    let latency: fault_server::Fault =
+        serde_json::from_str(r#"{"latency": {"fixed": "600ms"}}"#).unwrap();
+    server
+        .replace_faults("db", vec![latency], Some(Duration::from_secs(2)))
+        .unwrap();
+    let renewing = {
+        let server_control = server.control_addr().unwrap();
+        tokio::spawn(async move {
+            for i in 0..8 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let url = format!("http://{server_control}/dependencies/db/faults/lease");
+                let body = r#"{"lease": "2s"}"#;
+                let _ = crate::common::client()
+                    .request(
+                        http::Request::put(&url)
+                            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                            .unwrap(),
+                    )
+                    .await;
+                if i == 3 {
+                    // A fault on the other direction.
+                    let fault = r#"{"name": "up", "type": "latency", "stream": "upstream", "attributes": {"latency": 0}}"#;
+                    let url = format!("http://{server_control}/proxies/db/toxics");
+                    let _ = crate::common::client()
+                        .request(
+                            http::Request::post(&url)
+                                .body(http_body_util::Full::new(bytes::Bytes::from(fault)))
+                                .unwrap(),
+                        )
+                        .await;
+                }
+            }
+        })
+    };
+    let took = round_trip(&mut stream).await;
+    renewing.await.unwrap();
+    assert!(took >= Duration::from_millis(600), "cut short: {took:?}");
+}

@@ -260,22 +260,15 @@ async fn deliver(
     mut changes: Option<&mut tokio::sync::watch::Receiver<u64>>,
 ) -> Delivered {
     let mut interrupted = false;
-    // Waits out `wait`, or until the faults change.
-    async fn hold<W: std::future::Future<Output = ()>>(
-        wait: W,
-        changes: &mut Option<&mut tokio::sync::watch::Receiver<u64>>,
-    ) -> bool {
-        match changes {
-            Some(changes) => tokio::select! {
-                () = wait => false,
-                _ = changes.changed() => true,
-            },
-            None => {
-                wait.await;
-                false
-            }
-        }
-    }
+    // Whether the faults acting on this direction are still these (a lease
+    // renewed, or a fault on the other direction, changes nothing here).
+    let ids: Vec<u64> = toxics.iter().map(|(t, _)| t.id).collect();
+    let same = || {
+        of_stream(connection.toxics(), stream)
+            .iter()
+            .map(|(t, _)| t.id)
+            .eq(ids.iter().copied())
+    };
     let mut delay = Duration::ZERO;
     let mut limit: Option<u64> = None;
     let mut slicer = None;
@@ -304,9 +297,14 @@ async fn deliver(
         let due = read_at.checked_add(delay).unwrap_or(read_at);
         let left = due.saturating_duration_since(Instant::now());
         interrupted = if connection.virtual_time() {
-            hold(tokio::time::sleep(left), &mut changes).await
+            hold(tokio::time::sleep(left), &mut changes, &same).await
         } else {
-            hold(crate::dataplane::precise_sleep::sleep(left), &mut changes).await
+            hold(
+                crate::dataplane::precise_sleep::sleep(left),
+                &mut changes,
+                &same,
+            )
+            .await
         };
     }
     let mut reached = false;
@@ -341,7 +339,7 @@ async fn deliver(
         .min(piece_cap)
         .min(data.len());
         if let (Some(s), false) = (slicer, first) {
-            if !s.delay.is_zero() && hold(tokio::time::sleep(s.delay), &mut changes).await {
+            if !s.delay.is_zero() && hold(tokio::time::sleep(s.delay), &mut changes, &same).await {
                 interrupted = true;
                 continue;
             }
@@ -356,7 +354,7 @@ async fn deliver(
         if let Some(rate) = rate {
             let seconds = piece.len() as f64 / (rate as f64 * 1_000.0);
             let paced = tokio::time::sleep(Duration::from_secs_f64(seconds));
-            interrupted |= hold(paced, &mut changes).await;
+            interrupted |= hold(paced, &mut changes, &same).await;
         }
     }
     if reached {
@@ -365,6 +363,34 @@ async fn deliver(
         Delivered::Interrupted
     } else {
         Delivered::Yes
+    }
+}
+
+/// Waits out `wait`; true if, meanwhile, the faults acting on this
+/// direction changed (`same` says they did not: a lease renewed touches the
+/// set but leaves the faults as they were).
+async fn hold<W: std::future::Future<Output = ()>>(
+    wait: W,
+    changes: &mut Option<&mut tokio::sync::watch::Receiver<u64>>,
+    same: &(dyn Fn() -> bool + Sync),
+) -> bool {
+    let Some(changes) = changes else {
+        wait.await;
+        return false;
+    };
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            () = &mut wait => return false,
+            changed = changes.changed() => match changed {
+                Ok(()) if !same() => return true,
+                Ok(()) => {}
+                Err(_) => {
+                    (&mut wait).await;
+                    return false;
+                }
+            },
+        }
     }
 }
 
