@@ -32,23 +32,7 @@ target/release/fault-server --config "$OUT/proxy.toml" --control 127.0.0.1:0 --s
 for _ in $(seq 50); do [ -s "$OUT/proxy-fs.json" ] && break; sleep 0.1; done
 proxy=$(json_field "$OUT/proxy-fs.json" "['dependencies']['api']")
 haproxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$OUT/proxy-haproxy.cfg" <<CFG
-global
-  maxconn 5000
-  nbthread 1
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen api
-  bind 127.0.0.1:$haproxy_port
-  server api $upstream
-CFG
-"$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$OUT/proxy-haproxy.cfg" >/dev/null 2>&1 &
-pids+=($!)
+start_haproxy http "$haproxy_port" "$upstream" proxy
 haproxy="127.0.0.1:$haproxy_port"
 for _ in $(seq 100); do curl -sf "http://$haproxy/" >/dev/null 2>&1 && break; sleep 0.05; done
 curl -sf "http://$haproxy/" >/dev/null || { echo "HAProxy did not start: haproxy -c -f $OUT/proxy-haproxy.cfg" >&2; exit 1; }

@@ -43,21 +43,7 @@ proxy_port=${proxy##*:}
 control=$(json_field "$OUT/tcp-fs.json" "['control']")
 
 haproxy_port=$(free_port)
-cat > "$OUT/tcp-haproxy.cfg" <<CFG
-global
-  maxconn 5000
-  nbthread 1
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen redis
-  bind 127.0.0.1:$haproxy_port
-  server redis 127.0.0.1:$redis_port
-CFG
-"$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$OUT/tcp-haproxy.cfg" >/dev/null 2>&1 &
-pids+=($!)
+start_haproxy tcp "$haproxy_port" "127.0.0.1:$redis_port" tcp
 for _ in $(seq 100); do redis-cli -p "$haproxy_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis-cli -p "$haproxy_port" ping >/dev/null || { echo "HAProxy did not start: haproxy -c -f $OUT/tcp-haproxy.cfg" >&2; exit 1; }
 

@@ -27,6 +27,18 @@ use admit::Access;
 #[cfg(feature = "fuzzing")]
 pub(crate) use routes::answer;
 
+/// A dependency may listen beyond loopback only on a server with a token
+/// (403): `POST /dependencies` and the Toxiproxy routes alike.
+pub(crate) fn check_listen(listen: SocketAddr, tokened: bool) -> Result<(), problem::Problem> {
+    if is_loopback(listen.ip()) || tokened {
+        return Ok(());
+    }
+    Err(problem::Problem::new(
+        http::StatusCode::FORBIDDEN,
+        format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there, or listen on 127.0.0.1"),
+    ))
+}
+
 /// What every control request sees.
 #[derive(Debug)]
 pub(crate) struct ControlContext {

@@ -165,13 +165,7 @@ fn respond(
             // The rest is the dependency, read as strictly as ever.
             let rest = serde_json::to_vec(&body).map_err(internal)?;
             let spec: DependencySpec = parse_json(&rest)?;
-            let listen = spec.listen_addr();
-            if !super::is_loopback(listen.ip()) && !tokened {
-                return Err(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there"),
-                ));
-            }
+            super::check_listen(spec.listen_addr(), tokened)?;
             let view = match lease {
                 Some(lease) => registry.add_leased(&spec, lease)?,
                 None => registry.add(&spec)?,

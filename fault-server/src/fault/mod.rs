@@ -71,12 +71,7 @@ pub(crate) fn check_names(faults: &[Fault]) -> Result<(), (usize, String)> {
     let mut names = std::collections::BTreeSet::new();
     for (i, fault) in faults.iter().enumerate() {
         if let Some(name) = &fault.name {
-            let label = name.rsplit_once('-').is_some_and(|(kind, id)| {
-                !id.is_empty()
-                    && id.bytes().all(|b| b.is_ascii_digit())
-                    && FaultKindName::ALL.iter().any(|k| k.as_str() == kind)
-            });
-            if label {
+            if set::is_label(name) {
                 return Err((
                     i,
                     format!("`{name}` is how an unnamed fault is labelled (<kind>-<id>); choose another name"),

@@ -112,6 +112,15 @@ impl ActiveFault {
     }
 }
 
+/// Whether `name` has the shape of an unnamed fault's label, `<kind>-<id>`.
+pub(crate) fn is_label(name: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(kind, id)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && super::FaultKindName::ALL.iter().any(|k| k.as_str() == kind)
+    })
+}
+
 fn label(fault: &Fault, id: u64) -> String {
     fault
         .name

@@ -147,7 +147,7 @@ pub(crate) fn populate_from(
         new.spec
             .validate()
             .map_err(|e| (Problem::from(e), Vec::new()))?;
-        check_listen(new.spec.listen_addr(), tokened).map_err(|p| (p, Vec::new()))?;
+        super::check_listen(new.spec.listen_addr(), tokened).map_err(|p| (p, Vec::new()))?;
         if let Ok(current) = registry.view(&new.spec.name) {
             if current.tcp.is_none() && current.proxy.is_none() {
                 let message = format!(
@@ -223,7 +223,7 @@ fn create(
     tokened: bool,
     new: NewProxy,
 ) -> Result<DependencyView, Problem> {
-    check_listen(new.spec.listen_addr(), tokened)?;
+    super::check_listen(new.spec.listen_addr(), tokened)?;
     add(registry, &new).map_err(|e| match e {
         ControlError::DuplicateDependency(_) => {
             Problem::new(StatusCode::CONFLICT, "proxy already exists")
@@ -288,7 +288,7 @@ fn update(
             *listen != current.addr && !(listen.port() == 0 && listen.ip() == current.addr.ip())
         });
     if let Some(listen) = listen {
-        check_listen(listen, tokened)?;
+        super::check_listen(listen, tokened)?;
     }
     let mut view = current.clone();
     if let Some(listen) = listen {
@@ -301,18 +301,6 @@ fn update(
         view = registry.set_upstream(name, upstream)?;
     }
     Ok(view)
-}
-
-/// A listen address beyond loopback needs the server's token (403, as
-/// `POST /dependencies` answers).
-fn check_listen(listen: std::net::SocketAddr, tokened: bool) -> Result<(), Problem> {
-    if super::is_loopback(listen.ip()) || tokened {
-        return Ok(());
-    }
-    Err(Problem::new(
-        StatusCode::FORBIDDEN,
-        format!("listen: {listen} is reachable beyond this machine: start the fault server with a token (--token) to listen there, or listen on 127.0.0.1"),
-    ))
 }
 
 /// The proxy dependency named `name`: 404 `proxy not found` for none or a stub.
