@@ -33,6 +33,7 @@
 pub mod demo;
 mod edge;
 pub mod fault_control;
+pub mod limits;
 pub mod load;
 mod observations;
 pub mod properties;
@@ -40,6 +41,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod sim;
+mod suggest;
 pub mod suite;
 pub mod target;
 pub mod timeline;

@@ -147,7 +147,7 @@ async fn main() -> ExitCode {
                     );
                     // Each expectation as its verdict will be named.
                     for expect in &suite.expect {
-                        println!("  {} in {}", expect.property().name(), expect.phase);
+                        println!("  {} in {}", expect.name(), expect.scope().phase);
                     }
                 }
                 ExitCode::SUCCESS

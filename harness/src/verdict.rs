@@ -113,6 +113,19 @@ pub struct Evidence {
     pub witness: Option<String>,
 }
 
+impl Evidence {
+    /// Nothing seen yet, against `threshold`.
+    pub fn against(threshold: Measure) -> Self {
+        Evidence {
+            observed: None,
+            threshold,
+            samples: 0,
+            first_broke_ns: None,
+            witness: None,
+        }
+    }
+}
+
 /// A property's judgement of one phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -178,15 +191,6 @@ impl Verdict {
             note: None,
             coverage: None,
         }
-    }
-
-    /// Says whether the defence was exercised, and how.
-    pub(crate) fn covering(mut self, exercised: bool, what: impl Into<String>) -> Self {
-        self.coverage = Some(Coverage {
-            exercised,
-            what: what.into(),
-        });
-        self
     }
 }
 

@@ -115,7 +115,7 @@ fn start_up(suite: &Suite, runtime: &tokio::runtime::Runtime) -> Result<Option<u
         Ok::<(), String>(())
     })?;
     for expect in &suite.expect {
-        expect.property().check(&seen);
+        expect.check(&seen);
     }
     Ok(Some(calls))
 }

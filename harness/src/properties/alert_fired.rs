@@ -4,9 +4,14 @@
 use std::time::Duration;
 
 use crate::observations::nanos;
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// An alert named `alertname` with status `firing` reaches an alert sink of
 /// the fault server within `within` of the phase's start.
@@ -23,6 +28,8 @@ pub struct AlertFired {
     pub alertname: String,
     /// How soon after the phase starts it must arrive.
     pub within: Duration,
+    /// The alert sink it must reach; any sink when `None`.
+    pub sink: Option<String>,
     /// The phase whose start is the fault's.
     pub scope: Scope,
 }
@@ -33,42 +40,64 @@ impl AlertFired {
         AlertFired {
             alertname: alertname.into(),
             within,
+            sink: None,
             scope,
         }
+    }
+
+    /// Counts only the alerts that reach the sink `dependency`.
+    pub fn at_sink(mut self, dependency: impl Into<String>) -> Self {
+        self.sink = Some(dependency.into());
+        self
     }
 }
 
 impl Property for AlertFired {
     fn name(&self) -> String {
-        format!("alert_fired({}) within {:?}", self.alertname, self.within)
+        match &self.sink {
+            Some(sink) => format!(
+                "alert_fired({} at {sink}) within {:?}",
+                self.alertname, self.within
+            ),
+            None => format!("alert_fired({}) within {:?}", self.alertname, self.within),
+        }
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start(seen, &name, Measure::Duration(self.within))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
-        let first = seen
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Phase
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.within)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::uncounted("alerts received")
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
+        let received: Vec<&fault_server::AlertRecord> = seen
             .alerts
-            .values()
-            .flatten()
+            .iter()
+            .filter(|(sink, _)| self.sink.as_ref().is_none_or(|s| s == *sink))
+            .flat_map(|(_, alerts)| alerts)
+            .collect();
+        evidence.samples = received.len() as u64;
+        let first = received
+            .into_iter()
             .filter(|a| {
                 a.alertname == self.alertname && a.status == "firing" && a.at_ns >= phase.start_ns
             })
             .min_by_key(|a| a.at_ns);
-        evidence.samples = seen.alerts.values().map(|a| a.len() as u64).sum();
         let Some(first) = first else {
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some(format!(
+            return Judgement::held(false).note(format!(
                 "no `{}` alert fired after the phase began",
                 self.alertname
             ));
-            return verdict;
         };
         let after = Duration::from_nanos(first.at_ns - phase.start_ns);
         evidence.observed = Some(Measure::Duration(after));
@@ -76,7 +105,37 @@ impl Property for AlertFired {
         if !held {
             evidence.first_broke_ns = Some(phase.start_ns + nanos(self.within));
         }
-        Verdict::judged(name, &phase.name, held, evidence)
+        Judgement::held(held)
+    }
+}
+
+/// `property = "alert_fired"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The alert's `alertname` label.
+    alert: String,
+    /// How soon after the phase starts it must arrive.
+    #[serde(deserialize_with = "params::duration")]
+    within: Duration,
+    /// The alert sink it must reach; any sink when absent.
+    #[serde(default)]
+    dependency: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "alert_fired";
+    /// One alert is the evidence, from the phase's start.
+    const SHARED: &'static [&'static str] = &[];
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        let within = params::above_zero("within", self.within)?;
+        let mut property = AlertFired::new(self.alert, within, scope);
+        if let Some(sink) = self.dependency {
+            names.dependency("dependency", &sink)?;
+            property = property.at_sink(sink);
+        }
+        Ok(Arc::new(property))
     }
 }
 
@@ -121,5 +180,12 @@ mod tests {
         assert_eq!(verdict.outcome, Outcome::Fail);
         assert!(verdict.note.unwrap().contains("no `ConcurrencyHigh` alert"));
         assert_eq!(claim().check(&alert_at(500)).outcome, Outcome::Fail);
+        // At another sink than the one named, it does not count.
+        let elsewhere = claim().at_sink("pager").check(&alert_at(1_200));
+        assert_eq!(elsewhere.outcome, Outcome::Fail);
+        assert_eq!(
+            claim().at_sink("alerts").check(&alert_at(1_200)).outcome,
+            Outcome::Pass
+        );
     }
 }

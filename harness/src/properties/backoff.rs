@@ -5,15 +5,20 @@ use std::time::Duration;
 
 use fault_server::CallRecord;
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// How retry delays are spread inside their exponential envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
-    /// Exactly the envelope: base × factor^(n-1), capped.
+    /// Exactly the envelope: base × multiplier^(n-1), capped.
     None,
     /// Anywhere from zero to the envelope ("full jitter").
     Full,
@@ -34,7 +39,7 @@ impl Jitter {
 
 /// Between a failed call at `dependency` and the next attempt of the same
 /// request (by correlation id), the wait stays inside the envelope of retry
-/// n: `min(max, base × factor^(n-1))`, per the `jitter` model, give or take
+/// n: `min(max, base × multiplier^(n-1))`, per the `jitter` model, give or take
 /// `slack`. With jitter, the first retries of different requests must not all
 /// wait the same (requests that fail together must not retry together).
 ///
@@ -51,7 +56,7 @@ pub struct Backoff {
     /// The first retry's envelope.
     pub base: Duration,
     /// Growth per retry.
-    pub factor: f64,
+    pub multiplier: f64,
     /// The largest envelope.
     pub max: Duration,
     /// How delays spread inside the envelope.
@@ -63,11 +68,11 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Exponential backoff from `base` by `factor` up to `max`, with `jitter`.
+    /// Exponential backoff from `base` by `multiplier` up to `max`, with `jitter`.
     pub fn new(
         dependency: impl Into<String>,
         base: Duration,
-        factor: f64,
+        multiplier: f64,
         max: Duration,
         jitter: Jitter,
         scope: Scope,
@@ -75,7 +80,7 @@ impl Backoff {
         Backoff {
             dependency: dependency.into(),
             base,
-            factor,
+            multiplier,
             max,
             jitter,
             slack: Duration::from_millis(20),
@@ -85,7 +90,8 @@ impl Backoff {
 
     /// The envelope of retry `n` (1 for the first retry).
     fn envelope(&self, n: u32) -> Duration {
-        let grown = self.base.as_secs_f64() * self.factor.max(1.0).powi(n.saturating_sub(1) as i32);
+        let grown =
+            self.base.as_secs_f64() * self.multiplier.max(1.0).powi(n.saturating_sub(1) as i32);
         Duration::try_from_secs_f64(grown)
             .unwrap_or(Duration::MAX)
             .min(self.max)
@@ -114,23 +120,30 @@ impl Property for Backoff {
             "backoff({}) {:?} x{} up to {:?}, {} jitter",
             self.scope.subject(&self.dependency),
             self.base,
-            self.factor,
+            self.multiplier,
             self.max,
             self.jitter.as_str()
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_calls(
-            seen,
-            &name,
-            Measure::Duration(self.envelope(1)),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Calls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.envelope(1))
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of(format!("retries seen at {}", self.dependency))
+            .hint("does the target retry, and pass the correlation id on?")
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut attempts: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
         for call in self.scope.calls_in(seen, &self.dependency, phase) {
             if let Some(id) = call.correlation_id.as_deref() {
@@ -175,15 +188,8 @@ impl Property for Backoff {
                 }
             }
         }
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} retries seen at {} (need {}; does the target retry, and pass the correlation id on?)",
-                evidence.samples, self.dependency, self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         if evidence.first_broke_ns.is_some() {
-            return Verdict::judged(name, &phase.name, false, evidence).covering(grew, what);
+            return Judgement::held(false).covering(grew, what);
         }
         if self.jitter != Jitter::None && first_retry_waits.len() >= JITTER_SAMPLES {
             // Retries that fail together and wait the same time come back
@@ -201,15 +207,70 @@ impl Property for Backoff {
             if clustered * 10 >= first_retry_waits.len() * 9 {
                 let spread = near * 2;
                 evidence.observed = Some(Measure::Duration(spread));
-                let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-                verdict.note = Some(format!(
-                    "{clustered} of {} first retries waited within {spread:?} of each other: no jitter",
-                    first_retry_waits.len()
-                ));
-                return verdict.covering(grew, what);
+                return Judgement::held(false)
+                    .note(format!(
+                        "{clustered} of {} first retries waited within {spread:?} of each other: no jitter",
+                        first_retry_waits.len()
+                    ))
+                    .covering(grew, what);
             }
         }
-        Verdict::judged(name, &phase.name, true, evidence).covering(grew, what)
+        Judgement::held(true).covering(grew, what)
+    }
+}
+
+/// `property = "backoff"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The first retry's envelope.
+    #[serde(deserialize_with = "params::duration")]
+    base: Duration,
+    /// Growth per retry (2).
+    #[serde(default = "two")]
+    multiplier: f64,
+    /// The largest envelope.
+    #[serde(deserialize_with = "params::duration")]
+    max: Duration,
+    /// `none`, `full` (the default) or `equal`.
+    #[serde(default = "full")]
+    jitter: Jitter,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+fn full() -> Jitter {
+    Jitter::Full
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "backoff";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        let base = params::above_zero("base", self.base)?;
+        if self.multiplier <= 1.0 {
+            return Err(ParamError::at(
+                "multiplier",
+                "must be above 1 (an exponential envelope grows)",
+            ));
+        }
+        if base > self.max {
+            return Err(ParamError::at("base", "must not exceed max"));
+        }
+        Ok(Arc::new(Backoff::new(
+            self.dependency,
+            base,
+            self.multiplier,
+            self.max,
+            self.jitter,
+            scope,
+        )))
     }
 }
 

@@ -6,9 +6,14 @@ use std::time::Duration;
 use fault_server::{CallRecord, Outcome as CallOutcome};
 
 use crate::observations::nanos;
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// At `dependency`, once `failures` calls in a row have ended in failure
 /// (a 5xx or 429, a reset, a close, garbage, or the caller giving up), at most
@@ -89,16 +94,23 @@ impl Property for Breaker {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_calls(seen, &name, Measure::Count(self.probes), &self.dependency)
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Calls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Count(self.probes)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::uncounted(format!("calls at {}", self.dependency))
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut calls: Vec<&CallRecord> =
             self.scope.calls_in(seen, &self.dependency, phase).collect();
         calls.sort_by_key(|c| c.arrival_ns);
@@ -124,8 +136,7 @@ impl Property for Breaker {
                 "{} calls in a row never failed at {}: the breaker was not exercised",
                 self.failures, self.dependency
             );
-            return Verdict::inconclusive(name, &phase.name, evidence, why)
-                .covering(false, "the breaker never opened");
+            return Judgement::inconclusive(why).covering(false, "the breaker never opened");
         };
         let opened = format!(
             "the breaker opened at {:.3}s, after {} failures in a row",
@@ -136,7 +147,7 @@ impl Property for Breaker {
         if opened_ns.saturating_add(reset) > phase.end_ns {
             let why =
                 "the phase ends before one reset interval has passed after the breaker opened";
-            return Verdict::inconclusive(name, &phase.name, evidence, why).covering(true, opened);
+            return Judgement::inconclusive(why).covering(true, opened);
         }
         // Safety: at most `probes` arrivals in each reset interval after it
         // opened, give or take `SLACK_NS`: calls arriving within it of the
@@ -166,19 +177,61 @@ impl Property for Breaker {
         }
         evidence.observed = Some(Measure::Count(worst));
         if worst > self.probes {
-            return Verdict::judged(name, &phase.name, false, evidence).covering(true, opened);
+            return Judgement::held(false).covering(true, opened);
         }
         // Liveness: probes resume after the reset interval.
         let resumed = after.iter().any(|c| c.arrival_ns >= opened_ns + reset);
         if !resumed {
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some(format!(
-                "no call reached {} after the reset interval: the breaker stayed open",
-                self.dependency
-            ));
-            return verdict.covering(true, opened);
+            return Judgement::held(false)
+                .note(format!(
+                    "no call reached {} after the reset interval: the breaker stayed open",
+                    self.dependency
+                ))
+                .covering(true, opened);
         }
-        Verdict::judged(name, &phase.name, true, evidence).covering(true, opened)
+        Judgement::held(true).covering(true, opened)
+    }
+}
+
+/// `property = "breaker"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// Consecutive failures that open it.
+    #[serde(deserialize_with = "params::count")]
+    failures: u64,
+    /// How long it stays open.
+    #[serde(deserialize_with = "params::duration")]
+    reset: Duration,
+    /// Calls allowed per reset interval while open (1).
+    #[serde(default = "one", deserialize_with = "params::count")]
+    probes: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "breaker";
+    /// Judged from the failures in a row, however many calls: no `min_samples`.
+    const SHARED: &'static [&'static str] = &["settle", "match", "exclude"];
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        if self.failures == 0 {
+            return Err(ParamError::at("failures", "must be at least 1"));
+        }
+        let reset = params::above_zero("reset", self.reset)?;
+        Ok(Arc::new(Breaker::new(
+            self.dependency,
+            self.failures,
+            reset,
+            self.probes,
+            scope,
+        )))
     }
 }
 

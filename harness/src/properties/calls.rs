@@ -1,9 +1,14 @@
 //! `calls`: a cap on the calls reaching a dependency in a phase (k6-style
 //! threshold: `calls(crm) <= 30`).
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// At most `at_most` calls reach `dependency` during the phase. Judged only
 /// when the load sent at least the scope's minimum of edge requests there.
@@ -43,24 +48,24 @@ impl Property for Calls {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_edge_calls(
-            seen,
-            &name,
-            Measure::Count(self.at_most),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::EdgeAndCalls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Count(self.at_most)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of("edge requests in the phase")
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         evidence.samples = seen.edge_in(phase, self.scope.settle, None).count() as u64;
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "edge requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let calls: Vec<_> = self.scope.calls_in(seen, &self.dependency, phase).collect();
         evidence.observed = Some(Measure::Count(calls.len() as u64));
         if let Some(over) = usize::try_from(self.at_most)
@@ -70,12 +75,28 @@ impl Property for Calls {
             evidence.first_broke_ns = Some(over.arrival_ns);
             evidence.witness = over.correlation_id.clone();
         }
-        Verdict::judged(
-            name,
-            &phase.name,
-            calls.len() as u64 <= self.at_most,
-            evidence,
-        )
+        Judgement::held(calls.len() as u64 <= self.at_most)
+    }
+}
+
+/// `property = "calls"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The most calls allowed in the phase.
+    #[serde(deserialize_with = "params::count")]
+    at_most: u64,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "calls";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        Ok(Arc::new(Calls::new(self.dependency, self.at_most, scope)))
     }
 }
 

@@ -5,9 +5,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::observations::nanos;
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{CorrelationId, Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{CorrelationId, Observations, Phase};
 
 /// No call correlated with an edge request arrives at `dependency` later than
 /// `budget` after that request was sent: work the caller has already given
@@ -50,17 +55,28 @@ impl Property for Deadline {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_edge_calls(
-            seen,
-            &name,
-            Measure::Duration(self.budget),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::EdgeAndCalls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.budget)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of(format!(
+            "calls at {} carried the id of a request in the phase",
+            self.dependency
+        ))
+        .hint("does the target pass it on?")
+        .breach_proves()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let sent: HashMap<CorrelationId, u64> = seen
             .edge_in(phase, self.scope.settle, None)
             .filter_map(|r| Some((r.correlation_id?, r.sent_ns)))
@@ -89,17 +105,30 @@ impl Property for Deadline {
         }
         evidence.observed = latest.map(|(after, _)| Measure::Duration(Duration::from_nanos(after)));
         evidence.witness = latest.map(|(_, id)| id.to_string());
-        // One call past its caller's budget is a failure however few there were.
-        let late = latest.is_some_and(|(after, _)| after > budget);
-        if evidence.samples < self.scope.min_samples && !late {
-            let why = format!(
-                "{} calls at {} carried the id of a request in the phase (need {}; does the target pass it on?)",
-                evidence.samples, self.dependency, self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let held = latest.is_none_or(|(after, _)| after <= budget);
-        Verdict::judged(name, &phase.name, held, evidence)
+        Judgement::held(held)
+    }
+}
+
+/// `property = "deadline"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The edge request's budget.
+    #[serde(deserialize_with = "params::duration")]
+    within: Duration,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "deadline";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        let budget = params::above_zero("within", self.within)?;
+        Ok(Arc::new(Deadline::new(self.dependency, budget, scope)))
     }
 }
 

@@ -4,9 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::observations::nanos;
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{CorrelationId, EdgeOutcome, Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{CorrelationId, EdgeOutcome, Observations, Phase};
 
 /// Every request to `endpoint` answered 202 in the phase is delivered to
 /// `dependency` — a call carrying its correlation id and an idempotency key
@@ -58,29 +63,29 @@ impl Property for Delivered {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge_calls(seen, &name, Measure::Count(1), &self.dependency)
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::EdgeAndCalls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Count(1)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of("requests accepted with 202 in the phase")
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let accepted: BTreeSet<CorrelationId> = seen
             .edge_in(phase, self.scope.settle, Some(&self.endpoint))
             .filter(|r| r.outcome == EdgeOutcome::Status(202))
             .filter_map(|r| r.correlation_id)
             .collect();
         evidence.samples = accepted.len() as u64;
-        if evidence.samples < self.scope.min_samples {
-            let why = format!(
-                "{} requests accepted with 202 in the phase (need {})",
-                evidence.samples, self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let deadline = phase.end_ns.saturating_add(nanos(self.within));
         let mut delivered: BTreeSet<CorrelationId> = BTreeSet::new();
         let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
@@ -122,22 +127,52 @@ impl Property for Delivered {
         let missing = accepted.difference(&delivered).next();
         evidence.observed = Some(Measure::Count(worst));
         if worst > 1 {
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some(format!("an idempotency key was delivered {worst} times"));
-            return verdict.covering(redelivered, what);
+            return Judgement::held(false)
+                .note(format!("an idempotency key was delivered {worst} times"))
+                .covering(redelivered, what);
         }
         if let Some(lost) = missing {
             evidence.witness = Some(lost.to_string());
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some(format!(
-                "{} of {} accepted requests never reached {} in time",
-                accepted.len() - delivered.len(),
-                accepted.len(),
-                self.dependency
-            ));
-            return verdict.covering(redelivered, what);
+            return Judgement::held(false)
+                .note(format!(
+                    "{} of {} accepted requests never reached {} in time",
+                    accepted.len() - delivered.len(),
+                    accepted.len(),
+                    self.dependency
+                ))
+                .covering(redelivered, what);
         }
-        Verdict::judged(name, &phase.name, true, evidence).covering(redelivered, what)
+        Judgement::held(true).covering(redelivered, what)
+    }
+}
+
+/// `property = "delivered"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The endpoint that accepts the work.
+    endpoint: String,
+    /// The dependency it must reach.
+    dependency: String,
+    /// How long after the phase ends it may take.
+    #[serde(deserialize_with = "params::duration")]
+    within: Duration,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "delivered";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.endpoint("endpoint", &self.endpoint)?;
+        names.dependency("dependency", &self.dependency)?;
+        let within = params::above_zero("within", self.within)?;
+        Ok(Arc::new(Delivered::new(
+            self.endpoint,
+            self.dependency,
+            within,
+            scope,
+        )))
     }
 }
 

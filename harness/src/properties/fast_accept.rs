@@ -3,9 +3,14 @@
 
 use std::time::Duration;
 
-use crate::properties::{percentile, Property, Scope};
-use crate::verdict::Measure;
-use crate::{EdgeOutcome, Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{EdgeOutcome, Observations, Phase};
 
 /// Every request to `endpoint` in the phase is answered 202 Accepted, with a
 /// p99 of at most `within`.
@@ -45,26 +50,27 @@ impl Property for FastAccept {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Duration(self.within))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.within)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let requests: Vec<_> = seen
             .edge_in(phase, self.scope.settle, Some(&self.endpoint))
             .collect();
         evidence.samples = requests.len() as u64;
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let mut latencies: Vec<Duration> = requests.iter().map(|r| r.latency()).collect();
         let p99 = percentile(&mut latencies, 99.0).unwrap_or_default();
         evidence.observed = Some(Measure::Duration(p99));
@@ -75,12 +81,10 @@ impl Property for FastAccept {
         {
             evidence.first_broke_ns = Some(refused.intended_ns);
             evidence.witness = refused.witness();
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some(format!(
+            return Judgement::held(false).note(format!(
                 "a request was answered {}, not 202 Accepted",
                 refused.outcome
             ));
-            return verdict;
         }
         evidence.first_broke_ns = requests
             .iter()
@@ -91,7 +95,28 @@ impl Property for FastAccept {
             .iter()
             .max_by_key(|r| r.latency())
             .and_then(|r| r.witness());
-        Verdict::judged(name, &phase.name, p99 <= self.within, evidence)
+        Judgement::held(p99 <= self.within)
+    }
+}
+
+/// `property = "fast_accept"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The endpoint.
+    endpoint: String,
+    /// Bound on the p99 of its answers.
+    #[serde(deserialize_with = "params::duration")]
+    within: Duration,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "fast_accept";
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.endpoint("endpoint", &self.endpoint)?;
+        let within = params::above_zero("within", self.within)?;
+        Ok(Arc::new(FastAccept::new(self.endpoint, within, scope)))
     }
 }
 

@@ -4,9 +4,14 @@
 
 use std::time::Duration;
 
-use crate::properties::{percentile, Property, Scope};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
 use crate::verdict::{Evidence, Measure};
-use crate::{Observations, Verdict};
+use crate::{Observations, Phase};
 
 /// The bound a latency percentile is held to.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,42 +99,45 @@ impl Property for LatencyBound {
         }
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let phase_name = &self.scope.phase;
-        let mut evidence = Evidence {
-            observed: None,
-            threshold: Measure::Duration(Duration::ZERO),
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        match &self.limit {
+            LatencyLimit::Absolute(bound) => Measure::Duration(*bound),
+            // Known once the baseline is read.
+            LatencyLimit::Baseline { .. } => Measure::Duration(Duration::ZERO),
+        }
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let bound = match &self.limit {
             LatencyLimit::Absolute(bound) => *bound,
             LatencyLimit::Baseline { phase, factor } => {
-                let baseline = self
+                let mut baseline = self
                     .latencies(seen, phase, Duration::ZERO)
                     .unwrap_or_default();
                 if (baseline.len() as u64) < self.scope.min_samples {
-                    let why = format!(
+                    return Judgement::inconclusive(format!(
                         "{} requests in the baseline phase `{phase}` (need {})",
                         baseline.len(),
                         self.scope.min_samples
-                    );
-                    return Verdict::inconclusive(name, phase_name, evidence, why);
+                    ));
                 }
-                let mut baseline = baseline;
                 let reference = percentile(&mut baseline, self.percentile).unwrap_or_default();
                 reference.mul_f64(factor.max(0.0))
             }
         };
         evidence.threshold = Measure::Duration(bound);
-        let Some(phase) = seen.phase(phase_name) else {
-            return Verdict::inconclusive(name, phase_name, evidence, "no such phase in this run");
-        };
-        if let Some(why) = super::edge_cut(seen, phase) {
-            return Verdict::inconclusive(name, phase_name, evidence, why);
-        }
         let records: Vec<_> = seen
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
             .collect();
@@ -143,14 +151,10 @@ impl Property for LatencyBound {
             .iter()
             .max_by_key(|r| r.latency())
             .and_then(|r| r.witness());
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();
-        let observed = percentile(&mut latencies, self.percentile).unwrap_or_default();
+        let Some(observed) = percentile(&mut latencies, self.percentile) else {
+            return Judgement::inconclusive("no requests in the phase");
+        };
         evidence.observed = Some(Measure::Duration(observed));
         let faulted = seen
             .dependencies
@@ -163,7 +167,74 @@ impl Property for LatencyBound {
         } else {
             "no call met a fault: the bound was not tested against one".to_owned()
         };
-        Verdict::judged(name, &phase.name, observed <= bound, evidence).covering(faulted > 0, what)
+        Judgement::held(observed <= bound).covering(faulted > 0, what)
+    }
+}
+
+/// `property = "latency"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// Which percentile, above 0 and at most 100 (99; 100 is the maximum).
+    #[serde(default = "ninety_nine")]
+    percentile: f64,
+    /// A fixed bound...
+    #[serde(default, deserialize_with = "params::optional_duration")]
+    at_most: Option<Duration>,
+    /// ...or the same percentile in this phase...
+    #[serde(default)]
+    baseline: Option<String>,
+    /// ...times this factor.
+    #[serde(default)]
+    factor: Option<f64>,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+fn ninety_nine() -> f64 {
+    99.0
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "latency";
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        if !(self.percentile > 0.0 && self.percentile <= 100.0) {
+            return Err(ParamError::at(
+                "percentile",
+                format!("must be above 0 and at most 100, not {}", self.percentile),
+            ));
+        }
+        let limit = match (self.at_most, self.baseline, self.factor) {
+            (Some(bound), None, None) => LatencyLimit::Absolute(bound),
+            (None, Some(phase), Some(factor)) => {
+                names.phase("baseline", &phase)?;
+                if factor <= 0.0 {
+                    return Err(ParamError::at("factor", "must be above 0"));
+                }
+                LatencyLimit::Baseline { phase, factor }
+            }
+            (Some(_), _, _) => {
+                return Err(ParamError::at(
+                    "at_most",
+                    "a fixed bound or `baseline` and `factor`, not both",
+                ))
+            }
+            (None, None, Some(_)) => return Err(ParamError::at("factor", "goes with `baseline`")),
+            (None, Some(_), None) => return Err(ParamError::at("baseline", "needs `factor`")),
+            (None, None, None) => {
+                return Err(ParamError::whole(
+                    "latency needs `at_most` (a duration) or `baseline` and `factor`",
+                ))
+            }
+        };
+        let mut property = LatencyBound::new(self.percentile, limit, scope);
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property = property.for_endpoint(endpoint);
+        }
+        Ok(Arc::new(property))
     }
 }
 

@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// No correlation id reaches `dependency` more than `at_most` times in the
 /// phase. Needs a target that passes the correlation id on; calls without one
@@ -46,17 +51,25 @@ impl Property for MaxAttempts {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_calls(
-            seen,
-            &name,
-            Measure::Count(self.at_most),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Calls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Count(self.at_most)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of(format!("correlated requests reached {}", self.dependency))
+            .hint("does the target pass x-faultline-request or traceparent on?")
+            .breach_proves()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
         let attributed = self.scope.attributed(seen, &self.dependency, phase, None);
         for call in attributed.calls {
@@ -73,15 +86,6 @@ impl Property for MaxAttempts {
         let worst = attempts.iter().max_by_key(|(_, n)| **n);
         evidence.observed = worst.map(|(_, n)| Measure::Count(*n));
         evidence.witness = worst.map(|(id, _)| (*id).to_owned());
-        // One request over the cap is a failure however few there were.
-        let over = worst.is_some_and(|(_, n)| *n > self.at_most);
-        if evidence.samples < self.scope.min_samples && !over {
-            let why = format!(
-                "{} correlated requests reached {} (need {}; does the target pass x-faultline-request or traceparent on?)",
-                evidence.samples, self.dependency, self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let most = worst.map_or(0, |(_, n)| *n);
         let what = if most >= self.at_most {
             format!("a request used every attempt: {most} of {}", self.at_most)
@@ -91,8 +95,32 @@ impl Property for MaxAttempts {
                 self.at_most
             )
         };
-        Verdict::judged(name, &phase.name, most <= self.at_most, evidence)
-            .covering(most >= self.at_most, what)
+        Judgement::held(most <= self.at_most).covering(most >= self.at_most, what)
+    }
+}
+
+/// `property = "max_attempts"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The most calls one edge request may cause there.
+    #[serde(deserialize_with = "params::count")]
+    at_most: u64,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "max_attempts";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        Ok(Arc::new(MaxAttempts::new(
+            self.dependency,
+            self.at_most,
+            scope,
+        )))
     }
 }
 

@@ -1,8 +1,13 @@
 //! `max_in_flight`: a bulkhead holds: a dependency never sees more than N calls at once.
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// At most `at_most` calls in flight at `dependency` during the phase, from
 /// the journal's exact in-flight count at each arrival, and the calls
@@ -47,17 +52,25 @@ impl Property for MaxInFlight {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_calls(
-            seen,
-            &name,
-            Measure::Count(self.at_most),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Calls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Count(self.at_most)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of(format!("calls reached {}", self.dependency))
+            .hint("the bulkhead was not exercised")
+            .breach_proves()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         // The journal's count at each arrival is exact for every call; a
         // selection recounts among the calls it selects.
         let recount = (!self.scope.select.is_all()).then(|| {
@@ -96,16 +109,6 @@ impl Property for MaxInFlight {
         }
         evidence.observed = peak.map(|(_, n)| Measure::Count(n));
         evidence.witness = peak.and_then(|(p, _)| p.correlation_id.clone());
-        // Too few calls to say the bulkhead holds; a peak over the limit
-        // is a failure however few they were.
-        let over = peak.is_some_and(|(_, n)| n > self.at_most);
-        if evidence.samples < self.scope.min_samples && !over {
-            let why = format!(
-                "{} calls reached {} (need {}): the bulkhead was not exercised",
-                evidence.samples, self.dependency, self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let peak = peak.map_or(0, |(_, n)| n);
         let reached = peak >= self.at_most;
         let what = if reached {
@@ -116,7 +119,32 @@ impl Property for MaxInFlight {
                 self.at_most
             )
         };
-        Verdict::judged(name, &phase.name, peak <= self.at_most, evidence).covering(reached, what)
+        Judgement::held(peak <= self.at_most).covering(reached, what)
+    }
+}
+
+/// `property = "max_in_flight"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The most calls in flight at once.
+    #[serde(deserialize_with = "params::count")]
+    at_most: u64,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "max_in_flight";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        Ok(Arc::new(MaxInFlight::new(
+            self.dependency,
+            self.at_most,
+            scope,
+        )))
     }
 }
 

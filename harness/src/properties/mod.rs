@@ -18,7 +18,10 @@ mod shed_fast;
 mod status_share;
 mod success_rate;
 
-use std::collections::BTreeMap;
+pub(crate) mod params;
+mod scope;
+
+use std::fmt;
 use std::time::Duration;
 
 pub use alert_fired::AlertFired;
@@ -31,293 +34,228 @@ pub use fast_accept::FastAccept;
 pub use latency::{LatencyBound, LatencyLimit};
 pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;
+pub use params::Expectation;
+pub(crate) use params::{ParamError, SuiteNames, PROPERTIES};
 pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;
+pub use scope::{Scope, DEFAULT_MIN_SAMPLES};
 pub use select::CallSelector;
 pub use shed_fast::ShedFast;
-pub(crate) use status_share::status_range;
 pub use status_share::StatusShare;
 pub use success_rate::SuccessRate;
 
-use crate::verdict::{Evidence, Measure};
-use fault_server::CallRecord;
-
-use crate::observations::Attributed;
-use crate::{EdgeStats, Observations, Phase, Verdict};
+use crate::verdict::{Coverage, Evidence, Measure};
+use crate::{Observations, Phase, Verdict};
 
 /// A resilience claim that can be checked against what a run observed.
-pub trait Property {
+///
+/// A property says what it claims ([`Property::name`]), where it looks
+/// ([`Property::scope`]), what it reads there ([`Property::reads`]), what it
+/// counts as a sample ([`Property::samples`]) and how it judges a phase
+/// ([`Property::judge`]); the provided [`Property::check`] does the rest the
+/// same way for every property: a phase missing from the run, or evidence
+/// lost or never produced, is inconclusive before anything is judged, and
+/// too few samples are inconclusive after (unless the property says one
+/// breach is proof, as a peak over a bulkhead's limit is).
+pub trait Property: fmt::Debug {
     /// What it claims, as the verdict table shows it
     /// (`max_in_flight(crm) <= 10`): known without judging, so `faultline
     /// validate` can list a suite's expectations.
     fn name(&self) -> String;
 
-    /// Judges the observations.
-    fn check(&self, seen: &Observations) -> Verdict;
-}
+    /// Where it looks: the phase, the settle, the samples it needs, the calls it selects.
+    fn scope(&self) -> &Scope;
 
-/// Samples a property needs before it will judge, unless told otherwise.
-pub const DEFAULT_MIN_SAMPLES: u64 = 10;
+    /// What it reads, so [`Property::check`] can tell whether it is all there.
+    fn reads(&self) -> Reads<'_>;
 
-/// Where a property looks: a phase, minus its first `settle`, and how many
-/// samples it needs there before a pass or a fail means anything.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scope {
-    /// The phase's name.
-    pub phase: String,
-    /// Skipped at the start of the phase (let the system reach its steady state).
-    pub settle: Duration,
-    /// Fewer samples than this make the verdict inconclusive.
-    pub min_samples: u64,
-    /// Which of a dependency's calls a dependency property judges (every call by default).
-    pub select: CallSelector,
-}
+    /// The bound its evidence is held to, before anything is judged (the
+    /// judgement may refine it, as a latency bound relative to a baseline does).
+    fn threshold(&self) -> Measure;
 
-impl Scope {
-    /// The whole of `phase`, with [`DEFAULT_MIN_SAMPLES`].
-    pub fn phase(name: impl Into<String>) -> Self {
-        Scope {
-            phase: name.into(),
-            settle: Duration::ZERO,
-            min_samples: DEFAULT_MIN_SAMPLES,
-            select: CallSelector::all(),
-        }
-    }
+    /// What it counts as a sample, and whether one breach proves it broke.
+    fn samples(&self) -> Samples;
 
-    /// Skips the first `settle` of the phase.
-    pub fn with_settle(mut self, settle: Duration) -> Self {
-        self.settle = settle;
-        self
-    }
+    /// Judges `phase`, found in `seen` with all the property reads:
+    /// counts `evidence.samples` and fills in what was observed.
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement;
 
-    /// Needs at least `samples` to judge.
-    pub fn with_min_samples(mut self, samples: u64) -> Self {
-        self.min_samples = samples;
-        self
-    }
-
-    /// Judges only the dependency calls `select` selects.
-    pub fn with_select(mut self, select: CallSelector) -> Self {
-        self.select = select;
-        self
-    }
-}
-
-impl Scope {
-    /// `dependency` as a verdict names it: with the selection, when there is one
-    /// (`crm [not =/__health]`).
-    pub(crate) fn subject(&self, dependency: &str) -> String {
-        if self.select.is_all() {
-            dependency.to_owned()
-        } else {
-            format!("{dependency} [{}]", self.select)
-        }
-    }
-
-    /// Every selected call at `dependency` in the run.
-    pub(crate) fn calls<'a>(
-        &'a self,
-        seen: &'a Observations,
-        dependency: &str,
-    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
-        seen.dependencies
-            .get(dependency)
-            .into_iter()
-            .flatten()
-            .filter(|c| self.select.selects(c))
-    }
-
-    /// The selected calls at `dependency` that met the phase's faults
-    /// ([`Observations::calls_in`]).
-    pub(crate) fn calls_in<'a>(
-        &'a self,
-        seen: &'a Observations,
-        dependency: &str,
-        phase: &'a Phase,
-    ) -> impl Iterator<Item = &'a CallRecord> + 'a {
-        seen.calls_in(dependency, phase, self.settle)
-            .filter(|c| self.select.selects(c))
-    }
-
-    /// The selected calls made for the phase's requests ([`Observations::attributed`]).
-    pub(crate) fn attributed<'a>(
-        &'a self,
-        seen: &'a Observations,
-        dependency: &str,
-        phase: &'a Phase,
-        endpoint: Option<&str>,
-    ) -> Attributed<'a> {
-        seen.attributed(dependency, phase, self.settle, endpoint, |c| {
-            self.select.selects(c)
-        })
-    }
-}
-
-impl Scope {
-    /// Why `samples` of `what` are too few to judge, when they are.
-    pub(crate) fn too_few(&self, samples: u64, what: &str) -> Option<String> {
-        (samples < self.min_samples)
-            .then(|| format!("{samples} {what} (need {})", self.min_samples))
-    }
-
-    /// The scope's phase in `seen`, and empty evidence against `threshold`; or,
-    /// when the run has no such phase, the inconclusive verdict to return.
-    pub(crate) fn start<'a>(
-        &self,
-        seen: &'a Observations,
-        property: &str,
-        threshold: Measure,
-    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-        let evidence = Evidence {
-            observed: None,
-            threshold,
-            samples: 0,
-            first_broke_ns: None,
-            witness: None,
-        };
-        match seen.phase(&self.phase) {
-            Some(phase) => Ok((phase, evidence)),
-            None => Err(Box::new(Verdict::inconclusive(
-                property.to_owned(),
-                &self.phase,
+    /// Judges the observations: inconclusive when the phase is not in the
+    /// run, when what the property reads is not all there
+    /// ([`Scope::missing`]), or when there were fewer than
+    /// [`Scope::min_samples`] samples and no breach that proves a failure by
+    /// itself; else pass or fail as [`Property::judge`] says.
+    fn check(&self, seen: &Observations) -> Verdict {
+        let name = self.name();
+        let scope = self.scope();
+        let mut evidence = Evidence::against(self.threshold());
+        let Some(phase) = seen.phase(&scope.phase) else {
+            return Verdict::inconclusive(
+                name,
+                &scope.phase,
                 evidence,
                 "no such phase in this run",
-            ))),
+            );
+        };
+        if let Some(why) = scope.missing(seen, phase, self.reads()) {
+            return Verdict::inconclusive(name, &phase.name, evidence, why);
+        }
+        let judgement = self.judge(seen, phase, &mut evidence);
+        let samples = self.samples();
+        let mut verdict = match judgement.held {
+            Err(why) => Verdict::inconclusive(name, &phase.name, evidence, why),
+            Ok(held)
+                if samples.counted
+                    && evidence.samples < scope.min_samples
+                    && (held || !samples.breach_proves) =>
+            {
+                // Too few to say anything, what was covered included.
+                let why = samples.too_few(evidence.samples, scope.min_samples);
+                return Verdict::inconclusive(name, &phase.name, evidence, why);
+            }
+            Ok(held) => Verdict::judged(name, &phase.name, held, evidence),
+        };
+        verdict.note = judgement.note.or(verdict.note);
+        verdict.coverage = judgement.coverage;
+        verdict
+    }
+}
+
+/// What a property reads in its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads<'a> {
+    /// Only the phase itself (alerts, say).
+    Phase,
+    /// The edge requests.
+    Edge,
+    /// The calls at this dependency.
+    Calls(&'a str),
+    /// The edge requests and the calls at this dependency.
+    EdgeAndCalls(&'a str),
+}
+
+impl<'a> Reads<'a> {
+    /// The dependency whose calls it reads, if any.
+    pub fn dependency(self) -> Option<&'a str> {
+        match self {
+            Reads::Calls(dependency) | Reads::EdgeAndCalls(dependency) => Some(dependency),
+            Reads::Phase | Reads::Edge => None,
+        }
+    }
+}
+
+/// What a property counts as a sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Samples {
+    /// The samples, as the note on too few reads after their number
+    /// (`requests in the phase`: "3 requests in the phase (need 10)").
+    pub what: String,
+    /// What to check when there are too few.
+    pub hint: Option<&'static str>,
+    /// Whether one sample that breaks the claim fails it however few there
+    /// were (a peak over a limit, a call after its deadline); otherwise too
+    /// few samples are inconclusive either way.
+    pub breach_proves: bool,
+    /// Whether [`Scope::min_samples`] applies at all: not where one sample
+    /// is the whole evidence (an alert that fired, or did not).
+    pub counted: bool,
+}
+
+impl Samples {
+    /// Samples that are `what`, with no hint, where a breach proves nothing alone.
+    pub fn of(what: impl Into<String>) -> Self {
+        Samples {
+            what: what.into(),
+            hint: None,
+            breach_proves: false,
+            counted: true,
         }
     }
 
-    /// As [`Scope::start`], for a property that reads edge records: when the
-    /// run kept no records for part of the phase, the verdict is
-    /// inconclusive rather than judged on what happened to be kept.
-    pub(crate) fn start_edge<'a>(
-        &self,
-        seen: &'a Observations,
-        property: &str,
-        threshold: Measure,
-    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-        let (phase, evidence) = self.start(seen, property, threshold)?;
-        match edge_cut(seen, phase) {
-            Some(why) => Err(Box::new(Verdict::inconclusive(
-                property.to_owned(),
-                &phase.name,
-                evidence,
-                why,
-            ))),
-            None => Ok((phase, evidence)),
+    /// Samples that are `what`, judged however many there are.
+    pub fn uncounted(what: impl Into<String>) -> Self {
+        Samples {
+            counted: false,
+            ..Samples::of(what)
+        }
+    }
+
+    /// Requests in the phase: what edge properties count.
+    pub fn requests() -> Self {
+        Samples::of("requests in the phase")
+    }
+
+    /// With `hint` on what to check when there are too few.
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    /// One breach fails the claim however few samples there were.
+    pub fn breach_proves(mut self) -> Self {
+        self.breach_proves = true;
+        self
+    }
+
+    /// The note for `samples` of these when `need` are needed.
+    pub fn too_few(&self, samples: u64, need: u64) -> String {
+        let what = &self.what;
+        match self.hint {
+            Some(hint) => format!("{samples} {what} (need {need}): {hint}"),
+            None => format!("{samples} {what} (need {need})"),
         }
     }
 }
 
-impl Scope {
-    /// As [`Scope::start`], for a property that reads `dependency`'s calls:
-    /// inconclusive when the calls it needs are not all there
-    /// ([`calls_missing`]).
-    pub(crate) fn start_calls<'a>(
-        &self,
-        seen: &'a Observations,
-        property: &str,
-        threshold: Measure,
-        dependency: &str,
-    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-        let found = self.start(seen, property, threshold)?;
-        require_calls(seen, found, property, dependency, &self.select)
-    }
-
-    /// As [`Scope::start_edge`] and [`Scope::start_calls`] at once.
-    pub(crate) fn start_edge_calls<'a>(
-        &self,
-        seen: &'a Observations,
-        property: &str,
-        threshold: Measure,
-        dependency: &str,
-    ) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-        let found = self.start_edge(seen, property, threshold)?;
-        require_calls(seen, found, property, dependency, &self.select)
-    }
+/// What [`Property::judge`] concluded: held, broke, or nothing can be
+/// said; with, where the property says, whether the situation its defence
+/// guards against happened, and why it broke where the numbers do not say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// `Ok(held)`, or why nothing can be said.
+    held: Result<bool, String>,
+    coverage: Option<Coverage>,
+    note: Option<String>,
 }
 
-fn require_calls<'a>(
-    seen: &Observations,
-    (phase, evidence): (&'a Phase, Evidence),
-    property: &str,
-    dependency: &str,
-    select: &CallSelector,
-) -> Result<(&'a Phase, Evidence), Box<Verdict>> {
-    match calls_missing(seen, phase, dependency, select) {
-        Some(why) => Err(Box::new(Verdict::inconclusive(
-            property.to_owned(),
-            &phase.name,
-            evidence,
-            why,
-        ))),
-        None => Ok((phase, evidence)),
-    }
-}
-
-/// Why `dependency`'s calls in `phase` cannot be judged, when they cannot:
-/// the journal counted calls whose records were lost before the run read
-/// them, or no call reached the dependency in the whole run although
-/// requests were sent (a target down, or calling somewhere else, is no
-/// evidence that it behaves).
-pub(crate) fn calls_missing(
-    seen: &Observations,
-    phase: &Phase,
-    dependency: &str,
-    select: &CallSelector,
-) -> Option<String> {
-    if let Some(why) = seen.unread.get(dependency) {
-        return Some(format!(
-            "the journal of `{dependency}` could not be read to the end while the run was stopping ({why})"
-        ));
-    }
-    let lost = seen.lost_calls.get(dependency);
-    if let Some(n) = lost.and_then(|phases| phases.get(&phase.name)) {
-        return Some(format!(
-            "{n} calls at `{dependency}` in this phase were counted by its journal, \
-             but their records were overwritten before the run could read them \
-             (the fault server keeps journal_capacity records per dependency): \
-             raise journal_capacity there"
-        ));
-    }
-    let sent = seen
-        .edge_stats
-        .values()
-        .flat_map(BTreeMap::values)
-        .map(EdgeStats::requests)
-        .sum::<u64>()
-        .max(seen.edge.len() as u64);
-    let calls = seen
-        .dependencies
-        .get(dependency)
-        .map_or(&[][..], Vec::as_slice);
-    let called = calls.iter().any(|c| select.selects(c));
-    (sent > 0 && !called && lost.is_none()).then(|| {
-        if calls.is_empty() {
-            format!(
-                "no call reached `{dependency}` in the whole run while {sent} requests were sent: \
-                 is the target up, and configured to call `{dependency}` at the address the fault server gave it?"
-            )
-        } else {
-            format!(
-                "none of the {} calls at `{dependency}` in the whole run was one the property selects ({select}), \
-                 while {sent} requests were sent: is the target up, and does the selection name its calls?",
-                calls.len()
-            )
+impl Judgement {
+    /// Held or broke as `held` says.
+    pub fn held(held: bool) -> Self {
+        Judgement {
+            held: Ok(held),
+            coverage: None,
+            note: None,
         }
-    })
+    }
+
+    /// Nothing can be said, because of `why` (a baseline with too few samples, say).
+    pub fn inconclusive(why: impl Into<String>) -> Self {
+        Judgement {
+            held: Err(why.into()),
+            coverage: None,
+            note: None,
+        }
+    }
+
+    /// With `note` on why it broke.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// Says whether the defence was exercised, and how.
+    pub fn covering(mut self, exercised: bool, what: impl Into<String>) -> Self {
+        self.coverage = Some(Coverage {
+            exercised,
+            what: what.into(),
+        });
+        self
+    }
 }
 
-/// Why the edge records of `phase` are incomplete, when the run outgrew its
-/// cap on kept records before the phase ended.
-pub(crate) fn edge_cut(seen: &Observations, phase: &Phase) -> Option<String> {
-    let cut = seen.edge_truncated_ns?;
-    (cut < phase.end_ns).then(|| {
-        format!(
-            "the run sent more requests than it keeps records for ({}); \
-             requests of this phase past the cap count in the histograms only",
-            seen.edge.len()
-        )
-    })
+/// `part / whole`, or `None` when `whole` is 0 (no samples make no ratio).
+pub(crate) fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// The `percentile` (0 to 100; 100 is the maximum) of `values` by nearest rank.

@@ -3,9 +3,14 @@
 use std::time::Duration;
 
 use crate::observations::nanos;
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// In the phase after a fault (the recovery), the success rate over a sliding
 /// `window` of requests' intended times is back to at least `at_least` within
@@ -65,27 +70,28 @@ impl Property for RecoversWithin {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Duration(self.within))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.within)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut requests: Vec<_> = seen
             .edge_in(phase, Duration::ZERO, self.endpoint.as_deref())
             .collect();
         requests.sort_by_key(|r| r.intended_ns);
         evidence.samples = requests.len() as u64;
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         // Walk windows ending at each request; remember the last unhealthy one.
         // At least 1 ns, so the window always holds the request ending it.
         let window = nanos(self.window).max(1);
@@ -108,12 +114,7 @@ impl Property for RecoversWithin {
             }
         }
         if !full_window_seen {
-            return Verdict::inconclusive(
-                name,
-                &phase.name,
-                evidence,
-                "the phase is shorter than the window",
-            );
+            return Judgement::inconclusive("the phase is shorter than the window");
         }
         let recovered_after = last_unhealthy.map_or(self.window, |r| {
             Duration::from_nanos(r.intended_ns.saturating_sub(phase.start_ns))
@@ -123,7 +124,44 @@ impl Property for RecoversWithin {
         if let Some(late) = last_unhealthy.filter(|_| recovered_after > self.within) {
             evidence.first_broke_ns = Some(late.intended_ns);
         }
-        Verdict::judged(name, &phase.name, recovered_after <= self.within, evidence)
+        Judgement::held(recovered_after <= self.within)
+    }
+}
+
+/// `property = "recovers_within"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The success rate that counts as recovered, 0 to 1.
+    at_least: f64,
+    /// How long after the phase starts recovery may take.
+    #[serde(deserialize_with = "params::duration")]
+    within: Duration,
+    /// The sliding window the rate is measured over (1 s).
+    #[serde(default, deserialize_with = "params::optional_duration")]
+    window: Option<Duration>,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "recovers_within";
+    /// Recovery counts from the phase's start: no `settle`.
+    const SHARED: &'static [&'static str] = &["min_samples"];
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        let at_least = params::fraction("at_least", self.at_least)?;
+        let within = params::above_zero("within", self.within)?;
+        let mut property = RecoversWithin::new(at_least, within, scope);
+        if let Some(window) = self.window {
+            property = property.with_window(params::above_zero("window", window)?);
+        }
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property = property.for_endpoint(endpoint);
+        }
+        Ok(Arc::new(property))
     }
 }
 

@@ -2,9 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{ratio, Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// Calls reaching `dependency` per edge request sent (to `endpoint`, or to
 /// every endpoint) in the phase stays at or under `at_most`: three immediate
@@ -57,17 +62,23 @@ impl Property for RetryAmplification {
         format!("retry_amplification({subject}) <= {}", self.at_most)
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) = match self.scope.start_edge_calls(
-            seen,
-            &name,
-            Measure::Ratio(self.at_most),
-            &self.dependency,
-        ) {
-            Ok(found) => found,
-            Err(verdict) => return *verdict,
-        };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::EdgeAndCalls(&self.dependency)
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Ratio(self.at_most)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::of("edge requests in the phase")
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let attributed =
             self.scope
                 .attributed(seen, &self.dependency, phase, self.endpoint.as_deref());
@@ -85,20 +96,46 @@ impl Property for RetryAmplification {
             .iter()
             .max_by_key(|(_, count)| **count)
             .map(|(id, _)| (*id).to_owned());
-        if requests < self.scope.min_samples {
-            let why = format!(
-                "{requests} edge requests in the phase (need {})",
-                self.scope.min_samples
-            );
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
-        let ratio = calls as f64 / requests as f64;
+        let Some(ratio) = ratio(calls, requests) else {
+            return Judgement::inconclusive("no edge requests in the phase");
+        };
         evidence.observed = Some(Measure::Ratio(ratio));
         let retried = per_request.values().filter(|n| **n > 1).count();
-        Verdict::judged(name, &phase.name, ratio <= self.at_most, evidence).covering(
+        Judgement::held(ratio <= self.at_most).covering(
             retried > 0,
             format!("{retried} of {requests} requests were retried"),
         )
+    }
+}
+
+/// `property = "retry_amplification"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The dependency.
+    dependency: String,
+    /// The most calls there per edge request.
+    at_most: f64,
+    /// The endpoint whose requests count; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "retry_amplification";
+    const SHARED: &'static [&'static str] = params::JUDGES_CALLS;
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        names.dependency("dependency", &self.dependency)?;
+        if self.at_most < 0.0 {
+            return Err(ParamError::at("at_most", "must be 0 or more"));
+        }
+        let mut property = RetryAmplification::new(self.dependency, self.at_most, scope);
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property.endpoint = Some(endpoint);
+        }
+        Ok(Arc::new(property))
     }
 }
 

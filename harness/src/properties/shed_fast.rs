@@ -3,9 +3,14 @@
 
 use std::time::Duration;
 
-use crate::properties::{percentile, Property, Scope};
-use crate::verdict::Measure;
-use crate::{EdgeOutcome, EdgeRecord, Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
 
 /// For `endpoint` (every endpoint when `None`) in the phase: every rejection
 /// (503 or 429) carries `Retry-After`, the p99 of rejections is at most
@@ -62,26 +67,27 @@ impl Property for ShedFast {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Duration(self.rejected_within))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Duration(self.rejected_within)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let (rejections, accepted): (Vec<&EdgeRecord>, Vec<&EdgeRecord>) = seen
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
             .partition(|r| rejected(r));
         evidence.samples = (rejections.len() + accepted.len()) as u64;
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
         let p99 = |records: &[&EdgeRecord]| {
             percentile(
                 &mut records.iter().map(|r| r.latency()).collect::<Vec<_>>(),
@@ -100,15 +106,11 @@ impl Property for ShedFast {
                 .iter()
                 .max_by_key(|r| r.latency())
                 .and_then(|r| r.witness());
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some("accepted requests slowed down: the load was not shed".to_owned());
-            return verdict;
+            return Judgement::held(false)
+                .note("accepted requests slowed down: the load was not shed");
         }
         let Some(rejection_p99) = p99(&rejections) else {
-            return Verdict::inconclusive(
-                name,
-                &phase.name,
-                evidence,
+            return Judgement::inconclusive(
                 "no request was rejected: the shedding was not exercised",
             )
             .covering(false, "no request was shed");
@@ -121,9 +123,7 @@ impl Property for ShedFast {
         {
             evidence.first_broke_ns = Some(bare.intended_ns);
             evidence.witness = bare.witness();
-            let mut verdict = Verdict::judged(name, &phase.name, false, evidence);
-            verdict.note = Some("a rejection came without Retry-After".to_owned());
-            return verdict;
+            return Judgement::held(false).note("a rejection came without Retry-After");
         }
         evidence.witness = rejections
             .iter()
@@ -134,13 +134,35 @@ impl Property for ShedFast {
             rejections.len(),
             evidence.samples
         );
-        Verdict::judged(
-            name,
-            &phase.name,
-            rejection_p99 <= self.rejected_within,
-            evidence,
-        )
-        .covering(true, shed)
+        Judgement::held(rejection_p99 <= self.rejected_within).covering(true, shed)
+    }
+}
+
+/// `property = "shed_fast"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// Bound on the p99 of rejections.
+    #[serde(deserialize_with = "params::duration")]
+    rejected_within: Duration,
+    /// Bound on the p99 of accepted requests.
+    #[serde(deserialize_with = "params::duration")]
+    accepted_within: Duration,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "shed_fast";
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        let mut property = ShedFast::new(self.rejected_within, self.accepted_within, scope);
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property.endpoint = Some(endpoint);
+        }
+        Ok(Arc::new(property))
     }
 }
 

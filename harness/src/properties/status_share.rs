@@ -2,9 +2,16 @@
 //! under a bound (k6-style: `status_share(checkout, 429) <= 1%`): the
 //! cascade's "unrelated endpoints get throttled".
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{EdgeOutcome, EdgeRecord, Observations, Verdict};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{ratio, Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
 
 /// At most `at_most` (a fraction) of the requests to `endpoint` (every
 /// endpoint when `None`) in the phase are answered with `status`: an exact
@@ -33,25 +40,15 @@ pub struct StatusShare {
 impl StatusShare {
     /// `status_share(status) <= at_most` within `scope`; `status` is a code (`"429"`) or a class (`"4xx"`).
     pub fn new(status: &str, at_most: f64, scope: Scope) -> Result<Self, String> {
-        let range = status_range(status)?;
-        Ok(Self::with_range(status, range, at_most, scope))
-    }
-
-    /// With a range already checked by [`status_range`].
-    pub(crate) fn with_range(
-        status: &str,
-        (low, high): (u16, u16),
-        at_most: f64,
-        scope: Scope,
-    ) -> Self {
-        StatusShare {
+        let (low, high) = status_range(status)?;
+        Ok(StatusShare {
             endpoint: None,
             status: status.to_owned(),
             low,
             high,
             at_most,
             scope,
-        }
+        })
     }
 
     /// Judges only requests to `endpoint`.
@@ -66,7 +63,7 @@ impl StatusShare {
 }
 
 /// `"429"` is 429..=429, `"5xx"` is 500..=599.
-pub(crate) fn status_range(status: &str) -> Result<(u16, u16), String> {
+fn status_range(status: &str) -> Result<(u16, u16), String> {
     let invalid = || format!("`{status}` is neither a status code (429) nor a class (5xx)");
     match status.as_bytes() {
         [class @ b'1'..=b'5', b'x', b'x'] => {
@@ -93,16 +90,23 @@ impl Property for StatusShare {
         )
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Ratio(self.at_most))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Ratio(self.at_most)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut first = None::<&EdgeRecord>;
         let mut hits = 0u64;
         for request in seen.edge_in(phase, self.scope.settle, self.endpoint.as_deref()) {
@@ -114,20 +118,66 @@ impl Property for StatusShare {
                 }
             }
         }
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
-        let share = hits as f64 / evidence.samples as f64;
+        let Some(share) = ratio(hits, evidence.samples) else {
+            return Judgement::inconclusive("no requests in the phase");
+        };
         evidence.observed = Some(Measure::Ratio(share));
         evidence.first_broke_ns = first
             .map(|f| f.intended_ns)
             .filter(|_| share > self.at_most);
         evidence.witness = first.and_then(|f| f.witness());
-        Verdict::judged(name, &phase.name, share <= self.at_most, evidence)
+        Judgement::held(share <= self.at_most)
     }
+}
+
+/// `property = "status_share"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// A status code (`429` or `"429"`) or class (`"5xx"`).
+    #[serde(deserialize_with = "status_text")]
+    status: String,
+    /// The largest share allowed, 0 to 1.
+    at_most: f64,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "status_share";
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        let at_most = params::fraction("at_most", self.at_most)?;
+        let mut property = StatusShare::new(&self.status, at_most, scope)
+            .map_err(|e| ParamError::at("status", e))?;
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property = property.for_endpoint(endpoint);
+        }
+        Ok(Arc::new(property))
+    }
+}
+
+/// A status written as a number (`504`) or a string (`"504"`, `"5xx"`).
+fn status_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct StatusVisitor;
+    impl Visitor<'_> for StatusVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a status code (504) or class (\"5xx\")")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    deserializer.deserialize_any(StatusVisitor)
 }
 
 #[cfg(test)]

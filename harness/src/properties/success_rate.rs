@@ -1,9 +1,14 @@
 //! `success_rate`: an endpoint keeps answering 2xx/3xx (isolation: an
 //! endpoint that does not use the faulty dependency keeps its success rate).
 
-use crate::properties::{Property, Scope};
-use crate::verdict::Measure;
-use crate::{Observations, Verdict};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
+use crate::properties::{ratio, Judgement, Property, Reads, Samples, Scope};
+use crate::verdict::{Evidence, Measure};
+use crate::{Observations, Phase};
 
 /// At least `at_least` (a fraction, 0.99 for 99%) of the requests to
 /// `endpoint` (every endpoint when `None`) succeed in the phase.
@@ -46,16 +51,23 @@ impl Property for SuccessRate {
         format!("success_rate({subject}) >= {}", self.at_least)
     }
 
-    fn check(&self, seen: &Observations) -> Verdict {
-        let name = self.name();
-        let (phase, mut evidence) =
-            match self
-                .scope
-                .start_edge(seen, &name, Measure::Ratio(self.at_least))
-            {
-                Ok(found) => found,
-                Err(verdict) => return *verdict,
-            };
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn reads(&self) -> Reads<'_> {
+        Reads::Edge
+    }
+
+    fn threshold(&self) -> Measure {
+        Measure::Ratio(self.at_least)
+    }
+
+    fn samples(&self) -> Samples {
+        Samples::requests()
+    }
+
+    fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let mut succeeded = 0u64;
         let mut first_failure = None::<&crate::EdgeRecord>;
         for request in seen.edge_in(phase, self.scope.settle, self.endpoint.as_deref()) {
@@ -68,15 +80,35 @@ impl Property for SuccessRate {
         }
         evidence.first_broke_ns = first_failure.map(|f| f.intended_ns);
         evidence.witness = first_failure.and_then(|f| f.witness());
-        if let Some(why) = self
-            .scope
-            .too_few(evidence.samples, "requests in the phase")
-        {
-            return Verdict::inconclusive(name, &phase.name, evidence, why);
-        }
-        let rate = succeeded as f64 / evidence.samples as f64;
+        let Some(rate) = ratio(succeeded, evidence.samples) else {
+            return Judgement::inconclusive("no requests in the phase");
+        };
         evidence.observed = Some(Measure::Ratio(rate));
-        Verdict::judged(name, &phase.name, rate >= self.at_least, evidence)
+        Judgement::held(rate >= self.at_least)
+    }
+}
+
+/// `property = "success_rate"`: its suite keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Keys {
+    /// The least share of successes, 0 to 1.
+    at_least: f64,
+    /// The endpoint; every endpoint when absent.
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+impl SuiteKeys for Keys {
+    const PROPERTY: &'static str = "success_rate";
+
+    fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
+        let mut property = SuccessRate::new(params::fraction("at_least", self.at_least)?, scope);
+        if let Some(endpoint) = self.endpoint {
+            names.endpoint("endpoint", &endpoint)?;
+            property = property.for_endpoint(endpoint);
+        }
+        Ok(Arc::new(property))
     }
 }
 

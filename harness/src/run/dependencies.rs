@@ -84,8 +84,11 @@ pub(super) async fn dependencies(
     let name = || suite.name.clone();
     // Headers the suite's selections read: the records must keep them.
     let mut kept: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (dependency, names) in suite.expect.iter().filter_map(|e| e.kept_headers()) {
-        kept.entry(dependency).or_default().extend(names);
+    for property in &suite.expect {
+        if let Some(dependency) = property.reads().dependency() {
+            let names = property.scope().select.header_names();
+            kept.entry(dependency).or_default().extend(names);
+        }
     }
     let specs: Vec<DependencySpec> = suite
         .dependencies

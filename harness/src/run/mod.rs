@@ -424,7 +424,7 @@ async fn run_against(
         verdicts: suite
             .expect
             .iter()
-            .map(|expect| expect.property().check(&result.observations))
+            .map(|expect| expect.check(&result.observations))
             .collect(),
         aborted: result.aborted,
         observations: result.observations,

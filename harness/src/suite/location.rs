@@ -5,6 +5,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::suggest::suggest;
+
 /// A suite that cannot be used: where, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct SuiteError {
@@ -101,19 +103,6 @@ pub(crate) fn with_suggestion(message: &str) -> String {
         || message.to_owned(),
         |best| format!("{message}; did you mean `{best}`?"),
     )
-}
-
-/// The candidate closest to `given`, if it is within a typo's distance.
-pub(crate) fn suggest<'c>(
-    given: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(given, c), c))
-        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -11,24 +11,17 @@ use std::time::Duration;
 
 use fault_server::{DependencySpec, Fault};
 
+use crate::properties::SuiteNames;
+
 pub use crate::timeline::AbortWhen;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use expect::{Expect, PropertyKind};
+pub use crate::properties::Expectation;
 use location::Locator;
 pub use location::SuiteError;
 
-/// The longest duration a suite may give anywhere (a phase, a timeout, a
-/// bound): a day. Longer ones are refused rather than overflow a clock.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
-/// The highest open-loop rate a load may ask for, requests/s: far beyond what
-/// one driver keeps up (about 150,000/s on two cores), refused rather than
-/// silently missed.
-pub const MAX_RATE: f64 = 1_000_000.0;
-/// The most closed-loop clients one load may have: each holds a connection,
-/// and a process holds at most 20,000 open files here.
-pub const MAX_CLIENTS: usize = 10_000;
+pub use crate::limits::{MAX_CLIENTS, MAX_DURATION, MAX_RATE};
 
 /// A parsed and checked suite.
 #[derive(Debug, Clone)]
@@ -45,8 +38,8 @@ pub struct Suite {
     pub load: Vec<LoadSpec>,
     /// The phases, in order.
     pub phases: Vec<PhaseSpec>,
-    /// The properties to judge.
-    pub expect: Vec<Expect>,
+    /// The properties to judge, in the order written.
+    pub expect: Vec<Expectation>,
     /// A fault server in another process to use instead of one in this process.
     pub fault_server: Option<RemoteSpec>,
     /// Hosts beyond loopback that load may go to.
@@ -94,7 +87,7 @@ struct SuiteFile {
     dependencies: Vec<Spanned<DependencySpec>>,
     load: Vec<Spanned<LoadSpec>>,
     phases: Vec<Spanned<PhaseSpec>>,
-    expect: Vec<Spanned<Expect>>,
+    expect: Vec<Spanned<expect::RawExpect>>,
 }
 
 /// The `[target]` table.
@@ -343,22 +336,24 @@ impl Suite {
                 return Err(at.span(rule.span(), "abort_when: success_rate_below is from 0 to 1"));
             }
         }
-        let endpoints: Vec<&str> = file
-            .load
+        let names = SuiteNames {
+            phases: file
+                .phases
+                .iter()
+                .map(|p| (p.get_ref().name.as_str(), p.get_ref().duration))
+                .collect(),
+            endpoints: file
+                .load
+                .iter()
+                .map(|l| l.get_ref().endpoint.as_str())
+                .collect(),
+            dependencies: names.iter().map(String::as_str).collect(),
+        };
+        let expect = file
+            .expect
             .iter()
-            .map(|l| l.get_ref().endpoint.as_str())
-            .collect();
-        let durations: BTreeMap<&str, Duration> = file
-            .phases
-            .iter()
-            .map(|p| (p.get_ref().name.as_str(), p.get_ref().duration))
-            .collect();
-        for spanned in &file.expect {
-            spanned
-                .get_ref()
-                .check(&durations, &endpoints, &names)
-                .map_err(|e| at.span(spanned.span(), e))?;
-        }
+            .map(|entry| expect::build(entry, &names, &at))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Suite {
             name: file.name.unwrap_or_else(|| {
                 path.file_stem()
@@ -369,7 +364,7 @@ impl Suite {
             dependencies,
             load: file.load.into_iter().map(Spanned::into_inner).collect(),
             phases: file.phases.into_iter().map(Spanned::into_inner).collect(),
-            expect: file.expect.into_iter().map(Spanned::into_inner).collect(),
+            expect,
             fault_server: file.fault_server,
             allow_hosts: file.allow_hosts,
             max_requests: file.max_requests,
@@ -511,7 +506,7 @@ phase = "crm slow"
         let suite = parse(GOOD).unwrap();
         assert_eq!(suite.name, "bulkhead");
         assert_eq!(suite.phases[1].faults["crm"].len(), 1);
-        assert_eq!(suite.expect[0].kind, PropertyKind::MaxInFlight);
+        assert_eq!(suite.expect[0].name(), "max_in_flight(crm) <= 30");
     }
 
     #[test]
@@ -524,7 +519,10 @@ phase = "crm slow"
     #[test]
     fn an_expectation_on_an_unknown_phase_is_refused_where_it_stands() {
         let err = parse(&GOOD.replace("phase = \"crm slow\"", "phase = \"crm slwo\"")).unwrap_err();
-        assert!(err.starts_with("s.toml:23:"), "{err}");
+        assert!(
+            err.starts_with("s.toml:27:1: max_in_flight `phase`: "),
+            "{err}"
+        );
         assert!(err.contains("no phase named `crm slwo`"), "{err}");
     }
 
@@ -589,38 +587,33 @@ phase = "crm slow"
             ),
             (
                 "at_most = 30\n",
-                "at_most = 30\npercentile = 150\n",
-                "percentile must be above 0 and at most 100",
-            ),
-            (
-                "at_most = 30\n",
-                "at_most = 30\npercentile = nan\n",
-                "percentile must be above 0 and at most 100",
+                "at_most = 30\npercentile = 99\n",
+                "`percentile` does not apply to max_in_flight; it takes `phase`, `settle`, `min_samples`, `match`, `exclude`, `dependency`, `at_most`",
             ),
             (
                 "at_most = 30\n",
                 "at_most = nan\n",
-                "at_most must be a finite number",
+                "`at_most` must be a finite number",
             ),
             (
                 "at_most = 30\n",
                 "at_most = 2.5\n",
-                "at_most (a whole number)",
+                "max_in_flight `at_most`: invalid type: floating point `2.5`, expected a whole number",
             ),
             (
                 "at_most = 30\n",
                 "at_most = 30\nmin_samples = 0\n",
-                "min_samples must be at least 1",
+                "max_in_flight `min_samples`: must be at least 1",
             ),
             (
                 "at_most = 30\n",
                 "at_most = 30\nsettle = \"5s\"\n",
-                "settle (5s) must be shorter than phase `crm slow` (5s)",
+                "`settle`: 5s is not shorter than phase `crm slow` (5s)",
             ),
             (
                 "at_most = 30\n",
                 "at_most = 30\nsettle = \"500000000000years\"\n",
-                "settle is at most 1day",
+                "`settle`: must be at most 1day",
             ),
             ("rate = 50.0", "rate = 0.01", "not one request goes out"),
             ("rate = 50.0", "rate = 1e9", "rate: at most"),
@@ -681,9 +674,9 @@ phase = "crm slow"
         };
         assert!(parse(&backoff("")).is_ok());
         let err = parse(&backoff("multiplier = 1.0\n")).unwrap_err();
-        assert!(err.contains("multiplier must be above 1"), "{err}");
+        assert!(err.contains("`multiplier`: must be above 1"), "{err}");
         let err = parse(&backoff("").replace("base = \"50ms\"", "base = \"1s\"")).unwrap_err();
-        assert!(err.contains("base must not exceed max"), "{err}");
+        assert!(err.contains("`base`: must not exceed max"), "{err}");
     }
 
     #[test]
@@ -692,7 +685,7 @@ phase = "crm slow"
         let suite = parse_ok(&with(
             "exclude = { path = \"=/__health\" }\nmatch = { method = \"GET\" }\n",
         ));
-        let property = suite.expect[0].property();
+        let property = &suite.expect[0];
         let seen = crate::Observations::default();
         assert!(
             property
@@ -704,10 +697,8 @@ phase = "crm slow"
         );
         // A header condition is honoured: the run keeps that header in the records.
         let tenant = parse_ok(&with("match = { headers = { \"x-tenant\" = \"acme\" } }\n"));
-        assert_eq!(
-            tenant.expect[0].kept_headers(),
-            Some(("crm", vec!["x-tenant".to_owned()]))
-        );
+        assert_eq!(tenant.expect[0].reads().dependency(), Some("crm"));
+        assert_eq!(tenant.expect[0].scope().select.header_names(), ["x-tenant"]);
         let err = parse(&with("exclude = { path = \"health\" }\n")).unwrap_err();
         assert!(err.contains("a path starts with `/`"), "{err}");
         let latency = GOOD.replace(
@@ -715,7 +706,7 @@ phase = "crm slow"
             "property = \"latency\"\nat_most = \"1s\"\nexclude = { path = \"/x\" }\n",
         );
         let err = parse(&latency).unwrap_err();
-        assert!(err.contains("latency judges none"), "{err}");
+        assert!(err.contains("`exclude` does not apply to latency"), "{err}");
     }
 
     #[test]
@@ -742,7 +733,10 @@ phase = "crm slow"
             "property = \"recovers_within\"\nat_least = 0.99\nwithin = \"2s\"\nwindow = \"0s\"\n",
         );
         let err = parse(&text).unwrap_err();
-        assert!(err.contains("window must be above 0"), "{err}");
+        assert!(
+            err.contains("recovers_within `window`: must be above 0"),
+            "{err}"
+        );
     }
 
     #[test]

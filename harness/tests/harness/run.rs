@@ -98,7 +98,7 @@ async fn validate_reports_every_broken_suite_with_file_line_and_column_and_exits
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains(&format!(
-            "{}:24:1: unknown field `dependncy`",
+            "{}:24:1: `dependncy` does not apply to max_in_flight; it takes `phase`, `settle`, `min_samples`, `match`, `exclude`, `dependency`, `at_most`; did you mean `dependency`?",
             bad.display()
         )),
         "{stderr}"
