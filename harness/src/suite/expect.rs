@@ -192,35 +192,14 @@ mod tests {
     use std::path::Path;
 
     use crate::properties::PROPERTIES;
+    use crate::suite::tests::GOOD;
     use crate::suite::Suite;
 
-    /// A suite whose one `[[expect]]` is `entry`; the entry starts at line 20.
+    /// A suite whose one `[[expect]]` is `entry`: `[[expect]]` at line 23,
+    /// `phase` at 24, the entry from 25.
     fn suite(entry: &str) -> Result<Suite, String> {
-        let text = format!(
-            r#"[target]
-base_url = "http://127.0.0.1:8080"
-
-[[dependencies]]
-name = "crm"
-
-[[load]]
-endpoint = "checkout"
-path = "/checkout"
-rate = 50.0
-
-[[phases]]
-name = "baseline"
-duration = "2s"
-
-[[phases]]
-name = "crm slow"
-duration = "5s"
-
-[[expect]]
-phase = "crm slow"
-{entry}
-"#
-        );
+        let (head, _) = GOOD.split_once("[[expect]]").unwrap();
+        let text = format!("{head}[[expect]]\nphase = \"crm slow\"\n{entry}\n");
         Suite::parse(&text, Path::new("s.toml")).map_err(|e| e.to_string())
     }
 
@@ -232,14 +211,14 @@ phase = "crm slow"
         .unwrap_err();
         assert_eq!(
             err,
-            "s.toml:25:1: `within` does not apply to max_in_flight; it takes `phase`, `settle`, \
+            "s.toml:28:1: `within` does not apply to max_in_flight; it takes `phase`, `settle`, \
              `min_samples`, `match`, `exclude`, `dependency`, `at_most`"
         );
         // A shared key the property has no use for is refused too.
         let err =
             suite("property = \"alert_fired\"\nalert = \"High\"\nwithin = \"2s\"\nmin_samples = 3")
                 .unwrap_err();
-        assert!(err.starts_with("s.toml:25:1: `min_samples` does not apply to alert_fired; it takes `phase`, `alert`, `within`, `dependency`"), "{err}");
+        assert!(err.starts_with("s.toml:28:1: `min_samples` does not apply to alert_fired; it takes `phase`, `alert`, `within`, `dependency`"), "{err}");
         let err = suite(
             "property = \"recovers_within\"\nat_least = 0.9\nwithin = \"2s\"\nsettle = \"1s\"",
         )
@@ -259,7 +238,7 @@ phase = "crm slow"
         let err = suite("property = \"max_inflight\"").unwrap_err();
         assert!(
             err.starts_with(
-                "s.toml:22:12: unknown property `max_inflight`: not one of `max_in_flight`,"
+                "s.toml:25:12: unknown property `max_inflight`: not one of `max_in_flight`,"
             ),
             "{err}"
         );
@@ -269,7 +248,7 @@ phase = "crm slow"
         );
         let err = suite("dependency = \"crm\"").unwrap_err();
         assert!(
-            err.starts_with("s.toml:20:1: an [[expect]] needs `property`: one of"),
+            err.starts_with("s.toml:23:1: an [[expect]] needs `property`: one of"),
             "{err}"
         );
         let err = suite("property = 3").unwrap_err();
@@ -279,16 +258,16 @@ phase = "crm slow"
     #[test]
     fn values_are_checked_where_they_stand() {
         let cases = [
-            ("property = \"max_in_flight\"\nat_most = 3", "s.toml:20:1: max_in_flight: missing field `dependency`"),
-            ("property = \"max_in_flight\"\ndependency = \"cmr\"\nat_most = 3", "s.toml:23:1: max_in_flight `dependency`: no dependency named `cmr`; did you mean `crm`?"),
-            ("property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = -1", "s.toml:24:1: max_in_flight `at_most`: invalid value: integer `-1`, expected a whole number, 0 or more"),
-            ("property = \"latency\"\nat_most = \"1s\"\npercentile = 150", "s.toml:24:1: latency `percentile`: must be above 0 and at most 100, not 150"),
-            ("property = \"latency\"\nat_most = \"1s\"\npercentile = nan", "s.toml:24:1: `percentile` must be a finite number"),
-            ("property = \"latency\"\nat_most = 250", "s.toml:23:1: latency `at_most`: invalid type: integer `250`, expected a duration like \"250ms\""),
+            ("property = \"max_in_flight\"\nat_most = 3", "s.toml:23:1: max_in_flight: missing field `dependency`"),
+            ("property = \"max_in_flight\"\ndependency = \"cmr\"\nat_most = 3", "s.toml:26:1: max_in_flight `dependency`: no dependency named `cmr`; did you mean `crm`?"),
+            ("property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = -1", "s.toml:27:1: max_in_flight `at_most`: invalid value: integer `-1`, expected a whole number, 0 or more"),
+            ("property = \"latency\"\nat_most = \"1s\"\npercentile = 150", "s.toml:27:1: latency `percentile`: must be above 0 and at most 100, not 150"),
+            ("property = \"latency\"\nat_most = \"1s\"\npercentile = nan", "s.toml:27:1: `percentile` must be a finite number"),
+            ("property = \"latency\"\nat_most = 250", "s.toml:26:1: latency `at_most`: invalid type: integer `250`, expected a duration like \"250ms\""),
             ("property = \"latency\"\nat_most = \"1s\"\nbaseline = \"baseline\"\nfactor = 2", "latency `at_most`: a fixed bound or `baseline` and `factor`, not both"),
             ("property = \"latency\"\nbaseline = \"baseline\"", "latency `baseline`: needs `factor`"),
             ("property = \"latency\"\nbaseline = \"basline\"\nfactor = 2", "latency `baseline`: no phase named `basline`; did you mean `baseline`?"),
-            ("property = \"latency\"", "s.toml:20:1: latency: latency needs `at_most` (a duration) or `baseline` and `factor`"),
+            ("property = \"latency\"", "s.toml:23:1: latency: latency needs `at_most` (a duration) or `baseline` and `factor`"),
             ("property = \"success_rate\"\nat_least = 1.5", "success_rate `at_least`: is from 0 to 1, not 1.5"),
             ("property = \"success_rate\"\nat_least = 0.9\nendpoint = \"chekout\"", "success_rate `endpoint`: no endpoint named `chekout`; did you mean `checkout`?"),
             ("property = \"breaker\"\ndependency = \"crm\"\nfailures = 0\nreset = \"1s\"", "breaker `failures`: must be at least 1"),

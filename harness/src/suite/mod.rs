@@ -461,10 +461,11 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SuiteError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
+    /// A suite that parses: a test changes the part it is about.
+    pub(in crate::suite) const GOOD: &str = r#"
 name = "bulkhead"
 [target]
 base_url = "http://127.0.0.1:8080"
