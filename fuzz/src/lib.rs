@@ -13,7 +13,7 @@
 //!
 //! | target | feeds | to |
 //! |---|---|---|
-//! | `suite` | mutated suite files | `Suite::parse`; for what validates, `run::plan`, an in-process dependency per `[[dependencies]]` called once per phase with that phase's faults, and every `[[expect]]`'s property checked on what those calls recorded |
+//! | `suite` | mutated suite files | `Suite::parse`; for what validates, `Suite::plan`, an in-process dependency per `[[dependencies]]` called once per phase with that phase's faults, and every `[[expect]]`'s property checked on what those calls recorded |
 //! | `fault-json` | mutated control-API bodies | every route that takes a body (`POST`/`PUT /dependencies/crm/faults`, `PUT .../faults/lease`, `PATCH /dependencies/crm`, `POST /marks`, `POST /dependencies`), answered by the routes' own code on a live `FaultServer`; every 100th also over a socket to its control API |
 //! | `config` | mutated fault-server config files | `ServerConfig::parse`; for what validates, each dependency started in-process |
 //! | `dataplane` | mutated and random HTTP/1 bytes | a live data-plane port on 127.0.0.1, pipelined over many connections; then a valid request must still be answered and the journal must count what was answered |

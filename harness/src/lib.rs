@@ -6,8 +6,8 @@
 //!
 //! The [`load`] driver (open and closed loop, correlated requests, HDR
 //! histograms per endpoint and phase, a cap on kept records), the
-//! [`timeline`] that runs loads through phases of faults at a fault server
-//! here or elsewhere ([`fault_control`], [`remote`]) and drains the
+//! [`run::timeline`] that runs loads through phases of faults at a fault server
+//! here or elsewhere ([`run::fault_control`], [`run::remote`]) and drains the
 //! journals, the [`Observations`] every property reads, the [`Verdict`]
 //! with its evidence, the [`properties`], [`suite`] files, and [`run`] /
 //! [`report`] behind `faultline run` and `faultline validate`.
@@ -32,19 +32,15 @@
 
 pub mod demo;
 mod edge;
-pub mod fault_control;
 pub mod limits;
 pub mod load;
 mod observations;
 pub mod properties;
-pub mod remote;
 pub mod report;
 pub mod run;
 pub mod sim;
 mod suggest;
 pub mod suite;
-pub mod target;
-pub mod timeline;
 mod verdict;
 
 pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};

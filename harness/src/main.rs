@@ -14,6 +14,7 @@ use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
 use harness::report::json::{self, Report, SuiteReport};
 use harness::report::{exit, table, RunOutcome};
+use harness::run::timeline::Progress;
 use harness::run::{run_suite, TargetOverride};
 use harness::suite::{collect, Suite};
 use harness::Verdict;
@@ -59,6 +60,16 @@ enum Command {
         /// Suite files, or folders of them.
         #[arg(required = true)]
         suites: Vec<PathBuf>,
+        /// Print each suite's plan: what would run, for how long, at what
+        /// rates, with which faults (a dry run).
+        #[arg(long)]
+        plan: bool,
+        /// With --plan: the system under test, overriding each suite's [target].
+        #[arg(long, value_name = "URL", conflicts_with = "demo", requires = "plan")]
+        target_url: Option<String>,
+        /// With --plan: the built-in demo shop in this profile, overriding each suite's [target].
+        #[arg(long, value_parser = parse_profile, requires = "plan")]
+        demo: Option<Profile>,
     },
     /// Run the fault server alone, on a TOML configuration, until SIGINT/SIGTERM.
     Serve(ServeArgs),
@@ -136,7 +147,16 @@ async fn main() -> ExitCode {
                 error.exit_code()
             }
         },
-        Command::Validate { suites } => match load_all(&suites) {
+        Command::Validate {
+            suites,
+            plan,
+            target_url,
+            demo,
+        } => match load_all(&suites) {
+            Ok(loaded) if plan => {
+                let target = target_override(target_url.as_deref(), demo);
+                print_plans(&loaded, target)
+            }
             Ok(loaded) => {
                 for suite in &loaded {
                     println!(
@@ -163,11 +183,7 @@ async fn main() -> ExitCode {
             output,
             quiet,
         } => {
-            let target = match (&target_url, demo) {
-                (Some(url), _) => TargetOverride::Url(url),
-                (None, Some(profile)) => TargetOverride::Demo(profile),
-                (None, None) => TargetOverride::None,
-            };
+            let target = target_override(target_url.as_deref(), demo);
             match load_all(&suites) {
                 Ok(loaded) => {
                     let progress = progress(quiet);
@@ -183,6 +199,31 @@ async fn main() -> ExitCode {
         }) => serve_demo(args).await,
         Command::Demo(DemoArgs { serve: None, seed }) => side_by_side(seed).await,
     }
+}
+
+/// The command line's target over each suite's own.
+fn target_override(url: Option<&str>, demo: Option<Profile>) -> TargetOverride<'_> {
+    match (url, demo) {
+        (Some(url), _) => TargetOverride::Url(url),
+        (None, Some(profile)) => TargetOverride::Demo(profile),
+        (None, None) => TargetOverride::None,
+    }
+}
+
+/// `faultline validate --plan`: each suite's plan, or why it cannot run
+/// (exit 2, as `faultline run` would).
+fn print_plans(suites: &[Suite], target: TargetOverride<'_>) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for suite in suites {
+        match suite.plan(target) {
+            Ok(plan) => print!("{plan}"),
+            Err(error) => {
+                eprintln!("faultline: {error}");
+                code = ExitCode::from(RunOutcome::Usage.exit_code());
+            }
+        }
+    }
+    code
 }
 
 /// A token cancelled on SIGINT or SIGTERM: the run stops its load, clears
@@ -225,6 +266,15 @@ fn progress(quiet: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// Draws each progress snapshot the run publishes on `bar`.
+async fn draw(bar: ProgressBar, mut updates: tokio::sync::watch::Receiver<Progress>) {
+    while updates.changed().await.is_ok() {
+        let progress = updates.borrow_and_update().to_string();
+        bar.set_message(progress);
+        bar.tick();
+    }
+}
+
 async fn run(
     suites: &[Suite],
     target: TargetOverride<'_>,
@@ -236,8 +286,18 @@ async fn run(
     let mut observations = Vec::new();
     // How the run ended early, if it did, and what to tell the user.
     let mut failure: Option<(RunOutcome, String)> = None;
+    let (watch, drawn) = match progress {
+        Some(bar) => {
+            let (watch, updates) = tokio::sync::watch::channel(Progress::default());
+            (Some(watch), Some(tokio::spawn(draw(bar.clone(), updates))))
+        }
+        None => (None, None),
+    };
     for suite in suites {
-        match run_suite(suite, target, seed, &stop, progress).await {
+        if let Some(bar) = progress {
+            bar.set_prefix(suite.name.clone());
+        }
+        match run_suite(suite, target, seed, &stop, watch.as_ref()).await {
             Ok(done) => {
                 for warning in &done.warnings {
                     eprintln!("warning: {}: {warning}", suite.name);
@@ -267,6 +327,9 @@ async fn run(
                 break;
             }
         }
+    }
+    if let Some(drawn) = drawn {
+        drawn.abort();
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();

@@ -1,5 +1,5 @@
 //! `suite`: mutated suite files into `Suite::parse`; for each that validates,
-//! the run's plan (`run::plan`), each dependency started in-process and
+//! the run's plan (`Suite::plan`), each dependency started in-process and
 //! called once per phase with that phase's faults (on a paused clock, so a
 //! fault's delay costs nothing), and every expectation's property checked
 //! on what those calls recorded. A suite that validates must plan against
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fault_server::InProcessDependency;
-use harness::run::plan;
+use harness::run::TargetOverride;
 use harness::suite::Suite;
 use harness::{Observations, Phase};
 use tower::ServiceExt;
@@ -61,9 +61,9 @@ pub fn run(common: &Common) -> Result<Figures, Failure> {
 /// when the suite's paths do not make URLs.
 fn start_up(suite: &Suite, runtime: &tokio::runtime::Runtime) -> Result<Option<u64>, String> {
     if let Some(base) = &suite.target.base_url {
-        let _ = plan(suite, base.trim_end_matches('/'));
+        let _ = suite.plan(TargetOverride::Url(base));
     }
-    let plan = match plan(suite, "http://127.0.0.1:8080") {
+    let plan = match suite.plan(TargetOverride::Url("http://127.0.0.1:8080")) {
         Ok(plan) => plan,
         Err(harness::run::RunError::BadUrl { .. }) => return Ok(None),
         Err(e) => return Err(format!("a valid suite does not plan against loopback: {e}")),

@@ -10,7 +10,7 @@
 //! | stopped early (a signal, the hard cap, `abort_when`) | 4 | `aborted` |
 //! | could not run: a target that never answered, a fault server gone, reports not written | 4 | `broken` |
 
-use crate::timeline::Abort;
+use crate::run::timeline::Abort;
 use crate::Outcome;
 
 /// The process's exit codes.

@@ -9,11 +9,11 @@ use fault_server::{Clock, DependencySpec, DependencyView, Fault, FaultServer, St
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::plan::{Plan, RemoteSpec};
 use super::RunError;
-use crate::fault_control::FaultControl;
-use crate::remote::RemoteFaultServer;
-use crate::suite::{RemoteSpec, Suite};
-use crate::timeline::{LEASE, RENEW_EVERY};
+use crate::run::fault_control::FaultControl;
+use crate::run::remote::RemoteFaultServer;
+use crate::run::timeline::{LEASE, RENEW_EVERY};
 
 /// The fault server a suite runs against.
 pub(super) enum Dependencies {
@@ -73,44 +73,24 @@ impl Dependencies {
     }
 }
 
-/// Starts the suite's dependencies here, or finds (else adds) them on its
+/// Starts the plan's dependencies here, or finds (else adds) them on its
 /// remote fault server; with their URLs. Once `stop` is cancelled, calls to
 /// a remote server are hurried ([`RemoteFaultServer::hurry_when`]).
 pub(super) async fn dependencies(
-    suite: &Suite,
+    plan: &Plan,
     seed: u64,
     stop: &CancellationToken,
 ) -> Result<(Dependencies, BTreeMap<String, String>), RunError> {
-    let name = || suite.name.clone();
-    // Headers the suite's selections read: the records must keep them.
-    let mut kept: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for property in &suite.expect {
-        if let Some(dependency) = property.reads().dependency() {
-            let names = property.scope().select.header_names();
-            kept.entry(dependency).or_default().extend(names);
-        }
-    }
-    let specs: Vec<DependencySpec> = suite
-        .dependencies
-        .iter()
-        .map(|spec| {
-            let mut spec = spec.clone();
-            for header in kept.get(spec.name.as_str()).into_iter().flatten() {
-                if !spec.keep_headers.contains(header) {
-                    spec.keep_headers.push(header.clone());
-                }
-            }
-            spec
-        })
-        .collect();
+    let name = || plan.suite.clone();
+    let specs = &plan.dependencies;
     let Some(RemoteSpec {
         control_url,
         token_env,
         reuse,
-    }) = &suite.fault_server
+    }) = &plan.fault_server
     else {
         let mut builder = FaultServer::builder().seed(seed);
-        for dependency in &specs {
+        for dependency in specs {
             builder = builder.dependency(dependency.clone());
         }
         let server = builder.start().map_err(|source| RunError::Start {
@@ -131,7 +111,7 @@ pub(super) async fn dependencies(
         })?),
         None => None,
     };
-    let control = |source: crate::remote::RemoteError| RunError::Control {
+    let control = |source: crate::run::remote::RemoteError| RunError::Control {
         suite: name(),
         source: source.into(),
     };
@@ -148,7 +128,7 @@ pub(super) async fn dependencies(
         .collect();
     let mut urls = BTreeMap::new();
     let mut found_faults = BTreeMap::new();
-    for spec in &specs {
+    for spec in specs {
         let Some(view) = existing.get(&spec.name) else {
             continue;
         };
@@ -203,7 +183,7 @@ pub(super) async fn dependencies(
     }
     let keeper =
         (!added.is_empty()).then(|| tokio::spawn(keep_leased(server.clone(), added.clone())));
-    let names = suite.dependencies.iter().map(|d| d.name.clone()).collect();
+    let names = specs.iter().map(|d| d.name.clone()).collect();
     let remote = Remote {
         server,
         names,

@@ -4,16 +4,17 @@
 
 mod expect;
 mod location;
+mod plan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fault_server::{DependencySpec, Fault};
+use fault_server::DependencySpec;
 
 use crate::properties::SuiteNames;
 
-pub use crate::timeline::AbortWhen;
+pub use crate::run::plan::{AbortWhen, PhasePlan, RemoteSpec};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -37,7 +38,7 @@ pub struct Suite {
     /// The load, per endpoint.
     pub load: Vec<LoadSpec>,
     /// The phases, in order.
-    pub phases: Vec<PhaseSpec>,
+    pub phases: Vec<PhasePlan>,
     /// The properties to judge, in the order written.
     pub expect: Vec<Expectation>,
     /// A fault server in another process to use instead of one in this process.
@@ -48,25 +49,6 @@ pub struct Suite {
     pub max_requests: Option<u64>,
     /// Stop the run when a phase was already unhealthy.
     pub abort_when: Option<AbortWhen>,
-}
-
-/// The `[fault_server]` table: a running fault server, reached through its
-/// control API. The suite's dependencies that it does not serve yet are
-/// added for the run and removed after it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteSpec {
-    /// Its control API, `http://host:port`.
-    pub control_url: String,
-    /// The environment variable holding its Bearer token, if it wants one
-    /// (a token never belongs in a suite file).
-    #[serde(default)]
-    pub token_env: Option<String>,
-    /// Run against the server's dependencies as they are even when their
-    /// settings (response, address) differ from the suite's; without it,
-    /// such a run is refused.
-    #[serde(default)]
-    pub reuse: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +68,7 @@ struct SuiteFile {
     #[serde(default)]
     dependencies: Vec<Spanned<DependencySpec>>,
     load: Vec<Spanned<LoadSpec>>,
-    phases: Vec<Spanned<PhaseSpec>>,
+    phases: Vec<Spanned<PhasePlan>>,
     expect: Vec<Spanned<expect::RawExpect>>,
 }
 
@@ -154,20 +136,6 @@ fn get() -> String {
 
 fn ten_seconds() -> Duration {
     Duration::from_secs(10)
-}
-
-/// One `[[phases]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhaseSpec {
-    /// Its name.
-    pub name: String,
-    /// How long it lasts.
-    #[serde(with = "humantime_serde")]
-    pub duration: Duration,
-    /// Faults by dependency name.
-    #[serde(default)]
-    pub faults: BTreeMap<String, Vec<Fault>>,
 }
 
 impl Suite {
@@ -429,7 +397,7 @@ fn check_target(
     }
     let texts = target.command.iter().flatten().chain(target.env.values());
     for text in texts {
-        for placeholder in crate::target::placeholders(text) {
+        for placeholder in crate::run::plan::placeholders(text) {
             let dependency = placeholder.strip_suffix(".addr").unwrap_or(placeholder);
             if placeholder != "port" && !dependencies.contains(dependency) {
                 return Err(format!(

@@ -107,6 +107,60 @@ async fn validate_reports_every_broken_suite_with_file_line_and_column_and_exits
 }
 
 #[tokio::test]
+async fn validate_plan_prints_what_would_run_without_running_it() {
+    let path = suite(
+        "planned",
+        "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"payments\"\nat_most = 5\nphase = \"payments down\"\n",
+    );
+    let path = path.to_str().unwrap();
+    // No target answers at this address: nothing is sent.
+    let (code, stdout, stderr) = faultline(&[
+        "validate",
+        "--plan",
+        path,
+        "--target-url",
+        "http://127.0.0.1:9/",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let expected = [
+        "suite planned: 2 phases over 1s",
+        "  target: http://127.0.0.1:9 (already running)",
+        "  fault server: in this process",
+        "  dependency payments: stub",
+        "  load checkout: GET /checkout, open loop, 50/s (about 50 requests), timeout 2s",
+        "  phase baseline (0s to 0.6s): no faults",
+        "  phase payments down (0.6s to 1s):",
+        "    payments: {\"error\":{\"status\":503,\"body\":\"\"}}",
+        "  expect max_in_flight(payments) <= 5 in payments down",
+    ];
+    for line in expected {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line `{line}` in:\n{stdout}"
+        );
+    }
+    // What would refuse the run refuses the plan, with the same exit code.
+    let (code, _, stderr) = faultline(&["validate", "--plan", path]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no target"), "{stderr}");
+    let (code, _, stderr) = faultline(&[
+        "validate",
+        "--plan",
+        path,
+        "--target-url",
+        "http://10.1.2.3",
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not on loopback"), "{stderr}");
+    // A target without --plan means nothing to validate: refused, not ignored.
+    let (code, _, stderr) =
+        faultline(&["validate", path, "--target-url", "http://127.0.0.1:9"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[tokio::test]
 async fn a_run_without_a_target_is_bad_usage() {
     let path = suite(
         "no-target",

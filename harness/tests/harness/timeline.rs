@@ -9,7 +9,8 @@ use harness::properties::{
     Breaker, LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope,
     ShedFast, SuccessRate,
 };
-use harness::timeline::{run, PhasePlan};
+use harness::run::plan::PhasePlan;
+use harness::run::timeline::run;
 use harness::{Measure, Observations, Outcome};
 
 use crate::common::{checkout_service, Defences, Retries};
@@ -39,7 +40,8 @@ async fn payments_slow_run(bulkhead: Option<usize>) -> Observations {
             format!("http://{target}/checkout").parse().unwrap(),
         ),
         arrival: Arrival::Open { rate: 100.0 },
-        duration: Duration::ZERO,
+        // Each load lasts the whole run.
+        duration: phases.iter().map(|p| p.duration).sum(),
     };
     let result = run(&server, &phases, vec![load], 1).await.unwrap();
     assert!(
@@ -117,7 +119,8 @@ async fn run_with(defences: Defences, fault: &str, client_timeout: Duration) -> 
         )
         .with_timeout(client_timeout),
         arrival: Arrival::Open { rate: 50.0 },
-        duration: Duration::ZERO,
+        // Each load lasts the whole run.
+        duration: phases.iter().map(|p| p.duration).sum(),
     };
     run(&server, &phases, vec![load], 2)
         .await
@@ -237,21 +240,23 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
         )
         .with_timeout(Duration::from_secs(30)),
         arrival: Arrival::Open { rate: 20.0 },
-        duration: Duration::ZERO,
+        // Each load lasts the whole run.
+        duration: phases.iter().map(|p| p.duration).sum(),
     };
-    let limits = harness::timeline::Limits {
+    let limits = harness::run::plan::Limits {
         grace: Duration::from_millis(300),
         ..Default::default()
     };
     let started = std::time::Instant::now();
     let stop = tokio_util::sync::CancellationToken::new();
-    let result = harness::timeline::run_until(
-        harness::fault_control::FaultControl::Local(&server),
+    let result = harness::run::timeline::run_until(
+        harness::run::fault_control::FaultControl::Local(&server),
         &phases,
         vec![load],
         9,
         stop,
         &limits,
+        None,
     )
     .await
     .unwrap();
@@ -259,7 +264,7 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     let reason = result.aborted.unwrap();
     assert!(
-        matches!(reason, harness::timeline::Abort::HardCap(_)),
+        matches!(reason, harness::run::timeline::Abort::HardCap(_)),
         "{reason:?}"
     );
     assert!(reason.to_string().starts_with("hard cap"), "{reason}");

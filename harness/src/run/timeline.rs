@@ -5,47 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fault_server::{CallRecord, Fault, FaultServer};
+use fault_server::{CallRecord, FaultServer};
 use futures_util::TryFutureExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::fault_control::{FaultControl, FaultControlError};
+use super::plan::{Limits, PhasePlan};
 use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport, PhaseStarts};
+use crate::run::fault_control::{FaultControl, FaultControlError};
 use crate::{EdgeStats, Observations, Phase};
-
-/// One phase: its name, how long it lasts, and the faults at each dependency
-/// (a dependency it does not name has none).
-#[derive(Debug, Clone)]
-pub struct PhasePlan {
-    /// Its name (`baseline`, `crm slow`, `recovery`).
-    pub name: String,
-    /// How long it lasts.
-    pub duration: Duration,
-    /// Faults by dependency name.
-    pub faults: BTreeMap<String, Vec<Fault>>,
-}
-
-impl PhasePlan {
-    /// A phase with no faults.
-    pub fn calm(name: impl Into<String>, duration: Duration) -> Self {
-        PhasePlan {
-            name: name.into(),
-            duration,
-            faults: BTreeMap::new(),
-        }
-    }
-
-    /// Adds a fault at `dependency`.
-    pub fn with_fault(mut self, dependency: impl Into<String>, fault: Fault) -> Self {
-        self.faults
-            .entry(dependency.into())
-            .or_default()
-            .push(fault);
-        self
-    }
-}
 
 /// What a run produced.
 #[derive(Debug)]
@@ -83,44 +52,6 @@ impl std::fmt::Display for Abort {
     }
 }
 
-/// What ends a run early, besides its caller.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Stop at the end of a phase whose success rate was too low.
-    pub abort_when: Option<AbortWhen>,
-    /// Requests sent at most over the run.
-    pub max_requests: Option<u64>,
-    /// How long past its last phase a run may take (to let requests in
-    /// flight end) before it is cut short.
-    pub grace: Duration,
-    /// Where to show live progress (phase, time left, rates, errors,
-    /// in-flight at each dependency); none to show nothing.
-    pub progress: Option<indicatif::ProgressBar>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            abort_when: None,
-            max_requests: None,
-            grace: Duration::from_secs(15),
-            progress: None,
-        }
-    }
-}
-
-/// Stop the run at the end of `phase` if its success rate (over every
-/// endpoint, requests ended by then) was under `success_rate_below`: e.g. a
-/// target already unhealthy in the baseline is not worth injecting faults into.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbortWhen {
-    /// The phase judged (usually the baseline).
-    pub phase: String,
-    /// The success rate under which the run stops (0 to 1).
-    pub success_rate_below: f64,
-}
-
 /// Every fault the run injects is leased for this long and the lease renewed
 /// every 500 ms (`RENEW_EVERY`) while the run lives: a harness that dies, even by
 /// SIGKILL, leaves nothing injected for longer than this.
@@ -135,11 +66,13 @@ const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// A read this large means calls arrive fast: the next read follows at once.
 const BUSY_READ: usize = 1_024;
 
-/// Runs `loads` through `phases` in order against the dependencies of `server`.
-/// Each load lasts the whole run. The phases keep to a plan fixed at the
-/// start (no drift from late timers): at each boundary the faults at every
-/// dependency are replaced and the journals are marked; the faults are leased for [`LEASE`] and the lease
-/// renewed while the run lives; after the last phase every fault is cleared.
+/// Runs `loads` through `phases` in order against the dependencies of
+/// `server`. Each load runs for its own duration from the run's start (a
+/// suite's plan gives each the whole run). The phases keep to a plan fixed
+/// at the start (no drift from late timers): at each boundary the faults at
+/// every dependency are replaced and the journals are marked; the faults are
+/// leased for [`LEASE`] and the lease renewed while the run lives; after the
+/// last phase every fault is cleared.
 pub async fn run(
     server: &FaultServer,
     phases: &[PhasePlan],
@@ -157,12 +90,22 @@ pub async fn run_on(
     run_id: u64,
 ) -> Result<RunResult, FaultControlError> {
     let stop = CancellationToken::new();
-    run_until(server, phases, loads, run_id, stop, &Limits::default()).await
+    run_until(
+        server,
+        phases,
+        loads,
+        run_id,
+        stop,
+        &Limits::default(),
+        None,
+    )
+    .await
 }
 
-/// As [`run_on`], stopped early when `stop` is cancelled: no more requests
+/// As [`run_on`], stopped early when `stop` is cancelled (no more requests
 /// go out, those in flight are abandoned, every fault is cleared, and the
-/// observations end where the run stopped.
+/// observations end where the run stopped) or by `limits`, and publishing
+/// where it stands on `progress` four times a second.
 pub async fn run_until(
     server: FaultControl<'_>,
     phases: &[PhasePlan],
@@ -170,15 +113,8 @@ pub async fn run_until(
     run_id: u64,
     stop: CancellationToken,
     limits: &Limits,
+    progress: Option<&watch::Sender<Progress>>,
 ) -> Result<RunResult, FaultControlError> {
-    let total: Duration = phases.iter().map(|p| p.duration).sum();
-    let loads = loads
-        .into_iter()
-        .map(|load| Load {
-            duration: total,
-            ..load
-        })
-        .collect();
     let dependencies = server.dependencies();
     // Where each journal stands before any load goes out: calls that ended
     // before the run are not the run's; those still open then (a pool's
@@ -263,14 +199,7 @@ pub async fn run_until(
         let _ = done_tx.send(true);
         report
     };
-    let shown = show_progress(
-        limits.progress.as_ref(),
-        server,
-        &dependencies,
-        phases,
-        &starts,
-        &live,
-    );
+    let shown = publish_progress(progress, server, &dependencies, phases, &starts, &live);
     let (timeline, report, journals) = tokio::select! {
         all = async { tokio::join!(timeline, load, drain(server, &dependencies, from, done_rx, &stop)) } => all,
         never = shown => match never {},
@@ -430,16 +359,54 @@ async fn lost_calls(
     Ok(lost)
 }
 
-/// Updates `bar` four times a second with where the run stands, until dropped.
-async fn show_progress(
-    bar: Option<&indicatif::ProgressBar>,
+/// Where a run stands: published four times a second to whoever watches
+/// (`faultline run` draws it as a line on a terminal).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// The phase under way.
+    pub phase: String,
+    /// How long it has left.
+    pub left: Duration,
+    /// Requests sent per second, over the last quarter second.
+    pub sent_per_s: u64,
+    /// Requests ended per second, over the last quarter second.
+    pub ended_per_s: u64,
+    /// Requests ended so far that did not succeed.
+    pub errors: u64,
+    /// Calls in flight at each dependency.
+    pub in_flight: Vec<(String, u64)>,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held: Vec<String> = self
+            .in_flight
+            .iter()
+            .map(|(dependency, n)| format!("{dependency} {n}"))
+            .collect();
+        write!(
+            f,
+            "{} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
+            self.phase,
+            self.left.as_secs_f64().ceil(),
+            self.sent_per_s,
+            self.ended_per_s,
+            self.errors,
+            held.join(", ")
+        )
+    }
+}
+
+/// Publishes where the run stands on `watch` four times a second, until dropped.
+async fn publish_progress(
+    watch: Option<&watch::Sender<Progress>>,
     server: FaultControl<'_>,
     dependencies: &[String],
     phases: &[PhasePlan],
     starts: &[Instant],
     live: &LiveCounts,
 ) -> std::convert::Infallible {
-    let Some(bar) = bar else {
+    let Some(watch) = watch else {
         return std::future::pending().await;
     };
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -453,21 +420,20 @@ async fn show_progress(
             (p.name.as_str(), end.saturating_duration_since(now))
         });
         let (sent, ended, ok) = live.totals();
-        let mut held = Vec::with_capacity(dependencies.len());
+        let mut in_flight = Vec::with_capacity(dependencies.len());
         for dependency in dependencies {
             if let Ok(n) = server.in_flight(dependency).await {
-                held.push(format!("{dependency} {n}"));
+                in_flight.push((dependency.clone(), n));
             }
         }
-        bar.set_message(format!(
-            "{name} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
-            left.as_secs_f64().ceil(),
-            (sent - last_sent) * 4,
-            (ended - last_ended) * 4,
-            ended - ok,
-            held.join(", ")
-        ));
-        bar.tick();
+        watch.send_replace(Progress {
+            phase: name.to_owned(),
+            left,
+            sent_per_s: (sent - last_sent) * 4,
+            ended_per_s: (ended - last_ended) * 4,
+            errors: ended - ok,
+            in_flight,
+        });
         (last_sent, last_ended) = (sent, ended);
     }
 }

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
-use crate::suite::Target;
+use super::plan::CommandTarget;
 
 /// A started target; dropping it kills the process (a command's whole
 /// process group).
@@ -75,24 +75,16 @@ pub enum TargetError {
     },
 }
 
-/// The names between braces in `text`: `{port}`, `{payments}`, `{db.addr}`.
-pub(crate) fn placeholders(text: &str) -> impl Iterator<Item = &str> {
-    text.split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-}
-
 fn fill(text: &str, values: &BTreeMap<String, String>) -> String {
     values.iter().fold(text.to_owned(), |text, (name, value)| {
         text.replace(&format!("{{{name}}}"), value)
     })
 }
 
-/// Starts `target.command` with `{port}` and each dependency's URL filled in,
+/// Starts `target`'s command with `{port}` and each dependency's URL filled in,
 /// and waits until it answers its readiness probe.
 pub async fn start(
-    target: &Target,
-    command: &[String],
+    target: &CommandTarget,
     dependency_urls: &BTreeMap<String, String>,
 ) -> Result<Started, TargetError> {
     // A port the kernel just handed out and we let go of: the target binds it
@@ -113,6 +105,7 @@ pub async fn start(
         );
     }
     values.insert("port".to_owned(), port.to_string());
+    let command = &target.command;
     let program = fill(&command[0], &values);
     let mut process = Command::new(&program);
     process
@@ -247,6 +240,7 @@ const DEMO_READY: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::plan::placeholders;
 
     #[test]
     fn placeholders_are_found_and_filled() {

@@ -9,7 +9,7 @@ use fault_server::{
     AlertRecord, CallRecord, Clock, ControlError, Fault, FaultServer, JournalStats,
 };
 
-use crate::remote::{RemoteError, RemoteFaultServer};
+use crate::run::remote::{RemoteError, RemoteFaultServer};
 
 /// Why the fault server refused an operation during a run.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,306 @@
+//! What a run will do, resolved before any of it starts ([`Plan`]): made
+//! by [`crate::suite::Suite::plan`] without starting or sending anything,
+//! followed by [`super::run_plan`], and printed by `faultline validate
+//! --plan` (a dry run).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use fault_server::{DependencySpec, Fault};
+use serde::Deserialize;
+
+use crate::load::{Arrival, Endpoint, Load};
+use crate::properties::Expectation;
+
+/// One run of a suite, resolved: what is under test, the fault server and
+/// its dependencies, the load, the phases with every fault in force, what
+/// ends the run early, and the properties judged after.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The suite's name.
+    pub suite: String,
+    /// What is under test.
+    pub target: TargetPlan,
+    /// A fault server in another process to use instead of one in this process.
+    pub fault_server: Option<RemoteSpec>,
+    /// The dependencies the fault server plays, each keeping the headers
+    /// the properties' selections read.
+    pub dependencies: Vec<DependencySpec>,
+    /// The load, per endpoint, each lasting the whole run.
+    pub loads: Vec<LoadPlan>,
+    /// The phases, in order, each with the faults in force at each
+    /// dependency (its standing faults first).
+    pub phases: Vec<PhasePlan>,
+    /// What ends the run early.
+    pub limits: Limits,
+    /// The properties to judge, in the order written.
+    pub expect: Vec<Expectation>,
+}
+
+impl Plan {
+    /// How long the phases last together.
+    pub fn duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// What is under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetPlan {
+    /// An already running system at this base URL (no trailing `/`).
+    Url(String),
+    /// A command the harness starts, and stops at the end.
+    Command(CommandTarget),
+    /// The built-in demo shop in this profile, started by the harness.
+    Demo(demo_target::Profile),
+}
+
+/// A target the harness starts: `{port}` in its command and environment is
+/// a free loopback port it must listen on, `{name}` the URL of the
+/// dependency `name`, `{name.addr}` its host:port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandTarget {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Environment, templated the same way.
+    pub env: BTreeMap<String, String>,
+    /// Path polled until it answers (any status under 500).
+    pub ready: String,
+    /// How long it may take to answer.
+    pub ready_timeout: Duration,
+}
+
+/// The names between braces in `text`: `{port}`, `{payments}`, `{db.addr}`.
+pub(crate) fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
+/// The `[fault_server]` table: a running fault server, reached through its
+/// control API. The suite's dependencies that it does not serve yet are
+/// added for the run and removed after it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSpec {
+    /// Its control API, `http://host:port`.
+    pub control_url: String,
+    /// The environment variable holding its Bearer token, if it wants one
+    /// (a token never belongs in a suite file).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Run against the server's dependencies as they are even when their
+    /// settings (response, address) differ from the suite's; without it,
+    /// such a run is refused.
+    #[serde(default)]
+    pub reuse: bool,
+}
+
+/// Load at one endpoint, relative to the target (whose address a started
+/// target has only once it runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    /// The endpoint's name in verdicts and reports.
+    pub endpoint: String,
+    /// Request method.
+    pub method: http::Method,
+    /// Path and query, joined to the target's base URL.
+    pub path: String,
+    /// How requests arrive.
+    pub arrival: Arrival,
+    /// Client timeout.
+    pub timeout: Duration,
+    /// How long it lasts: the whole run.
+    pub duration: Duration,
+}
+
+impl LoadPlan {
+    /// The load against the target at `base` (no trailing `/`); `None` when
+    /// the two do not make a URL.
+    pub fn at(&self, base: &str) -> Option<Load> {
+        let url = format!("{base}{}", self.path).parse().ok()?;
+        let mut endpoint = Endpoint::get(self.endpoint.clone(), url).with_timeout(self.timeout);
+        endpoint.method = self.method.clone();
+        Some(Load {
+            endpoint,
+            arrival: self.arrival,
+            duration: self.duration,
+        })
+    }
+}
+
+/// One phase: its name, how long it lasts, and the faults at each dependency
+/// (a dependency it does not name has none). A suite's `[[phases]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhasePlan {
+    /// Its name (`baseline`, `crm slow`, `recovery`).
+    pub name: String,
+    /// How long it lasts.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Faults by dependency name.
+    #[serde(default)]
+    pub faults: BTreeMap<String, Vec<Fault>>,
+}
+
+impl PhasePlan {
+    /// A phase with no faults.
+    pub fn calm(name: impl Into<String>, duration: Duration) -> Self {
+        PhasePlan {
+            name: name.into(),
+            duration,
+            faults: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a fault at `dependency`.
+    pub fn with_fault(mut self, dependency: impl Into<String>, fault: Fault) -> Self {
+        self.faults
+            .entry(dependency.into())
+            .or_default()
+            .push(fault);
+        self
+    }
+}
+
+/// What ends a run early, besides its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Stop at the end of a phase whose success rate was too low.
+    pub abort_when: Option<AbortWhen>,
+    /// Requests sent at most over the run.
+    pub max_requests: Option<u64>,
+    /// How long past its last phase a run may take (to let requests in
+    /// flight end) before it is cut short.
+    pub grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            abort_when: None,
+            max_requests: None,
+            grace: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Stop the run at the end of `phase` if its success rate (over every
+/// endpoint, requests ended by then) was under `success_rate_below`: e.g. a
+/// target already unhealthy in the baseline is not worth injecting faults into.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortWhen {
+    /// The phase judged (usually the baseline).
+    pub phase: String,
+    /// The success rate under which the run stops (0 to 1).
+    pub success_rate_below: f64,
+}
+
+/// The plan as `faultline validate --plan` prints it: what will run, for
+/// how long, at what rates, with which faults.
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let run_for = self.duration();
+        let phases = self.phases.len();
+        writeln!(
+            f,
+            "suite {}: {phases} phases over {}",
+            self.suite,
+            seconds(run_for)
+        )?;
+        match &self.target {
+            TargetPlan::Url(url) => writeln!(f, "  target: {url} (already running)")?,
+            TargetPlan::Command(command) => writeln!(
+                f,
+                "  target: `{}`, started on a free loopback port, ready when {} answers (within {})",
+                command.command.join(" "),
+                command.ready,
+                seconds(command.ready_timeout)
+            )?,
+            TargetPlan::Demo(profile) => writeln!(f, "  target: the demo shop, {profile}")?,
+        }
+        match &self.fault_server {
+            Some(remote) => writeln!(f, "  fault server: {}", remote.control_url)?,
+            None => writeln!(f, "  fault server: in this process")?,
+        }
+        for dependency in &self.dependencies {
+            let kind = match (&dependency.tcp, &dependency.proxy, dependency.alert_sink) {
+                (Some(upstream), _, _) => format!("TCP proxy to {upstream}"),
+                (None, Some(_), _) => "HTTP proxy".to_owned(),
+                (None, None, true) => "alert sink".to_owned(),
+                (None, None, false) => "stub".to_owned(),
+            };
+            writeln!(f, "  dependency {}: {kind}", dependency.name)?;
+        }
+        for load in &self.loads {
+            let rate = match load.arrival {
+                Arrival::Open { rate } => {
+                    let requests = (rate * run_for.as_secs_f64()).floor();
+                    format!("open loop, {rate}/s (about {requests} requests)")
+                }
+                Arrival::Ramp { from, to } => {
+                    let requests = ((from + to) / 2.0 * run_for.as_secs_f64()).floor();
+                    format!("open loop, {from}/s ramping to {to}/s (about {requests} requests)")
+                }
+                Arrival::Closed { clients } => format!("closed loop, {clients} clients"),
+            };
+            writeln!(
+                f,
+                "  load {}: {} {}, {rate}, timeout {}",
+                load.endpoint,
+                load.method,
+                load.path,
+                seconds(load.timeout)
+            )?;
+        }
+        let mut at = Duration::ZERO;
+        for phase in &self.phases {
+            let end = at + phase.duration;
+            write!(
+                f,
+                "  phase {} ({} to {}):",
+                phase.name,
+                seconds(at),
+                seconds(end)
+            )?;
+            if phase.faults.values().all(Vec::is_empty) {
+                write!(f, " no faults")?;
+            }
+            writeln!(f)?;
+            for (dependency, faults) in &phase.faults {
+                for fault in faults {
+                    let json = serde_json::to_string(fault).map_err(|_| fmt::Error)?;
+                    writeln!(f, "    {dependency}: {json}")?;
+                }
+            }
+            at = end;
+        }
+        if let Some(max) = self.limits.max_requests {
+            writeln!(f, "  at most {max} requests")?;
+        }
+        writeln!(
+            f,
+            "  cut short {} after the last phase if requests are still in flight",
+            seconds(self.limits.grace)
+        )?;
+        if let Some(rule) = &self.limits.abort_when {
+            writeln!(
+                f,
+                "  stops after phase {} if its success rate is under {}",
+                rule.phase, rule.success_rate_below
+            )?;
+        }
+        for expect in &self.expect {
+            writeln!(f, "  expect {} in {}", expect.name(), expect.scope().phase)?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration in seconds as people write it (`2s`, `0.5s`).
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
