@@ -8,8 +8,9 @@ use tabled::settings::Style;
 use tabled::{Table, Tabled};
 use tokio_util::sync::CancellationToken;
 
+use crate::report::RunOutcome;
 use crate::report::{observed, verdict_word};
-use crate::run::{run_suite, RunError, TargetOverride};
+use crate::run::{run_suites, Ended, Runs, TargetOverride};
 use crate::suite::{Suite, SuiteError};
 use crate::Verdict;
 
@@ -57,56 +58,35 @@ pub fn checklist() -> Result<Vec<Suite>, SuiteError> {
         .collect()
 }
 
-/// Each suite's verdicts under both profiles, in the checklist's order.
+/// The suites run against the naive and the hardened shop, in the
+/// checklist's order, each profile's runs reported as `faultline run`'s are.
+#[derive(Debug, Default)]
 pub struct SideBySide {
-    /// (suite, naive verdict, hardened verdict), matched by position.
-    pub rows: Vec<(String, Verdict, Verdict)>,
-    /// Whether a signal stopped it before the end.
-    pub aborted: bool,
+    /// Against the naive shop.
+    pub naive: Runs,
+    /// Against the hardened shop.
+    pub hardened: Runs,
 }
 
-/// Runs every suite against the naive then the hardened shop, until `stop`.
-pub async fn run_both(
-    suites: &[Suite],
-    seed: u64,
-    stop: &CancellationToken,
-) -> Result<SideBySide, RunError> {
-    let mut rows = Vec::new();
-    for suite in suites {
-        let naive = run_suite(
-            suite,
-            TargetOverride::Demo(Profile::Naive),
-            seed,
-            stop,
-            None,
-        )
-        .await?;
-        let hardened = run_suite(
-            suite,
-            TargetOverride::Demo(Profile::Hardened),
-            seed,
-            stop,
-            None,
-        )
-        .await?;
-        rows.extend(
-            naive
-                .verdicts
-                .into_iter()
-                .zip(hardened.verdicts)
-                .map(|(n, h)| (suite.name.clone(), n, h)),
-        );
-        if naive.aborted.is_some() || hardened.aborted.is_some() {
-            return Ok(SideBySide {
-                rows,
-                aborted: true,
-            });
+/// Runs every suite against the naive then the hardened shop, until `stop`
+/// or until a suite is stopped part-way or cannot run.
+pub async fn run_both(suites: &[Suite], seed: u64, stop: &CancellationToken) -> SideBySide {
+    let mut both = SideBySide::default();
+    'suites: for suite in suites {
+        for (profile, runs) in [
+            (Profile::Naive, &mut both.naive),
+            (Profile::Hardened, &mut both.hardened),
+        ] {
+            let target = TargetOverride::Demo(profile);
+            let one = run_suites(std::slice::from_ref(suite), target, seed, stop, None).await;
+            runs.suites.extend(one.suites);
+            if one.ended.is_some() {
+                runs.ended = one.ended;
+                break 'suites;
+            }
         }
     }
-    Ok(SideBySide {
-        rows,
-        aborted: false,
-    })
+    both
 }
 
 #[derive(Tabled)]
@@ -125,23 +105,31 @@ fn cell(verdict: &Verdict) -> String {
 impl SideBySide {
     /// One row per property: its verdict and observed value under each profile.
     pub fn table(&self) -> String {
-        let rows = self.rows.iter().map(|(suite, naive, hardened)| Row {
-            suite,
-            property: &hardened.property,
-            phase: &hardened.phase,
-            naive: cell(naive),
-            hardened: cell(hardened),
-        });
+        let rows = self.naive.verdicts().zip(self.hardened.verdicts()).map(
+            |((suite, naive), (_, hardened))| Row {
+                suite,
+                property: &hardened.property,
+                phase: &hardened.phase,
+                naive: cell(naive),
+                hardened: cell(hardened),
+            },
+        );
         Table::new(rows).with(Style::sharp()).to_string()
     }
 
-    /// 0 when the hardened shop held every property, else as `faultline run`
-    /// would exit for it; 4 when stopped early.
-    pub fn exit_code(&self) -> u8 {
-        if self.aborted {
-            return crate::report::exit::STOPPED;
+    /// What stopped the suites early, if anything did.
+    pub fn ended(&self) -> Option<&Ended> {
+        self.naive.ended.as_ref().or(self.hardened.ended.as_ref())
+    }
+
+    /// How the demo ends: as the naive runs when they were stopped early or
+    /// could not run, else as the hardened shop's runs (a pass when it held
+    /// every property).
+    pub fn outcome(&self) -> RunOutcome {
+        if self.naive.ended.is_some() {
+            RunOutcome::of_runs(&self.naive)
+        } else {
+            RunOutcome::of_runs(&self.hardened)
         }
-        crate::report::RunOutcome::of_verdicts(self.rows.iter().map(|(_, _, h)| h.outcome))
-            .exit_code()
     }
 }

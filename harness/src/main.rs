@@ -12,10 +12,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
-use harness::report::json::{self, Report, SuiteReport};
+use harness::report::json::Report;
 use harness::report::{exit, table, RunOutcome};
 use harness::run::timeline::Progress;
-use harness::run::{run_suite, TargetOverride};
+use harness::run::{run_suites, TargetOverride};
 use harness::suite::{collect, Suite};
 use harness::Verdict;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -282,10 +282,6 @@ async fn run(
     (report_dir, output, progress): (Option<&Path>, Output, Option<&ProgressBar>),
 ) -> ExitCode {
     let stop = stop_on_signal();
-    let mut reports = Vec::new();
-    let mut observations = Vec::new();
-    // How the run ended early, if it did, and what to tell the user.
-    let mut failure: Option<(RunOutcome, String)> = None;
     let (watch, drawn) = match progress {
         Some(bar) => {
             let (watch, updates) = tokio::sync::watch::channel(Progress::default());
@@ -293,63 +289,25 @@ async fn run(
         }
         None => (None, None),
     };
-    for suite in suites {
-        if let Some(bar) = progress {
-            bar.set_prefix(suite.name.clone());
-        }
-        match run_suite(suite, target, seed, &stop, watch.as_ref()).await {
-            Ok(done) => {
-                for warning in &done.warnings {
-                    eprintln!("warning: {}: {warning}", suite.name);
-                }
-                let path = suite.path.display().to_string();
-                reports.push(SuiteReport::new(
-                    &suite.name,
-                    &path,
-                    done.aborted.is_some(),
-                    &done.observations,
-                    done.verdicts,
-                ));
-                observations.push(done.observations);
-                if let Some(cause) = done.aborted {
-                    let why = format!("`{}` aborted by {cause}; its faults are cleared, and its verdicts judge only what was seen before", suite.name);
-                    failure = Some((RunOutcome::Aborted(cause), why));
-                    break;
-                }
-            }
-            Err(error) => {
-                let outcome = if error.is_usage() {
-                    RunOutcome::Usage
-                } else {
-                    RunOutcome::Broken
-                };
-                failure = Some((outcome, error.to_string()));
-                break;
-            }
-        }
-    }
+    let runs = run_suites(suites, target, seed, &stop, watch.as_ref()).await;
     if let Some(drawn) = drawn {
         drawn.abort();
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let verdicts: Vec<(String, Verdict)> = reports
-        .iter()
-        .flat_map(|s| s.verdicts.iter().map(|v| (s.name.clone(), v.clone())))
+    for suite in &runs.suites {
+        for warning in &suite.run.warnings {
+            eprintln!("warning: {}: {warning}", suite.name);
+        }
+    }
+    let verdicts: Vec<(String, Verdict)> = runs
+        .verdicts()
+        .map(|(suite, v)| (suite.to_owned(), v.clone()))
         .collect();
-    let outcome = failure.as_ref().map_or_else(
-        || RunOutcome::of_verdicts(verdicts.iter().map(|(_, v)| v.outcome)),
-        |(outcome, _)| outcome.clone(),
-    );
-    let report = Report {
-        schema_version: json::SCHEMA_VERSION,
-        faultline_version: env!("CARGO_PKG_VERSION").to_owned(),
-        outcome: outcome.word().to_owned(),
-        exit_code: outcome.exit_code(),
-        aborted_reason: failure.as_ref().map(|(_, why)| why.clone()),
-        suites: reports,
-    };
+    let outcome = RunOutcome::of_runs(&runs);
+    let report = Report::of_runs(&runs);
+    let failure = runs.ended.as_ref();
     match output {
         Output::Table if !verdicts.is_empty() || failure.is_none() => {
             println!("{}", table(&verdicts));
@@ -360,11 +318,11 @@ async fn run(
             Err(error) => eprintln!("faultline: {error}"),
         },
     }
-    if let Some((_, why)) = &failure {
+    if let Some(why) = failure {
         eprintln!("faultline: {why}");
     }
     if let Some(dir) = report_dir {
-        let seen: Vec<_> = observations.iter().collect();
+        let seen: Vec<_> = runs.suites.iter().map(|s| &s.run.observations).collect();
         if let Err(error) = harness::report::files::write(dir, &report, &seen) {
             eprintln!(
                 "faultline: cannot write the reports to {}: {error}",
@@ -384,20 +342,12 @@ async fn side_by_side(seed: u64) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    match harness::demo::run_both(&suites, seed, &stop_on_signal()).await {
-        Ok(both) => {
-            println!("{}", both.table());
-            ExitCode::from(both.exit_code())
-        }
-        Err(error) => {
-            eprintln!("faultline: {error}");
-            ExitCode::from(if error.is_usage() {
-                exit::USAGE
-            } else {
-                exit::STOPPED
-            })
-        }
+    let both = harness::demo::run_both(&suites, seed, &stop_on_signal()).await;
+    println!("{}", both.table());
+    if let Some(why) = both.ended() {
+        eprintln!("faultline: {why}");
     }
+    ExitCode::from(both.outcome().exit_code())
 }
 
 async fn serve_demo(args: DemoServeArgs) -> ExitCode {

@@ -1,6 +1,8 @@
 //! `report.json`: the whole run in one document, described by
 //! `harness/report.schema.json`. Field names are snake_case and stable.
 
+use crate::report::RunOutcome;
+use crate::run::Runs;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -113,6 +115,34 @@ pub struct DependencyReport {
     /// not read (a remote ring overwrote them): verdicts that needed them are
     /// inconclusive.
     pub lost_records: u64,
+}
+
+impl Report {
+    /// The report of running suites: each suite's run, and how they ended
+    /// ([`RunOutcome::of_runs`]).
+    pub fn of_runs(runs: &Runs) -> Self {
+        let outcome = RunOutcome::of_runs(runs);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            faultline_version: env!("CARGO_PKG_VERSION").to_owned(),
+            outcome: outcome.word().to_owned(),
+            exit_code: outcome.exit_code(),
+            aborted_reason: runs.ended.as_ref().map(ToString::to_string),
+            suites: runs
+                .suites
+                .iter()
+                .map(|s| {
+                    SuiteReport::new(
+                        &s.name,
+                        &s.path,
+                        s.run.aborted.is_some(),
+                        &s.run.observations,
+                        s.run.verdicts.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 impl SuiteReport {

@@ -11,6 +11,7 @@
 //! | could not run: a target that never answered, a fault server gone, reports not written | 4 | `broken` |
 
 use crate::run::timeline::Abort;
+use crate::run::{Ended, Runs};
 use crate::Outcome;
 
 /// The process's exit codes.
@@ -60,6 +61,18 @@ impl RunOutcome {
             RunOutcome::Inconclusive
         } else {
             RunOutcome::Pass
+        }
+    }
+
+    /// How running suites ended: as what stopped them, if anything did
+    /// (a refused plan is bad usage, a run that could not go on is broken),
+    /// else as their verdicts say.
+    pub fn of_runs(runs: &Runs) -> Self {
+        match &runs.ended {
+            Some(Ended::Aborted { cause, .. }) => RunOutcome::Aborted(cause.clone()),
+            Some(Ended::Failed(error)) if error.is_usage() => RunOutcome::Usage,
+            Some(Ended::Failed(_)) => RunOutcome::Broken,
+            None => RunOutcome::of_verdicts(runs.verdicts().map(|(_, v)| v.outcome)),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Running a suite: its [`plan`] (made by [`Suite::plan`]), then the
+//! Running a suite: its [`plan`] (made by
+//! [`Suite::plan`](crate::suite::Suite::plan)), then the
 //! run, which only does the I/O the plan says: the fault server and its
 //! dependencies ([`fault_control`], [`remote`]), the target ([`target`]),
 //! the load through the phases ([`timeline`]), and a verdict for every
@@ -17,12 +18,12 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::suite::Suite;
 use crate::Verdict;
 use dependencies::dependencies;
 pub use error::RunError;
 use fault_control::FaultControl;
 use plan::{Plan, TargetPlan};
+pub use plan::{TargetOverride, DEFAULT_MAX_REQUESTS};
 use timeline::{run_until, Progress};
 
 /// Descriptors a run keeps beside its closed-loop clients' connections:
@@ -56,21 +57,6 @@ fn check_clients(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Requests a suite sends at most unless it says otherwise (`max_requests`).
-pub const DEFAULT_MAX_REQUESTS: u64 = 2_000_000;
-
-/// What the command line says about the target, over each suite's own `[target]`.
-#[derive(Debug, Clone, Copy, Default)]
-pub enum TargetOverride<'a> {
-    /// Each suite's own target.
-    #[default]
-    None,
-    /// An already running system (`--target-url`).
-    Url(&'a str),
-    /// The demo shop in this profile (`--demo`).
-    Demo(demo_target::Profile),
-}
-
 /// A suite's verdicts, and whether it was stopped before its end.
 #[derive(Debug)]
 pub struct SuiteRun {
@@ -86,16 +72,103 @@ pub struct SuiteRun {
     pub warnings: Vec<String>,
 }
 
-/// Plans `suite` against its target, or the one the command line gives
-/// ([`Suite::plan`]), and runs the plan ([`run_plan`]).
-pub async fn run_suite(
-    suite: &Suite,
+/// What running suites one after another came to: each suite's run, in
+/// order, and what ended them early. `faultline run` and `faultline demo`
+/// both report from it ([`crate::report::RunOutcome::of_runs`],
+/// [`crate::report::json::Report::of_runs`]).
+#[derive(Debug, Default)]
+pub struct Runs {
+    /// Each suite that ran, in order.
+    pub suites: Vec<Finished>,
+    /// What stopped the suites before the last had run, if anything did.
+    pub ended: Option<Ended>,
+}
+
+/// One suite that ran.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its name.
+    pub name: String,
+    /// Its file.
+    pub path: String,
+    /// Its run.
+    pub run: SuiteRun,
+}
+
+/// Why suites stopped before the last had run.
+#[derive(Debug)]
+pub enum Ended {
+    /// The suite named was stopped part-way (its verdicts judge what was seen before).
+    Aborted {
+        /// The suite.
+        suite: String,
+        /// Why.
+        cause: timeline::Abort,
+    },
+    /// A suite could not run.
+    Failed(RunError),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Aborted { suite, cause } => write!(
+                f,
+                "`{suite}` aborted by {cause}; its faults are cleared, and its verdicts judge only what was seen before"
+            ),
+            Ended::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl Runs {
+    /// Every verdict, with its suite's name, in order.
+    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
+        self.suites
+            .iter()
+            .flat_map(|s| s.run.verdicts.iter().map(move |v| (s.name.as_str(), v)))
+    }
+}
+
+/// Plans and runs each suite in turn against its target, or the one the
+/// command line gives, until one is stopped part-way or cannot run.
+/// `progress`, when given, is told which suite runs and where it stands.
+pub async fn run_suites(
+    suites: &[crate::suite::Suite],
     target: TargetOverride<'_>,
     seed: u64,
     stop: &CancellationToken,
     progress: Option<&watch::Sender<Progress>>,
-) -> Result<SuiteRun, RunError> {
-    run_plan(&suite.plan(target)?, seed, stop, progress).await
+) -> Runs {
+    let mut runs = Runs::default();
+    for suite in suites {
+        let run = match suite.plan(target) {
+            Ok(plan) => run_plan(&plan, seed, stop, progress).await,
+            Err(error) => Err(error),
+        };
+        match run {
+            Ok(run) => {
+                let aborted = run.aborted.clone();
+                runs.suites.push(Finished {
+                    name: suite.name.clone(),
+                    path: suite.path.display().to_string(),
+                    run,
+                });
+                if let Some(cause) = aborted {
+                    runs.ended = Some(Ended::Aborted {
+                        suite: suite.name.clone(),
+                        cause,
+                    });
+                    break;
+                }
+            }
+            Err(error) => {
+                runs.ended = Some(Ended::Failed(error));
+                break;
+            }
+        }
+    }
+    runs
 }
 
 /// Runs `plan` and judges every expectation. Cancelling `stop` ends it
@@ -109,6 +182,9 @@ pub async fn run_plan(
     progress: Option<&watch::Sender<Progress>>,
 ) -> Result<SuiteRun, RunError> {
     check_clients(plan)?;
+    if let Some(progress) = progress {
+        progress.send_modify(|p| p.suite.clone_from(&plan.suite));
+    }
     let (dependencies, urls) = dependencies(plan, seed, stop).await?;
     let settings = (stop, progress);
     let outcome = run_against(plan, seed, dependencies.control(), &urls, settings).await;

@@ -13,6 +13,21 @@ use serde::Deserialize;
 use crate::load::{Arrival, Endpoint, Load};
 use crate::properties::Expectation;
 
+/// Requests a suite sends at most unless it says otherwise (`max_requests`).
+pub const DEFAULT_MAX_REQUESTS: u64 = 2_000_000;
+
+/// What the command line says about the target, over each suite's own `[target]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum TargetOverride<'a> {
+    /// Each suite's own target.
+    #[default]
+    None,
+    /// An already running system (`--target-url`).
+    Url(&'a str),
+    /// The demo shop in this profile (`--demo`).
+    Demo(demo_target::Profile),
+}
+
 /// One run of a suite, resolved: what is under test, the fault server and
 /// its dependencies, the load, the phases with every fault in force, what
 /// ends the run early, and the properties judged after.

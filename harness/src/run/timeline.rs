@@ -363,6 +363,8 @@ async fn lost_calls(
 /// (`faultline run` draws it as a line on a terminal).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
+    /// The suite running.
+    pub suite: String,
     /// The phase under way.
     pub phase: String,
     /// How long it has left.
@@ -386,7 +388,8 @@ impl std::fmt::Display for Progress {
             .collect();
         write!(
             f,
-            "{} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
+            "{}: {} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
+            self.suite,
             self.phase,
             self.left.as_secs_f64().ceil(),
             self.sent_per_s,
@@ -426,13 +429,16 @@ async fn publish_progress(
                 in_flight.push((dependency.clone(), n));
             }
         }
-        watch.send_replace(Progress {
-            phase: name.to_owned(),
-            left,
-            sent_per_s: (sent - last_sent) * 4,
-            ended_per_s: (ended - last_ended) * 4,
-            errors: ended - ok,
-            in_flight,
+        watch.send_modify(|progress| {
+            *progress = Progress {
+                suite: std::mem::take(&mut progress.suite),
+                phase: name.to_owned(),
+                left,
+                sent_per_s: (sent - last_sent) * 4,
+                ended_per_s: (ended - last_ended) * 4,
+                errors: ended - ok,
+                in_flight,
+            }
         });
         (last_sent, last_ended) = (sent, ended);
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::run::{run_suite, TargetOverride};
+use harness::run::{run_plan, TargetOverride};
 use harness::suite::Suite;
 use harness::Outcome;
 use tokio_util::sync::CancellationToken;
@@ -88,9 +88,8 @@ fn suite(redis: SocketAddr, flags: &str) -> Suite {
 
 async fn verdicts(suite: &Suite) -> Vec<(String, String, Outcome)> {
     let stop = CancellationToken::new();
-    let run = run_suite(suite, TargetOverride::None, 7, &stop, None)
-        .await
-        .unwrap();
+    let plan = suite.plan(TargetOverride::None).unwrap();
+    let run = run_plan(&plan, 7, &stop, None).await.unwrap();
     run.verdicts
         .into_iter()
         .map(|v| (v.property, v.phase, v.outcome))
