@@ -76,7 +76,7 @@ const NAIVE: [(&str, &str, &str); 21] = [
     ("6 load shedding", "shed_fast(checkout)", "FAIL"),
     (
         "7 alerts on utilisation",
-        "alert_fired(ConcurrencyUtilisationHigh)",
+        "alert_fired(ConcurrencyUtilisationHigh at alerts)",
         "FAIL",
     ),
     ("cascade", "max_in_flight(crm)", "FAIL"),
