@@ -60,7 +60,7 @@ fn calls_with(server: &FaultServer, dependency: &str, id: &str) -> Vec<fault_ser
 async fn a_naive_checkout_calls_a_failing_payments_nine_times() {
     let server = fault_server();
     server
-        .inject(
+        .add_fault(
             "payments",
             serde_json::from_str(r#"{"error": {"status": 503}}"#).unwrap(),
         )
@@ -80,7 +80,7 @@ async fn a_naive_checkout_calls_a_failing_payments_nine_times() {
 async fn a_hardened_checkout_tries_at_most_three_times_with_backoff_between() {
     let server = fault_server();
     server
-        .inject(
+        .add_fault(
             "payments",
             serde_json::from_str(r#"{"error": {"status": 503}}"#).unwrap(),
         )
@@ -119,7 +119,7 @@ async fn hardened_crm_sync_answers_202_and_delivers_once_with_an_idempotency_key
 async fn a_full_hardened_reserve_sheds_with_503_and_retry_after() {
     let server = fault_server();
     server
-        .inject(
+        .add_fault(
             "payments",
             serde_json::from_str(r#"{"latency": {"fixed": "400ms"}}"#).unwrap(),
         )

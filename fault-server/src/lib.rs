@@ -25,7 +25,7 @@
 //! # assert!(crm.starts_with("http://"));
 //! // The crm slows from nothing to 8 s.
 //! server.mark("crm slow")?;
-//! server.inject("crm", Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(Duration::from_secs(8))))))?;
+//! server.add_fault("crm", Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(Duration::from_secs(8))))))?;
 //! // ... drive load, then judge what the crm saw:
 //! let stats = server.stats("crm")?;
 //! let slow = stats.window("crm slow").unwrap();

@@ -204,7 +204,7 @@ fn respond(
         (&Method::POST, ["dependencies", name, "faults"]) => {
             registry.view(name)?;
             let fault: Fault = parse_json(body)?;
-            json(StatusCode::CREATED, &registry.push_fault(name, fault)?)
+            json(StatusCode::CREATED, &registry.add_fault(name, fault)?)
         }
         (&Method::PUT, ["dependencies", name, "faults", "lease"]) => {
             registry.view(name)?;

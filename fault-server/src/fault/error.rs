@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use rand::Rng;
+
+use super::kind::{ActsOn, Call, Kind};
+use super::set::Terminal;
 use crate::response::ResponseTemplate;
 
 /// Answers with `status`, `body` and `headers`, plus `Retry-After` in whole
@@ -38,11 +42,26 @@ pub struct ErrorFault {
     pub retry_after: Option<Duration>,
 }
 
-impl ErrorFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for ErrorFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(after) = self.retry_after {
+            super::check_duration("retry_after", after)?;
+        }
         self.template().map(|_| ())
     }
 
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        let Ok(template) = self.template() else {
+            return false;
+        };
+        call.decision.terminal = Some(Terminal::Respond(template));
+        true
+    }
+}
+
+impl ErrorFault {
     pub(crate) fn template(&self) -> Result<ResponseTemplate, String> {
         ResponseTemplate::new(self.status, &self.headers, &self.body, self.retry_after)
     }

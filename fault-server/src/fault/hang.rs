@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use super::kind::{ActsOn, Call, Kind};
+use super::set::Terminal;
 
 /// Holds the call. Without `after` it never answers: the call ends when the
 /// client gives up (journaled as `client_gone`). With `after`, it then does
@@ -45,4 +49,20 @@ pub enum HangEnd {
     Close,
     /// Reset the connection.
     Reset,
+}
+
+impl Kind for HangFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn validate(&self) -> Result<(), String> {
+        match self.after {
+            Some(after) => super::check_duration("after", after),
+            None => Ok(()),
+        }
+    }
+
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        call.decision.terminal = Some(Terminal::Hang(*self));
+        true
+    }
 }

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use rand::Rng;
+
+use super::kind::{ActsOn, Call, Kind};
 use crate::Distribution;
 
 /// Delays each affected call by a draw from its distribution, then lets the
@@ -19,8 +22,15 @@ use crate::Distribution;
 #[serde(transparent)]
 pub struct LatencyFault(pub Distribution);
 
-impl LatencyFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for LatencyFault {
+    const ACTS_ON: ActsOn = ActsOn::Both;
+
+    fn validate(&self) -> Result<(), String> {
         self.0.validate()
+    }
+
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        call.decision.delay += self.0.sample(call.rng);
+        true
     }
 }

@@ -1,7 +1,11 @@
 //! `malformed`: answer with bytes that are not HTTP, then close.
 
 use bytes::Bytes;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use super::kind::{ActsOn, Call, Kind};
+use super::set::{ConnAction, Terminal};
 
 /// What is sent when no `bytes` are given: no status line, a NUL, bytes that are
 /// not UTF-8, a bare LF.
@@ -32,5 +36,15 @@ impl MalformedFault {
             Some(text) => Bytes::copy_from_slice(text.as_bytes()),
             None => Bytes::from_static(GARBAGE),
         }
+    }
+}
+
+impl Kind for MalformedFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        let payload = ConnAction::Malformed(self.payload());
+        call.decision.terminal = Some(Terminal::Connection(payload));
+        true
     }
 }

@@ -14,9 +14,13 @@
 //!
 //! How several faults on one dependency compose is documented on [`FaultSet`].
 
+#[macro_use]
+mod list;
+
 mod close;
 mod error;
 mod hang;
+mod kind;
 mod latency;
 mod malformed;
 mod matcher;
@@ -31,6 +35,8 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use kind::{ActsOn, Kind};
 
 pub use close::CloseFault;
 pub use error::ErrorFault;
@@ -54,15 +60,23 @@ pub use toxics::{
 /// day. Longer ones are refused when configured, so no instant overflows.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// `key: must be at most a day` when `duration` is longer than [`MAX_DURATION`].
-pub(crate) fn check_duration(key: &str, duration: Duration) -> Result<(), String> {
+/// `must be at most 1day, got …` when `duration` is longer than
+/// [`MAX_DURATION`]: a message relative to its field (the caller names it).
+pub(crate) fn at_most_a_day(duration: Duration) -> Result<(), String> {
     if duration > MAX_DURATION {
         return Err(format!(
-            "{key}: must be at most {} (MAX_DURATION), got {duration:?}",
-            humantime::format_duration(MAX_DURATION)
+            "must be at most {} (MAX_DURATION), got {}",
+            humantime::format_duration(MAX_DURATION),
+            humantime::format_duration(duration)
         ));
     }
     Ok(())
+}
+
+/// As [`at_most_a_day`], naming the key (`retry_after must be at most ...`),
+/// for a kind's checks of its own keys.
+pub(crate) fn check_duration(key: &str, duration: Duration) -> Result<(), String> {
+    at_most_a_day(duration).map_err(|e| format!("{key} {e}"))
 }
 
 /// The first fault (by index) whose name another before it has, or that
@@ -124,41 +138,39 @@ pub struct Fault {
     pub name: Option<String>,
 }
 
-/// The kinds of fault, each documented in its own type.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FaultKind {
+fault_kinds! {
     /// Delay the answer.
-    Latency(LatencyFault),
+    latency: Latency(LatencyFault),
     /// Answer with an error status.
-    Error(ErrorFault),
+    error: Error(ErrorFault),
     /// Reject calls over a rate or an in-flight cap.
-    Throttle(ThrottleFault),
+    throttle: Throttle(ThrottleFault),
     /// Hold the call without answering.
-    Hang(HangFault),
+    hang: Hang(HangFault),
     /// Reset the connection.
-    Reset(ResetFault),
+    reset: Reset(ResetFault),
     /// Close the connection without a response.
-    Close(CloseFault),
+    close: Close(CloseFault),
     /// Send the body slowly.
-    SlowBody(SlowBodyFault),
+    slow_body: SlowBody(SlowBodyFault),
     /// Answer with bytes that are not HTTP.
-    Malformed(MalformedFault),
+    malformed: Malformed(MalformedFault),
     /// Latency that grows with the in-flight count.
-    Saturation(SaturationFault),
+    saturation: Saturation(SaturationFault),
     /// TCP: cap the data rate.
-    Bandwidth(BandwidthFault),
+    bandwidth: Bandwidth(BandwidthFault),
     /// TCP: cut data into small delayed slices.
-    Slicer(SlicerFault),
+    slicer: Slicer(SlicerFault),
     /// TCP: stop data, then close (or hold open).
-    Timeout(TimeoutFault),
+    timeout: Timeout(TimeoutFault),
     /// TCP: reset both sides.
-    ResetPeer(ResetPeerFault),
+    reset_peer: ResetPeer(ResetPeerFault),
     /// TCP: hold a close back.
-    SlowClose(SlowCloseFault),
+    slow_close: SlowClose(SlowCloseFault),
     /// TCP: close after so many bytes.
-    LimitData(LimitDataFault),
+    limit_data: LimitData(LimitDataFault),
     /// TCP: refuse new connections.
-    Down(DownFault),
+    down: Down(DownFault),
 }
 
 impl Fault {
@@ -221,64 +233,26 @@ impl Fault {
                 return Err("name: must be 1 to 200 bytes".into());
             }
         }
-        let durations: Vec<(&str, Duration)> = match &self.kind {
-            FaultKind::Error(f) => f
-                .retry_after
-                .map(|d| ("retry_after", d))
-                .into_iter()
-                .collect(),
-            FaultKind::Throttle(f) => f
-                .retry_after
-                .map(|d| ("retry_after", d))
-                .into_iter()
-                .collect(),
-            FaultKind::Hang(f) => f.after.map(|d| ("after", d)).into_iter().collect(),
-            FaultKind::Saturation(f) => [Some(("base", f.base)), f.max.map(|d| ("max", d))]
-                .into_iter()
-                .flatten()
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (key, duration) in durations {
-            check_duration(key, duration).map_err(|e| format!("{}.{e}", self.kind.name()))?;
-        }
         if !(self.probability.is_finite() && (0.0..=1.0).contains(&self.probability)) {
             return Err(format!(
                 "probability must be between 0 and 1, got {}",
                 self.probability
             ));
         }
-        match &self.kind {
-            FaultKind::Latency(f) => f.validate(),
-            FaultKind::Error(f) => f.validate(),
-            FaultKind::Throttle(f) => f.validate(),
-            FaultKind::SlowBody(f) => f.validate(),
-            FaultKind::Saturation(f) => f.validate(),
-            FaultKind::Bandwidth(f) => f.validate(),
-            FaultKind::Slicer(f) => f.validate(),
-            FaultKind::Timeout(f) => f.validate(),
-            FaultKind::ResetPeer(f) => f.validate(),
-            FaultKind::SlowClose(f) => f.validate(),
-            FaultKind::Hang(_)
-            | FaultKind::Reset(_)
-            | FaultKind::Close(_)
-            | FaultKind::Malformed(_)
-            | FaultKind::LimitData(_)
-            | FaultKind::Down(_) => Ok(()),
-        }
-        .map_err(|e| format!("{}: {e}", self.kind.name()))
+        self.kind
+            .validate()
+            .map_err(|e| format!("{}: {e}", self.kind.name()))
     }
 
     /// Whether it can apply to a TCP proxy's connections (`latency` and the
     /// TCP kinds), as opposed to HTTP requests (every kind but the TCP ones).
     pub fn for_tcp(&self) -> bool {
-        let kind = self.kind.name();
-        kind == FaultKindName::Latency || kind.tcp_only()
+        self.kind.name().acts_on() != ActsOn::Http
     }
 
     /// Whether it can apply to HTTP requests (a stub's or an HTTP proxy's).
     pub fn for_http(&self) -> bool {
-        matches!(self.kind, FaultKind::Latency(_)) || !self.for_tcp()
+        self.kind.name().acts_on() != ActsOn::Tcp
     }
 
     /// Why it cannot apply to a TCP proxy's connections (or, with `tcp`
@@ -312,131 +286,19 @@ impl Fault {
     }
 }
 
-impl FaultKind {
-    /// The kind's name, as written in files and the journal.
-    pub fn name(&self) -> FaultKindName {
-        match self {
-            FaultKind::Latency(_) => FaultKindName::Latency,
-            FaultKind::Error(_) => FaultKindName::Error,
-            FaultKind::Throttle(_) => FaultKindName::Throttle,
-            FaultKind::Hang(_) => FaultKindName::Hang,
-            FaultKind::Reset(_) => FaultKindName::Reset,
-            FaultKind::Close(_) => FaultKindName::Close,
-            FaultKind::SlowBody(_) => FaultKindName::SlowBody,
-            FaultKind::Malformed(_) => FaultKindName::Malformed,
-            FaultKind::Saturation(_) => FaultKindName::Saturation,
-            FaultKind::Bandwidth(_) => FaultKindName::Bandwidth,
-            FaultKind::Slicer(_) => FaultKindName::Slicer,
-            FaultKind::Timeout(_) => FaultKindName::Timeout,
-            FaultKind::ResetPeer(_) => FaultKindName::ResetPeer,
-            FaultKind::SlowClose(_) => FaultKindName::SlowClose,
-            FaultKind::LimitData(_) => FaultKindName::LimitData,
-            FaultKind::Down(_) => FaultKindName::Down,
-        }
-    }
-}
-
-/// The name of a fault kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKindName {
-    /// `latency`
-    Latency,
-    /// `error`
-    Error,
-    /// `throttle`
-    Throttle,
-    /// `hang`
-    Hang,
-    /// `reset`
-    Reset,
-    /// `close`
-    Close,
-    /// `slow_body`
-    SlowBody,
-    /// `malformed`
-    Malformed,
-    /// `saturation`
-    Saturation,
-    /// `bandwidth`
-    Bandwidth,
-    /// `slicer`
-    Slicer,
-    /// `timeout`
-    Timeout,
-    /// `reset_peer`
-    ResetPeer,
-    /// `slow_close`
-    SlowClose,
-    /// `limit_data`
-    LimitData,
-    /// `down`
-    Down,
-}
-
 impl FaultKindName {
-    /// Every kind, in a fixed order.
-    pub const ALL: [FaultKindName; 16] = [
-        FaultKindName::Latency,
-        FaultKindName::Error,
-        FaultKindName::Throttle,
-        FaultKindName::Hang,
-        FaultKindName::Reset,
-        FaultKindName::Close,
-        FaultKindName::SlowBody,
-        FaultKindName::Malformed,
-        FaultKindName::Saturation,
-        FaultKindName::Bandwidth,
-        FaultKindName::Slicer,
-        FaultKindName::Timeout,
-        FaultKindName::ResetPeer,
-        FaultKindName::SlowClose,
-        FaultKindName::LimitData,
-        FaultKindName::Down,
-    ];
-
     /// Whether it acts on a TCP proxy's connections only (not `latency`,
     /// which acts on both).
     pub fn tcp_only(self) -> bool {
-        matches!(
-            self,
-            FaultKindName::Bandwidth
-                | FaultKindName::Slicer
-                | FaultKindName::Timeout
-                | FaultKindName::ResetPeer
-                | FaultKindName::SlowClose
-                | FaultKindName::LimitData
-                | FaultKindName::Down
-        )
+        self.acts_on() == ActsOn::Tcp
     }
 
     /// The kinds a TCP proxy takes (`tcp`), or an HTTP dependency.
     pub fn taken_by(tcp: bool) -> impl Iterator<Item = FaultKindName> {
+        let shut_out = if tcp { ActsOn::Http } else { ActsOn::Tcp };
         FaultKindName::ALL
             .into_iter()
-            .filter(move |k| *k == FaultKindName::Latency || k.tcp_only() == tcp)
-    }
-
-    /// The name as written in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKindName::Latency => "latency",
-            FaultKindName::Error => "error",
-            FaultKindName::Throttle => "throttle",
-            FaultKindName::Hang => "hang",
-            FaultKindName::Reset => "reset",
-            FaultKindName::Close => "close",
-            FaultKindName::SlowBody => "slow_body",
-            FaultKindName::Malformed => "malformed",
-            FaultKindName::Saturation => "saturation",
-            FaultKindName::Bandwidth => "bandwidth",
-            FaultKindName::Slicer => "slicer",
-            FaultKindName::Timeout => "timeout",
-            FaultKindName::ResetPeer => "reset_peer",
-            FaultKindName::SlowClose => "slow_close",
-            FaultKindName::LimitData => "limit_data",
-            FaultKindName::Down => "down",
-        }
+            .filter(move |k| k.acts_on() != shut_out)
     }
 
     fn bit(self) -> u16 {
@@ -494,60 +356,6 @@ impl<'de> Deserialize<'de> for FaultKinds {
     }
 }
 
-/// The file and JSON form: one optional key per kind, exactly one of them set.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFault {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    latency: Option<LatencyFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    throttle: Option<ThrottleFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    hang: Option<HangFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reset: Option<ResetFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    close: Option<CloseFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    slow_body: Option<SlowBodyFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    malformed: Option<MalformedFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    saturation: Option<SaturationFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bandwidth: Option<BandwidthFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    slicer: Option<SlicerFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timeout: Option<TimeoutFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reset_peer: Option<ResetPeerFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    slow_close: Option<SlowCloseFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    limit_data: Option<LimitDataFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    down: Option<DownFault>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stream: Option<Stream>,
-    #[serde(default = "always", skip_serializing_if = "is_always")]
-    probability: f64,
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    matcher: Option<RequestMatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    first: Option<u64>,
-    #[serde(
-        default,
-        with = "humantime_serde::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    lease: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-}
-
 fn is_always(probability: &f64) -> bool {
     *probability == 1.0
 }
@@ -559,28 +367,8 @@ fn always() -> f64 {
 impl TryFrom<RawFault> for Fault {
     type Error = String;
 
-    fn try_from(raw: RawFault) -> Result<Self, String> {
-        let kinds: Vec<FaultKind> = [
-            raw.latency.map(FaultKind::Latency),
-            raw.error.map(FaultKind::Error),
-            raw.throttle.map(FaultKind::Throttle),
-            raw.hang.map(FaultKind::Hang),
-            raw.reset.map(FaultKind::Reset),
-            raw.close.map(FaultKind::Close),
-            raw.slow_body.map(FaultKind::SlowBody),
-            raw.malformed.map(FaultKind::Malformed),
-            raw.saturation.map(FaultKind::Saturation),
-            raw.bandwidth.map(FaultKind::Bandwidth),
-            raw.slicer.map(FaultKind::Slicer),
-            raw.timeout.map(FaultKind::Timeout),
-            raw.reset_peer.map(FaultKind::ResetPeer),
-            raw.slow_close.map(FaultKind::SlowClose),
-            raw.limit_data.map(FaultKind::LimitData),
-            raw.down.map(FaultKind::Down),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+    fn try_from(mut raw: RawFault) -> Result<Self, String> {
+        let kinds = raw.take_kinds();
         let all = FaultKindName::ALL.map(FaultKindName::as_str).join(", ");
         let kind = match <[FaultKind; 1]>::try_from(kinds) {
             Ok([kind]) => kind,
@@ -612,47 +400,15 @@ impl TryFrom<RawFault> for Fault {
 impl From<Fault> for RawFault {
     fn from(fault: Fault) -> Self {
         let mut raw = RawFault {
-            latency: None,
-            error: None,
-            throttle: None,
-            hang: None,
-            reset: None,
-            close: None,
-            slow_body: None,
-            malformed: None,
-            saturation: None,
-            bandwidth: None,
-            slicer: None,
-            timeout: None,
-            reset_peer: None,
-            slow_close: None,
-            limit_data: None,
-            down: None,
             stream: fault.stream,
             probability: fault.probability,
             matcher: fault.matcher,
             first: fault.first,
             lease: fault.lease,
             name: fault.name,
+            ..RawFault::default()
         };
-        match fault.kind {
-            FaultKind::Latency(f) => raw.latency = Some(f),
-            FaultKind::Error(f) => raw.error = Some(f),
-            FaultKind::Throttle(f) => raw.throttle = Some(f),
-            FaultKind::Hang(f) => raw.hang = Some(f),
-            FaultKind::Reset(f) => raw.reset = Some(f),
-            FaultKind::Close(f) => raw.close = Some(f),
-            FaultKind::SlowBody(f) => raw.slow_body = Some(f),
-            FaultKind::Malformed(f) => raw.malformed = Some(f),
-            FaultKind::Saturation(f) => raw.saturation = Some(f),
-            FaultKind::Bandwidth(f) => raw.bandwidth = Some(f),
-            FaultKind::Slicer(f) => raw.slicer = Some(f),
-            FaultKind::Timeout(f) => raw.timeout = Some(f),
-            FaultKind::ResetPeer(f) => raw.reset_peer = Some(f),
-            FaultKind::SlowClose(f) => raw.slow_close = Some(f),
-            FaultKind::LimitData(f) => raw.limit_data = Some(f),
-            FaultKind::Down(f) => raw.down = Some(f),
-        }
+        raw.set_kind(fault.kind);
         raw
     }
 }

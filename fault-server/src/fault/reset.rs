@@ -1,6 +1,10 @@
 //! `reset`: abort the connection with a TCP RST.
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use super::kind::{ActsOn, Call, Kind};
+use super::set::{ConnAction, Terminal};
 
 /// Reads the request, then resets the connection (SO_LINGER 0 and close):
 /// the client sees ECONNRESET and no response.
@@ -16,3 +20,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetFault {}
+
+impl Kind for ResetFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        call.decision.terminal = Some(Terminal::Connection(ConnAction::Reset));
+        true
+    }
+}

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use super::kind::{ActsOn, Call, Kind};
 
 /// Models a service with `workers` workers that each take `base` per call. A
 /// call that arrives while `n` calls are already in flight waits behind them:
@@ -39,14 +42,27 @@ pub struct SaturationFault {
     pub max: Option<Duration>,
 }
 
-impl SaturationFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for SaturationFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn validate(&self) -> Result<(), String> {
         if self.workers == 0 {
-            return Err("saturation.workers must be at least 1".into());
+            return Err("workers must be at least 1".into());
         }
-        Ok(())
+        super::check_duration("base", self.base)?;
+        match self.max {
+            Some(max) => super::check_duration("max", max),
+            None => Ok(()),
+        }
     }
 
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        call.decision.delay += self.delay(call.in_flight_before);
+        true
+    }
+}
+
+impl SaturationFault {
     /// The delay of a call that arrives while `in_flight_before` calls are in flight.
     pub fn delay(&self, in_flight_before: u64) -> Duration {
         let factor = 1.0 + in_flight_before as f64 / f64::from(self.workers.max(1));

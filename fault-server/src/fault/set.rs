@@ -7,7 +7,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::throttle::{ThrottleDecision, TokenBucket};
+use super::kind::Call;
+use super::throttle::TokenBucket;
 use super::{Fault, FaultKind, FaultKinds, HangFault, RequestView};
 use crate::response::ResponseTemplate;
 
@@ -369,67 +370,14 @@ impl FaultSet {
             {
                 continue;
             }
-            let applied = match &fault.kind {
-                FaultKind::Latency(latency) => {
-                    decision.delay += latency.0.sample(rng);
-                    true
-                }
-                FaultKind::Saturation(saturation) => {
-                    decision.delay += saturation.delay(in_flight_before);
-                    true
-                }
-                FaultKind::SlowBody(slow) => {
-                    decision.slow_body.get_or_insert(slow.bytes_per_second);
-                    true
-                }
-                FaultKind::Error(error) => match error.template() {
-                    Ok(template) => {
-                        decision.terminal = Some(Terminal::Respond(template));
-                        true
-                    }
-                    Err(_) => false,
-                },
-                FaultKind::Throttle(throttle) => {
-                    match throttle.decide(entry.bucket.as_mut(), in_flight_before, now) {
-                        ThrottleDecision::Pass => false,
-                        ThrottleDecision::Reject { retry_after } => {
-                            let status = http::StatusCode::from_u16(throttle.status)
-                                .unwrap_or(http::StatusCode::TOO_MANY_REQUESTS);
-                            decision.terminal = Some(Terminal::Respond(
-                                ResponseTemplate::rejection(status, retry_after),
-                            ));
-                            true
-                        }
-                    }
-                }
-                FaultKind::Hang(hang) => {
-                    decision.terminal = Some(Terminal::Hang(*hang));
-                    true
-                }
-                FaultKind::Reset(_) => {
-                    decision.terminal = Some(Terminal::Connection(ConnAction::Reset));
-                    true
-                }
-                FaultKind::Close(_) => {
-                    decision.terminal = Some(Terminal::Connection(ConnAction::Close));
-                    true
-                }
-                FaultKind::Malformed(malformed) => {
-                    decision.terminal = Some(Terminal::Connection(ConnAction::Malformed(
-                        malformed.payload(),
-                    )));
-                    true
-                }
-                // A TCP proxy's kinds act on connections, never on a request
-                // (and are refused on an HTTP dependency).
-                FaultKind::Bandwidth(_)
-                | FaultKind::Slicer(_)
-                | FaultKind::Timeout(_)
-                | FaultKind::ResetPeer(_)
-                | FaultKind::SlowClose(_)
-                | FaultKind::LimitData(_)
-                | FaultKind::Down(_) => false,
+            let mut call = Call {
+                rng: &mut *rng,
+                in_flight_before,
+                now,
+                bucket: entry.bucket.as_mut(),
+                decision: &mut decision,
             };
+            let applied = fault.kind.decide(&mut call);
             if applied {
                 entry.applied += 1;
                 decision.applied.insert(fault.kind.name());

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Frame;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use super::kind::{ActsOn, Call, Kind};
 use tokio::time::Sleep;
 
 /// Sends whatever response the call gets (the stub's or an error's) at
@@ -29,12 +32,20 @@ pub struct SlowBodyFault {
     pub bytes_per_second: u64,
 }
 
-impl SlowBodyFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for SlowBodyFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn validate(&self) -> Result<(), String> {
         if self.bytes_per_second == 0 {
-            return Err("slow_body.bytes_per_second must be at least 1".into());
+            return Err("bytes_per_second must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The first `slow_body` drawn wins.
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        call.decision.slow_body.get_or_insert(self.bytes_per_second);
+        true
     }
 }
 

@@ -2,8 +2,13 @@
 
 use std::time::Duration;
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+use super::kind::{ActsOn, Call, Kind};
+use super::set::Terminal;
+use crate::response::ResponseTemplate;
 
 /// Rejects calls beyond a limit with `status` (429 unless set) and a
 /// `Retry-After`. Calls within the limit pass on to the rest of the fault set.
@@ -53,37 +58,53 @@ fn default_status() -> u16 {
     429
 }
 
-impl ThrottleFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for ThrottleFault {
+    const ACTS_ON: ActsOn = ActsOn::Http;
+
+    fn validate(&self) -> Result<(), String> {
         match (self.rate, self.max_in_flight) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "throttle: set either rate (token bucket) or max_in_flight, not both".into(),
-                )
+                return Err("set either rate (token bucket) or max_in_flight, not both".into())
             }
-            (None, None) => return Err("throttle: set rate (token bucket) or max_in_flight".into()),
+            (None, None) => return Err("set rate (token bucket) or max_in_flight".into()),
             (Some(rate), None) if !(rate.is_finite() && rate > 0.0) => {
-                return Err(format!(
-                    "throttle.rate must be a positive number, got {rate}"
-                ))
+                return Err(format!("rate must be a positive number, got {rate}"))
             }
             (None, Some(_)) if self.burst.is_some() => {
-                return Err("throttle.burst goes with rate, not with max_in_flight".into())
+                return Err("burst goes with rate, not with max_in_flight".into())
             }
             _ => {}
         }
         if self.burst == Some(0) {
-            return Err("throttle.burst must be at least 1".into());
+            return Err("burst must be at least 1".into());
         }
         if !(400..=599).contains(&self.status) {
-            return Err(format!(
-                "throttle.status must be 4xx or 5xx, got {}",
-                self.status
-            ));
+            return Err(format!("status must be 4xx or 5xx, got {}", self.status));
         }
-        Ok(())
+        match self.retry_after {
+            Some(after) => super::check_duration("retry_after", after),
+            None => Ok(()),
+        }
     }
 
+    /// Rejects the call when it is over the limit; a call within it passes
+    /// on, and the throttle did not apply to it.
+    fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
+        let bucket = call.bucket.as_deref_mut();
+        match self.limit(bucket, call.in_flight_before, call.now) {
+            ThrottleDecision::Pass => false,
+            ThrottleDecision::Reject { retry_after } => {
+                let status = http::StatusCode::from_u16(self.status)
+                    .unwrap_or(http::StatusCode::TOO_MANY_REQUESTS);
+                let rejection = ResponseTemplate::rejection(status, retry_after);
+                call.decision.terminal = Some(Terminal::Respond(rejection));
+                true
+            }
+        }
+    }
+}
+
+impl ThrottleFault {
     fn burst(&self, rate: f64) -> f64 {
         match self.burst {
             Some(b) => f64::from(b),
@@ -100,7 +121,7 @@ pub(crate) struct TokenBucket {
 }
 
 /// What a throttle decided for one call.
-pub(crate) enum ThrottleDecision {
+enum ThrottleDecision {
     Pass,
     Reject { retry_after: Duration },
 }
@@ -113,8 +134,8 @@ impl ThrottleFault {
         })
     }
 
-    /// Decides one call. `bucket` is the state from [`ThrottleFault::new_bucket`].
-    pub(crate) fn decide(
+    /// Whether one call is over the limit. `bucket` is the state from [`ThrottleFault::new_bucket`].
+    fn limit(
         &self,
         bucket: Option<&mut TokenBucket>,
         in_flight_before: u64,
@@ -173,7 +194,7 @@ mod tests {
         let passes = (0..5)
             .filter(|_| {
                 matches!(
-                    fault.decide(Some(&mut state), 0, start),
+                    fault.limit(Some(&mut state), 0, start),
                     ThrottleDecision::Pass
                 )
             })
@@ -183,7 +204,7 @@ mod tests {
         let passes = (0..5)
             .filter(|_| {
                 matches!(
-                    fault.decide(Some(&mut state), 0, later),
+                    fault.limit(Some(&mut state), 0, later),
                     ThrottleDecision::Pass
                 )
             })
@@ -197,10 +218,10 @@ mod tests {
         let now = Instant::now();
         let mut state = fault.new_bucket(now).unwrap();
         assert!(matches!(
-            fault.decide(Some(&mut state), 0, now),
+            fault.limit(Some(&mut state), 0, now),
             ThrottleDecision::Pass
         ));
-        match fault.decide(Some(&mut state), 0, now) {
+        match fault.limit(Some(&mut state), 0, now) {
             ThrottleDecision::Reject { retry_after } => {
                 assert_eq!(retry_after, Duration::from_secs(2))
             }
@@ -218,9 +239,9 @@ mod tests {
             retry_after: None,
         };
         let now = Instant::now();
-        assert!(matches!(fault.decide(None, 1, now), ThrottleDecision::Pass));
+        assert!(matches!(fault.limit(None, 1, now), ThrottleDecision::Pass));
         assert!(matches!(
-            fault.decide(None, 2, now),
+            fault.limit(None, 2, now),
             ThrottleDecision::Reject { .. }
         ));
     }

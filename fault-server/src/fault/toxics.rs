@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::{ActsOn, Kind};
+
 /// Which way data flows through a toxic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,8 +108,10 @@ pub struct LimitDataFault {
 #[serde(deny_unknown_fields)]
 pub struct DownFault {}
 
-impl BandwidthFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for BandwidthFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+
+    fn validate(&self) -> Result<(), String> {
         if self.rate == 0 {
             return Err("rate must be at least 1 (KB/s); use `timeout` to stop data".into());
         }
@@ -115,8 +119,10 @@ impl BandwidthFault {
     }
 }
 
-impl SlicerFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for SlicerFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+
+    fn validate(&self) -> Result<(), String> {
         if self.average_size == 0 {
             return Err("average_size must be at least 1".into());
         }
@@ -127,20 +133,34 @@ impl SlicerFault {
     }
 }
 
-impl TimeoutFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for TimeoutFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+
+    fn validate(&self) -> Result<(), String> {
         super::check_duration("timeout", self.timeout)
     }
 }
 
-impl ResetPeerFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for ResetPeerFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+
+    fn validate(&self) -> Result<(), String> {
         super::check_duration("timeout", self.timeout)
     }
 }
 
-impl SlowCloseFault {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+impl Kind for SlowCloseFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+
+    fn validate(&self) -> Result<(), String> {
         super::check_duration("delay", self.delay)
     }
+}
+
+impl Kind for LimitDataFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
+}
+
+impl Kind for DownFault {
+    const ACTS_ON: ActsOn = ActsOn::Tcp;
 }

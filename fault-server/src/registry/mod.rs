@@ -405,7 +405,7 @@ impl Registry {
     }
 
     /// Adds one fault after those in force.
-    pub(crate) fn push_fault(
+    pub(crate) fn add_fault(
         &self,
         name: &str,
         fault: Fault,
@@ -620,6 +620,6 @@ fn check_lease(lease: Duration) -> Result<(), ControlError> {
     if lease.is_zero() {
         return Err(ControlError::invalid("lease", "must be above zero"));
     }
-    crate::fault::check_duration("lease", lease).map_err(|e| ControlError::invalid("lease", e))?;
+    crate::fault::at_most_a_day(lease).map_err(|e| ControlError::invalid("lease", e))?;
     Ok(())
 }

@@ -33,7 +33,7 @@ use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubRespons
 /// let fail = Fault::new(FaultKind::Error(ErrorFault {
 ///     status: 503, body: String::new(), headers: Default::default(), retry_after: None,
 /// })).first(2);
-/// server.inject("payments", fail)?;
+/// server.add_fault("payments", fail)?;
 ///
 /// // Act: call it three times, as the system under test would.
 /// let url = server.url("payments")?;
@@ -276,14 +276,38 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.inject("crm", serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?)?;
-    /// server.inject("crm", serde_json::from_str(r#"{"error": {"status": 503}, "probability": 0.3}"#)?)?;
+    /// server.add_fault("crm", serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?)?;
+    /// server.add_fault("crm", serde_json::from_str(r#"{"error": {"status": 503}, "probability": 0.3}"#)?)?;
     /// assert_eq!(server.dependency("crm")?.faults.len(), 2);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn inject(&self, dependency: &str, fault: Fault) -> Result<(), ControlError> {
-        self.registry.push_fault(dependency, fault).map(drop)
+    pub fn add_fault(&self, dependency: &str, fault: Fault) -> Result<(), ControlError> {
+        self.registry.add_fault(dependency, fault).map(drop)
+    }
+
+    /// Removes the fault `fault` names at a dependency: its `name`, or an
+    /// unnamed fault's label (`<kind>-<id>`, as [`crate::ActiveFault::label`]
+    /// gives it). Other faults keep their state.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}, "name": "slow"}"#)?;
+    /// server.add_fault("crm", slow)?;
+    /// server.add_fault("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
+    /// let reset = server.dependency("crm")?.faults[1].label();
+    /// server.remove_fault("crm", &reset)?;
+    /// server.remove_fault("crm", "slow")?;
+    /// assert!(server.dependency("crm")?.faults.is_empty());
+    /// assert!(server.remove_fault("crm", "slow").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn remove_fault(&self, dependency: &str, fault: &str) -> Result<(), ControlError> {
+        self.registry.remove_fault(dependency, fault)
     }
 
     /// Replaces every fault at a dependency; `lease`, when set, removes them all after it.
@@ -295,12 +319,12 @@ impl FaultServer {
     /// use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
     /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?;
-    /// server.replace_faults("crm", vec![slow], Some(Duration::from_secs(60)))?;
+    /// server.set_faults("crm", vec![slow], Some(Duration::from_secs(60)))?;
     /// assert!(server.dependency("crm")?.faults[0].expires_in.unwrap() <= Duration::from_secs(60));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn replace_faults(
+    pub fn set_faults(
         &self,
         dependency: &str,
         faults: Vec<Fault>,
@@ -321,7 +345,7 @@ impl FaultServer {
     /// # use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
     /// let reset = serde_json::from_str(r#"{"reset": {}}"#)?;
-    /// server.replace_faults("crm", vec![reset], Some(Duration::from_millis(50)))?;
+    /// server.set_faults("crm", vec![reset], Some(Duration::from_millis(50)))?;
     /// server.renew_lease("crm", Duration::from_secs(30))?;
     /// tokio::time::sleep(Duration::from_millis(100)).await;
     /// assert_eq!(server.dependency("crm")?.faults.len(), 1);
@@ -339,13 +363,13 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.inject("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
-    /// server.clear("crm")?;
+    /// server.add_fault("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
+    /// server.clear_faults("crm")?;
     /// assert!(server.dependency("crm")?.faults.is_empty());
     /// # Ok(())
     /// # }
     /// ```
-    pub fn clear(&self, dependency: &str) -> Result<(), ControlError> {
+    pub fn clear_faults(&self, dependency: &str) -> Result<(), ControlError> {
         self.registry.clear_faults(dependency)
     }
 
@@ -507,7 +531,7 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.inject("crm", serde_json::from_str(r#"{"close": {}}"#)?)?;
+    /// server.add_fault("crm", serde_json::from_str(r#"{"close": {}}"#)?)?;
     /// server.mark("phase")?;
     /// server.reset();
     /// assert!(server.dependency("crm")?.faults.is_empty());

@@ -72,13 +72,13 @@ async fn an_error_fault_answering_204_or_a_slow_body_to_a_head_is_responded() {
     let server = stub_answering(200);
     let url = server.url("dep").unwrap();
     server
-        .inject("dep", fault(r#"{"slow_body": {"bytes_per_second": 1}}"#))
+        .add_fault("dep", fault(r#"{"slow_body": {"bytes_per_second": 1}}"#))
         .unwrap();
     send(Method::HEAD, &url, &[]).await.unwrap();
     assert_responded(&server, 1, 200).await;
-    server.clear("dep").unwrap();
+    server.clear_faults("dep").unwrap();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 204, "body": "not sent"}}"#),
         )

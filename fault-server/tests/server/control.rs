@@ -428,7 +428,7 @@ async fn marks_open_windows_and_reset_clears_faults_and_journals() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     server
-        .inject("dep", crate::common::fault(r#"{"error": {"status": 500}}"#))
+        .add_fault("dep", crate::common::fault(r#"{"error": {"status": 500}}"#))
         .unwrap();
     get(&server.url("dep").unwrap()).await.unwrap();
     let (status, _) = control(&server, Method::POST, "/reset", None).await;
@@ -570,7 +570,7 @@ async fn arbitrary_fault_json_over_http_gets_a_400_or_is_accepted_never_a_500() 
             ),
             other => panic!("{body} got {other}: {reply}"),
         }
-        server.clear("dep").unwrap();
+        server.clear_faults("dep").unwrap();
     }
 }
 

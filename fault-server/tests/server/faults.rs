@@ -14,7 +14,7 @@ use crate::common::{eventually, fault, get, one_stub, raw_get};
 async fn a_fixed_latency_delays_the_answer_by_its_delay() {
     let server = one_stub();
     server
-        .inject("dep", fault(r#"{"latency": {"fixed": "300ms"}}"#))
+        .add_fault("dep", fault(r#"{"latency": {"fixed": "300ms"}}"#))
         .unwrap();
     let start = Instant::now();
     let answer = get(&server.url("dep").unwrap()).await.unwrap();
@@ -28,7 +28,7 @@ async fn a_fixed_latency_delays_the_answer_by_its_delay() {
 async fn an_error_answers_with_its_status_body_headers_and_retry_after() {
     let server = one_stub();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 503, "body": "down", "headers": {"x-why": "test"}, "retry_after": "1500ms"}}"#),
         )
@@ -44,7 +44,7 @@ async fn an_error_answers_with_its_status_body_headers_and_retry_after() {
 async fn a_token_bucket_answers_429_with_retry_after_past_its_burst() {
     let server = one_stub();
     server
-        .inject("dep", fault(r#"{"throttle": {"rate": 0.5, "burst": 2}}"#))
+        .add_fault("dep", fault(r#"{"throttle": {"rate": 0.5, "burst": 2}}"#))
         .unwrap();
     let url = server.url("dep").unwrap();
     let mut statuses = Vec::new();
@@ -60,7 +60,7 @@ async fn a_token_bucket_answers_429_with_retry_after_past_its_burst() {
 async fn an_in_flight_cap_answers_503_once_the_cap_is_reached() {
     let server = one_stub();
     server
-        .replace_faults(
+        .set_faults(
             "dep",
             vec![
                 fault(r#"{"throttle": {"max_in_flight": 2, "status": 503}}"#),
@@ -101,7 +101,7 @@ async fn get_owned(url: String) -> Result<crate::common::Answer, String> {
 #[tokio::test]
 async fn a_hang_holds_the_call_until_the_client_gives_up_and_journals_it_as_client_gone() {
     let server = one_stub();
-    server.inject("dep", fault(r#"{"hang": {}}"#)).unwrap();
+    server.add_fault("dep", fault(r#"{"hang": {}}"#)).unwrap();
     let mut stream = TcpStream::connect(server.addr("dep").unwrap())
         .await
         .unwrap();
@@ -125,7 +125,7 @@ async fn a_hang_holds_the_call_until_the_client_gives_up_and_journals_it_as_clie
 async fn a_hang_with_after_then_close_closes_without_a_response() {
     let server = one_stub();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"hang": {"after": "200ms", "then": "close"}}"#),
         )
@@ -140,7 +140,7 @@ async fn a_hang_with_after_then_close_closes_without_a_response() {
 #[tokio::test]
 async fn a_reset_is_econnreset_for_a_raw_client() {
     let server = one_stub();
-    server.inject("dep", fault(r#"{"reset": {}}"#)).unwrap();
+    server.add_fault("dep", fault(r#"{"reset": {}}"#)).unwrap();
     let error = raw_get(server.addr("dep").unwrap(), "/").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ConnectionReset);
     assert!(get(&server.url("dep").unwrap()).await.is_err());
@@ -161,7 +161,7 @@ async fn a_reset_is_econnreset_for_a_raw_client() {
 #[tokio::test]
 async fn a_close_is_end_of_file_where_the_response_should_be() {
     let server = one_stub();
-    server.inject("dep", fault(r#"{"close": {}}"#)).unwrap();
+    server.add_fault("dep", fault(r#"{"close": {}}"#)).unwrap();
     let bytes = raw_get(server.addr("dep").unwrap(), "/").await.unwrap();
     assert!(bytes.is_empty(), "{bytes:?}");
     let error = get(&server.url("dep").unwrap()).await.unwrap_err();
@@ -174,7 +174,9 @@ async fn a_close_is_end_of_file_where_the_response_should_be() {
 #[tokio::test]
 async fn malformed_bytes_are_not_parseable_http() {
     let server = one_stub();
-    server.inject("dep", fault(r#"{"malformed": {}}"#)).unwrap();
+    server
+        .add_fault("dep", fault(r#"{"malformed": {}}"#))
+        .unwrap();
     let bytes = raw_get(server.addr("dep").unwrap(), "/").await.unwrap();
     assert!(!bytes.is_empty());
     assert!(!bytes.starts_with(b"HTTP/"), "{bytes:?}");
@@ -193,7 +195,7 @@ async fn a_slow_body_arrives_whole_at_its_byte_rate() {
         .set_response("dep", StubResponse::ok("x".repeat(100)))
         .unwrap();
     server
-        .inject("dep", fault(r#"{"slow_body": {"bytes_per_second": 200}}"#))
+        .add_fault("dep", fault(r#"{"slow_body": {"bytes_per_second": 200}}"#))
         .unwrap();
     let start = Instant::now();
     let answer = get(&server.url("dep").unwrap()).await.unwrap();
@@ -208,7 +210,7 @@ async fn a_slow_body_arrives_whole_at_its_byte_rate() {
 async fn saturation_latency_grows_with_the_calls_in_flight() {
     let server = one_stub();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"saturation": {"base": "200ms", "workers": 1}}"#),
         )
@@ -246,7 +248,7 @@ async fn saturation_latency_grows_with_the_calls_in_flight() {
 async fn a_matcher_limits_a_fault_to_matching_requests() {
     let server = one_stub();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 500}, "match": {"method": "GET", "path": "/pay/*"}}"#),
         )
@@ -261,7 +263,7 @@ async fn a_matcher_limits_a_fault_to_matching_requests() {
 async fn first_three_fail_then_every_call_succeeds() {
     let server = one_stub();
     server
-        .inject("dep", fault(r#"{"error": {"status": 503}, "first": 3}"#))
+        .add_fault("dep", fault(r#"{"error": {"status": 503}, "first": 3}"#))
         .unwrap();
     let url = server.url("dep").unwrap();
     let mut codes = Vec::new();
@@ -275,7 +277,7 @@ async fn first_three_fail_then_every_call_succeeds() {
 async fn a_leased_fault_is_gone_once_its_lease_runs_out() {
     let server = one_stub();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 500}, "lease": "300ms"}"#),
         )
@@ -291,7 +293,7 @@ async fn a_leased_fault_is_gone_once_its_lease_runs_out() {
 async fn latency_before_an_error_makes_a_slow_error() {
     let server = one_stub();
     server
-        .replace_faults(
+        .set_faults(
             "dep",
             vec![
                 fault(r#"{"latency": {"fixed": "200ms"}}"#),

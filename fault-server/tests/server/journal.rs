@@ -14,7 +14,7 @@ use crate::common::{client, eventually, fault, get, one_stub, send};
 async fn peak_in_flight_is_exactly_500_when_500_calls_are_held_by_latency() {
     let server = one_stub();
     server
-        .inject("dep", fault(r#"{"latency": {"fixed": "3s"}}"#))
+        .add_fault("dep", fault(r#"{"latency": {"fixed": "3s"}}"#))
         .unwrap();
     let addr = server.addr("dep").unwrap();
     // Connect every client first, so the 500 requests arrive within a few
@@ -68,7 +68,7 @@ async fn errored_seqs(seed: u64, n: usize) -> Vec<u64> {
         .start()
         .unwrap();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 500}, "probability": 0.3}"#),
         )
@@ -122,7 +122,7 @@ async fn a_mark_opens_a_window_with_its_own_counts() {
     let mark = server.mark("crm slow").unwrap();
     assert_eq!(mark.windows["dep"], 1);
     server
-        .inject("dep", fault(r#"{"error": {"status": 503}}"#))
+        .add_fault("dep", fault(r#"{"error": {"status": 503}}"#))
         .unwrap();
     get(&url).await.unwrap();
     get(&url).await.unwrap();
@@ -215,7 +215,7 @@ async fn past_its_cap_a_journal_drops_the_oldest_records_and_keeps_exact_counts(
 async fn a_client_that_leaves_during_a_latency_fault_is_journaled_as_gone() {
     let server = one_stub();
     server
-        .inject("dep", fault(r#"{"latency": {"fixed": "10s"}}"#))
+        .add_fault("dep", fault(r#"{"latency": {"fixed": "10s"}}"#))
         .unwrap();
     let url = server.url("dep").unwrap();
     let gave_up = tokio::time::timeout(Duration::from_millis(200), get(&url)).await;

@@ -9,13 +9,13 @@ async fn a_prefix_matches_whole_segments_and_an_exact_path_only_itself_decoded()
     let server = one_stub();
     let base = server.url("dep").unwrap();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 502}, "match": {"path": "/pay"}}"#),
         )
         .unwrap();
     server
-        .inject(
+        .add_fault(
             "dep",
             fault(r#"{"error": {"status": 503}, "match": {"path": "=/café"}}"#),
         )

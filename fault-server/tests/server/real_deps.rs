@@ -73,7 +73,7 @@ async fn redis_sees_a_latency_fault_within_a_millisecond_and_a_pool_in_the_journ
     };
     let base = median(pings(&mut pool[0]).await);
     server
-        .replace_faults("db", vec![fault(r#"{"latency": {"fixed": "50ms"}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"latency": {"fixed": "50ms"}}"#)], None)
         .unwrap();
     let slowed = median(pings(&mut pool[0]).await);
     let added = slowed.saturating_sub(base);
@@ -97,7 +97,7 @@ async fn redis_sees_limit_data_and_reset_peer_as_the_errors_they_are() {
         .unwrap();
     // Cut off a few bytes into the answer: the client's read ends early.
     server
-        .replace_faults("db", vec![fault(r#"{"limit_data": {"bytes": 100}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"limit_data": {"bytes": 100}}"#)], None)
         .unwrap();
     let cut: redis::RedisResult<String> = redis::cmd("GET")
         .arg("big")
@@ -114,7 +114,7 @@ async fn redis_sees_limit_data_and_reset_peer_as_the_errors_they_are() {
     );
 
     server
-        .replace_faults("db", vec![fault(r#"{"reset_peer": {}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"reset_peer": {}}"#)], None)
         .unwrap();
     let mut fresh = redis::Client::open(format!("redis://{}/", server.addr("db").unwrap()))
         .unwrap()
@@ -166,7 +166,7 @@ async fn postgres_queries_slow_down_reset_and_down_refuses_new_connections() {
     assert_eq!(row.get::<_, i32>(0), 1);
 
     server
-        .replace_faults(
+        .set_faults(
             "db",
             vec![fault(r#"{"latency": {"fixed": "100ms"}}"#)],
             None,
@@ -180,14 +180,14 @@ async fn postgres_queries_slow_down_reset_and_down_refuses_new_connections() {
 
     // Down: a new connection is refused; the open one still answers.
     server
-        .replace_faults("db", vec![fault(r#"{"down": {}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"down": {}}"#)], None)
         .unwrap();
     assert!(pg(&server).await.is_err(), "a new connection is refused");
     client.query_one("SELECT 2::int4", &[]).await.unwrap();
 
     // reset_peer: the client's next query fails with a connection error.
     server
-        .replace_faults("db", vec![fault(r#"{"reset_peer": {}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"reset_peer": {}}"#)], None)
         .unwrap();
     let failed = client.query_one("SELECT 3::int4", &[]).await;
     let error = failed.unwrap_err();

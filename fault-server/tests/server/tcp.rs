@@ -120,7 +120,7 @@ async fn a_latency_fault_acts_on_live_connections_as_it_comes_and_goes() {
         .unwrap();
     assert!(round_trip(&mut stream, b"a").await < Duration::from_millis(50));
     server
-        .replace_faults(
+        .set_faults(
             "db",
             vec![fault(r#"{"latency": {"fixed": "100ms"}}"#)],
             None,
@@ -129,7 +129,7 @@ async fn a_latency_fault_acts_on_live_connections_as_it_comes_and_goes() {
     let slow = round_trip(&mut stream, b"b").await;
     assert!(slow >= Duration::from_millis(100), "{slow:?}");
     assert!(slow < Duration::from_millis(400), "{slow:?}");
-    server.clear("db").unwrap();
+    server.clear_faults("db").unwrap();
     assert!(round_trip(&mut stream, b"c").await < Duration::from_millis(50));
     drop(stream);
     let records = journaled(&server, 1).await;
@@ -217,7 +217,7 @@ async fn timeout_holds_data_then_closes_or_holds_until_removed() {
     let early =
         tokio::time::timeout(Duration::from_millis(200), stream.read_exact(&mut back)).await;
     assert!(early.is_err(), "nothing while the fault is in force");
-    server.clear("db").unwrap();
+    server.clear_faults("db").unwrap();
     tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut back))
         .await
         .expect("delivered once the fault went")
@@ -233,7 +233,7 @@ async fn down_refuses_new_connections_while_open_ones_live() {
     let mut open = TcpStream::connect(addr).await.unwrap();
     round_trip(&mut open, b"before").await;
     server
-        .replace_faults("db", vec![fault(r#"{"down": {}}"#)], None)
+        .set_faults("db", vec![fault(r#"{"down": {}}"#)], None)
         .unwrap();
     assert!(refused(addr).await, "a new connection is refused");
     round_trip(&mut open, b"after").await;

@@ -1054,7 +1054,7 @@ async fn a_lease_renewed_or_a_fault_on_the_other_direction_does_not_cut_a_delay_
     let latency: fault_server::Fault =
         serde_json::from_str(r#"{"latency": {"fixed": "600ms"}}"#).unwrap();
     server
-        .replace_faults("db", vec![latency], Some(Duration::from_secs(2)))
+        .set_faults("db", vec![latency], Some(Duration::from_secs(2)))
         .unwrap();
     let renewing = {
         let server_control = server.control_addr().unwrap();

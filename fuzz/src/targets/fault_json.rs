@@ -90,7 +90,7 @@ pub fn run(args: &FaultJsonArgs) -> Result<Figures, Failure> {
                         Route::AddFault => {
                             pushed += 1;
                             if pushed.is_multiple_of(32) {
-                                server.clear("crm").map_err(|e| e.to_string())?;
+                                server.clear_faults("crm").map_err(|e| e.to_string())?;
                             }
                         }
                         Route::Mark => {
@@ -154,7 +154,7 @@ fn restore(server: &FaultServer) -> Result<(), String> {
                 .map_err(|e| format!("cannot put `{}` back: {e}", spec.name))?;
         }
     }
-    server.clear("db").map_err(|e| e.to_string())
+    server.clear_faults("db").map_err(|e| e.to_string())
 }
 
 /// A Toxiproxy body whose `listen` names a fixed port, with port 0 instead.

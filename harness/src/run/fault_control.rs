@@ -151,10 +151,10 @@ impl FaultControl<'_> {
     }
 
     /// Clears a dependency's faults.
-    pub async fn clear(&self, dependency: &str) -> Result<(), FaultControlError> {
+    pub async fn clear_faults(&self, dependency: &str) -> Result<(), FaultControlError> {
         match self {
-            FaultControl::Local(server) => server.clear(dependency)?,
-            FaultControl::Remote(remote, _) => remote.clear(dependency).await?,
+            FaultControl::Local(server) => server.clear_faults(dependency)?,
+            FaultControl::Remote(remote, _) => remote.clear_faults(dependency).await?,
         }
         Ok(())
     }

@@ -235,7 +235,7 @@ impl RemoteFaultServer {
     }
 
     /// Replaces a dependency's faults, leased for `lease`.
-    pub async fn replace_faults(
+    pub async fn set_faults(
         &self,
         dependency: &str,
         faults: &[Fault],
@@ -261,7 +261,7 @@ impl RemoteFaultServer {
     }
 
     /// Clears a dependency's faults.
-    pub async fn clear(&self, dependency: &str) -> Result<(), RemoteError> {
+    pub async fn clear_faults(&self, dependency: &str) -> Result<(), RemoteError> {
         let path = format!("/dependencies/{dependency}/faults");
         self.call(Method::DELETE, &path, None).await.map(drop)
     }

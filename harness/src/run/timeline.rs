@@ -216,7 +216,7 @@ pub async fn run_until(
         if unread.contains_key(dependency) {
             continue;
         }
-        let read = match server.clear(dependency).await {
+        let read = match server.clear_faults(dependency).await {
             Ok(()) => server.alerts(dependency).await,
             Err(error) => Err(error),
         };

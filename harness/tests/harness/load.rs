@@ -76,7 +76,7 @@ async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_jour
 async fn latency_counts_from_the_intended_time_so_a_stall_cannot_hide() {
     let server = server();
     server
-        .inject("target", serde_json::from_str(r#"{"hang": {}}"#).unwrap())
+        .add_fault("target", serde_json::from_str(r#"{"hang": {}}"#).unwrap())
         .unwrap();
     let report = drive(
         vec![load(
@@ -104,7 +104,7 @@ async fn latency_counts_from_the_intended_time_so_a_stall_cannot_hide() {
 async fn a_closed_loop_client_waits_for_each_answer() {
     let server = server();
     server
-        .inject(
+        .add_fault(
             "target",
             serde_json::from_str(r#"{"latency": {"fixed": "100ms"}}"#).unwrap(),
         )
@@ -191,7 +191,7 @@ async fn past_the_record_cap_histograms_count_every_request_in_its_phase() {
 async fn closed_loop_clients_reconnect_after_a_closed_connection_and_stop_at_the_request_cap() {
     let server = server();
     server
-        .inject(
+        .add_fault(
             "target",
             serde_json::from_str(r#"{"close": {}, "first": 5}"#).unwrap(),
         )
