@@ -71,7 +71,7 @@ pub use fault::{
     ThrottleFault,
 };
 pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
-pub use journal::{ByteCounts, CallInfo, CallRecord, JournalStats, Outcome};
+pub use journal::{ByteCounts, CallInfo, CallOutcome, CallRecord, JournalStats};
 pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;

@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 
 use crate::dependency::CallGuard;
 use crate::fault::SlowBody;
-use crate::journal::Outcome;
+use crate::journal::CallOutcome;
 
 pub(crate) struct JournalBody {
     content: Content,
@@ -28,7 +28,7 @@ pub(crate) struct JournalBody {
     /// The protocol sends no body: the head going out is the whole answer.
     head_only: bool,
     /// How the call is journaled once the body is out.
-    ends_as: Outcome,
+    ends_as: CallOutcome,
 }
 
 enum Content {
@@ -58,7 +58,7 @@ impl JournalBody {
             content,
             guard: Some(guard),
             head_only: false,
-            ends_as: Outcome::Responded,
+            ends_as: CallOutcome::Responded,
         }
     }
 
@@ -78,13 +78,13 @@ impl JournalBody {
             },
             guard: Some(guard),
             head_only: false,
-            ends_as: Outcome::Responded,
+            ends_as: CallOutcome::Responded,
         }
     }
 
     /// Journals the call with `outcome` once the body is out (a 502 the
     /// proxy answered for an upstream that failed).
-    pub(crate) fn ending_as(mut self, outcome: Outcome) -> Self {
+    pub(crate) fn ending_as(mut self, outcome: CallOutcome) -> Self {
         self.ends_as = outcome;
         self
     }
@@ -132,7 +132,7 @@ impl JournalBody {
                 Poll::Ready(Some(Err(error))) => {
                     *done = true;
                     if let Some(guard) = self.guard.take() {
-                        guard.finish(Outcome::UpstreamError);
+                        guard.finish(CallOutcome::UpstreamError);
                     }
                     return Poll::Ready(Some(Err(Box::new(error))));
                 }
@@ -217,7 +217,7 @@ impl Drop for JournalBody {
             let outcome = if self.head_only || self.is_end_stream() {
                 self.ends_as
             } else {
-                Outcome::ClientGone
+                CallOutcome::ClientGone
             };
             guard.finish(outcome);
         }

@@ -14,7 +14,7 @@ use http::{HeaderMap, Method};
 
 use crate::dependency::Dependency;
 use crate::fault::FaultKinds;
-use crate::journal::{CallInfo, Outcome};
+use crate::journal::{CallInfo, CallOutcome};
 
 /// Headers a data-plane request may carry (hyper answers 431 past it).
 pub(crate) const MAX_HEADERS: usize = 100;
@@ -57,8 +57,8 @@ pub(crate) fn journal(dependency: &Dependency, status: Option<u16>) {
     let headers = HeaderMap::new();
     let info = CallInfo::from_parts(&method, REFUSED_PATH, &headers);
     let outcome = match status {
-        Some(_) => Outcome::Responded,
-        None => Outcome::Closed,
+        Some(_) => CallOutcome::Responded,
+        None => CallOutcome::Closed,
     };
     let now_ns = dependency.clock.now_ns();
     let mut state = dependency.state();

@@ -17,9 +17,9 @@ use tokio::sync::oneshot;
 
 use super::body::JournalBody;
 use super::precise_sleep;
-use crate::dependency::{Arrival, CallGuard, Dependency, Ending, Link};
-use crate::fault::{ConnAction, RequestView, Terminal};
-use crate::journal::Outcome;
+use crate::dependency::{Arrival, CallGuard, Dependency, Link};
+use crate::fault::{ConnAction, Ending, RequestView};
+use crate::journal::CallOutcome;
 use crate::response::ResponseTemplate;
 
 /// The most request body a stub reads (and throws away) before answering.
@@ -106,7 +106,7 @@ fn immediate(arrival: &mut Arrival) -> Option<ResponseTemplate> {
                 .take()
                 .unwrap_or_else(ResponseTemplate::empty),
         ),
-        Some(Terminal::Respond(template)) => Some(template),
+        Some(Ending::Respond(template)) => Some(template),
         other => {
             arrival.terminal = other;
             None
@@ -129,7 +129,7 @@ async fn conclude(
         Ending::Respond(template) => respond(template, arrival, head),
         // A stub has no upstream: its endings never forward.
         Ending::Forward => respond(ResponseTemplate::empty(), arrival, head),
-        Ending::Hang => std::future::pending().await,
+        Ending::Hang(_) => std::future::pending().await,
         Ending::Connection(action) => take_over(arrival.guard, link, action).await,
     }
 }
@@ -192,7 +192,7 @@ async fn forward(
             guard.set_status(StatusCode::BAD_GATEWAY.as_u16());
             let json = serde_json::json!({ "error": why, "status": 502 }).to_string();
             let mut body =
-                JournalBody::new(json.into(), None, guard).ending_as(Outcome::UpstreamError);
+                JournalBody::new(json.into(), None, guard).ending_as(CallOutcome::UpstreamError);
             if head {
                 body = body.head_only();
             }
@@ -245,9 +245,9 @@ fn has_body(status: StatusCode) -> bool {
 /// Asks the connection task for the socket and waits to be dropped by it.
 async fn take_over(mut guard: CallGuard, link: &Link, action: ConnAction) -> Response<JournalBody> {
     guard.expect(match action {
-        ConnAction::Reset => Outcome::Reset,
-        ConnAction::Close => Outcome::Closed,
-        ConnAction::Malformed(_) => Outcome::Malformed,
+        ConnAction::Reset => CallOutcome::Reset,
+        ConnAction::Close => CallOutcome::Closed,
+        ConnAction::Malformed(_) => CallOutcome::Malformed,
     });
     let sender = link
         .takeover

@@ -2,7 +2,6 @@
 //! under one lock, so that every call's decision and record are made in
 //! arrival order.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -10,16 +9,16 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
+mod arrival;
 mod spec;
 
+pub(crate) use arrival::{Arrival, Link};
 pub(crate) use spec::check_tcp_upstream;
 pub use spec::DependencySpec;
 
 use crate::alerts::{AlertLog, AlertRecord};
-use crate::fault::{
-    ConnAction, Decision, Fault, FaultSet, HangEnd, HangFault, RequestView, Terminal,
-};
-use crate::journal::{CallInfo, Journal, Outcome, Ticket};
+use crate::fault::{Decision, Ending, Fault, FaultSet, HangEnd, HangFault, RequestView};
+use crate::journal::{CallInfo, CallOutcome, Journal, Ticket};
 use crate::response::ResponseTemplate;
 use crate::{Clock, ControlError, Distribution, StubResponse};
 
@@ -68,93 +67,6 @@ pub(crate) struct State {
 pub(crate) struct Stub {
     pub(crate) response: ResponseTemplate,
     latency: Option<Distribution>,
-}
-
-/// What the calls of one connection share: the dependency, and the way back
-/// to the connection task for faults that take the socket over. A call holds
-/// this rather than the dependency, so its reference count stays with the one
-/// worker running the connection.
-pub(crate) struct Link {
-    pub(crate) dependency: Arc<Dependency>,
-    pub(crate) takeover: Mutex<Option<tokio::sync::oneshot::Sender<crate::fault::ConnAction>>>,
-    /// The connection's calls in flight and last arrival or departure (its idleness).
-    pub(crate) activity: crate::dataplane::Activity,
-}
-
-impl Link {
-    pub(crate) fn new(
-        dependency: Arc<Dependency>,
-        takeover: Option<tokio::sync::oneshot::Sender<crate::fault::ConnAction>>,
-    ) -> Self {
-        let now = dependency.clock.now_ns();
-        Link {
-            dependency,
-            takeover: Mutex::new(takeover),
-            activity: crate::dataplane::Activity::new(now),
-        }
-    }
-}
-
-/// A call that has arrived: its journal guard and what to do with it.
-pub(crate) struct Arrival {
-    pub(crate) guard: CallGuard,
-    pub(crate) delay: Duration,
-    pub(crate) terminal: Option<Terminal>,
-    pub(crate) slow_body: Option<u64>,
-    /// The stub's response, when the call may end with it.
-    pub(crate) response: Option<ResponseTemplate>,
-    /// A proxy's call: where a stub would answer, it is forwarded.
-    pub(crate) forward: bool,
-}
-
-/// How an arrived call ends, once its delays have passed.
-pub(crate) enum Ending {
-    /// With this response: the stub's or an error's.
-    Respond(ResponseTemplate),
-    /// Forwarded to a proxy's upstream, whose answer is the call's.
-    Forward,
-    /// Never: it hangs until the client leaves.
-    Hang,
-    /// With this done to the connection.
-    Connection(ConnAction),
-}
-
-impl Arrival {
-    /// Waits out the call's delay (and a timed hang's) with `wait`, and says
-    /// how the call ends. One path for sockets and in-process calls alike.
-    pub(crate) async fn ending<W, F>(&mut self, wait: W) -> Ending
-    where
-        W: Fn(Duration) -> F,
-        F: Future<Output = ()>,
-    {
-        if !self.delay.is_zero() {
-            wait(self.delay).await;
-        }
-        // Where a stub answers with its response, a proxy forwards.
-        let stub = self.response.take().unwrap_or_else(ResponseTemplate::empty);
-        let answered = if self.forward {
-            Ending::Forward
-        } else {
-            Ending::Respond(stub)
-        };
-        match self.terminal.take() {
-            None => answered,
-            Some(Terminal::Respond(template)) => Ending::Respond(template),
-            Some(Terminal::Hang(HangFault { after: None, .. })) => Ending::Hang,
-            Some(Terminal::Hang(HangFault {
-                after: Some(after),
-                then,
-            })) => {
-                wait(after).await;
-                match then {
-                    HangEnd::Respond => answered,
-                    HangEnd::Close => Ending::Connection(ConnAction::Close),
-                    HangEnd::Reset => Ending::Connection(ConnAction::Reset),
-                }
-            }
-            Some(Terminal::Connection(action)) => Ending::Connection(action),
-        }
-    }
 }
 
 impl Dependency {
@@ -319,7 +231,7 @@ impl Dependency {
         }
         let response = match &terminal {
             None
-            | Some(Terminal::Hang(HangFault {
+            | Some(Ending::Hang(HangFault {
                 after: Some(_),
                 then: HangEnd::Respond,
             })) => Some(state.stub.response.clone()),
@@ -332,7 +244,7 @@ impl Dependency {
             guard: CallGuard {
                 link: Arc::clone(link),
                 ticket,
-                outcome: Outcome::ClientGone,
+                outcome: CallOutcome::ClientGone,
                 status: None,
                 upstream_ns: None,
             },
@@ -347,15 +259,15 @@ impl Dependency {
     fn depart(
         &self,
         ticket: Ticket,
-        outcome: Outcome,
+        outcome: CallOutcome,
         status: Option<u16>,
         upstream_ns: Option<u64>,
     ) {
         let now_ns = self.clock.now_ns();
         // A call cut off because its dependency was disabled did not lose
         // its client: the server closed it.
-        let outcome = if outcome == Outcome::ClientGone && !self.is_enabled() {
-            Outcome::Closed
+        let outcome = if outcome == CallOutcome::ClientGone && !self.is_enabled() {
+            CallOutcome::Closed
         } else {
             outcome
         };
@@ -462,7 +374,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub(crate) struct CallGuard {
     link: Arc<Link>,
     ticket: Ticket,
-    outcome: Outcome,
+    outcome: CallOutcome,
     status: Option<u16>,
     upstream_ns: Option<u64>,
 }
@@ -474,7 +386,7 @@ impl CallGuard {
     }
 
     /// The outcome to journal if the call is dropped from here on.
-    pub(crate) fn expect(&mut self, outcome: Outcome) {
+    pub(crate) fn expect(&mut self, outcome: CallOutcome) {
         self.outcome = outcome;
     }
 
@@ -484,7 +396,7 @@ impl CallGuard {
     }
 
     /// Journals the departure now.
-    pub(crate) fn finish(mut self, outcome: Outcome) {
+    pub(crate) fn finish(mut self, outcome: CallOutcome) {
         self.outcome = outcome;
         // Drop journals it.
     }

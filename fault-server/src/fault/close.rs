@@ -4,7 +4,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::{ConnAction, Terminal};
+use super::set::{ConnAction, Ending};
 
 /// Reads the request, then closes the connection cleanly (FIN) without
 /// writing a byte: the client sees end-of-file where the response should be.
@@ -25,7 +25,7 @@ impl Kind for CloseFault {
     const ACTS_ON: ActsOn = ActsOn::Http;
 
     fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
-        call.decision.terminal = Some(Terminal::Connection(ConnAction::Close));
+        call.decision.terminal = Some(Ending::Connection(ConnAction::Close));
         true
     }
 }

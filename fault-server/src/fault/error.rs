@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use rand::Rng;
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::Terminal;
+use super::set::Ending;
 use crate::response::ResponseTemplate;
 
 /// Answers with `status`, `body` and `headers`, plus `Retry-After` in whole
@@ -56,7 +56,7 @@ impl Kind for ErrorFault {
         let Ok(template) = self.template() else {
             return false;
         };
-        call.decision.terminal = Some(Terminal::Respond(template));
+        call.decision.terminal = Some(Ending::Respond(template));
         true
     }
 }

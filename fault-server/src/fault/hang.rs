@@ -6,7 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::Terminal;
+use super::set::Ending;
 
 /// Holds the call. Without `after` it never answers: the call ends when the
 /// client gives up (journaled as `client_gone`). With `after`, it then does
@@ -62,7 +62,7 @@ impl Kind for HangFault {
     }
 
     fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
-        call.decision.terminal = Some(Terminal::Hang(*self));
+        call.decision.terminal = Some(Ending::Hang(*self));
         true
     }
 }

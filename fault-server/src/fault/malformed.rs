@@ -5,7 +5,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::{ConnAction, Terminal};
+use super::set::{ConnAction, Ending};
 
 /// What is sent when no `bytes` are given: no status line, a NUL, bytes that are
 /// not UTF-8, a bare LF.
@@ -44,7 +44,7 @@ impl Kind for MalformedFault {
 
     fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
         let payload = ConnAction::Malformed(self.payload());
-        call.decision.terminal = Some(Terminal::Connection(payload));
+        call.decision.terminal = Some(Ending::Connection(payload));
         true
     }
 }

@@ -47,7 +47,7 @@ pub use matcher::{RequestMatch, RequestView};
 pub use reset::ResetFault;
 pub use saturation::SaturationFault;
 pub use set::{ActiveFault, FaultSet};
-pub(crate) use set::{ConnAction, Decision, Terminal, Toxic};
+pub(crate) use set::{ConnAction, Decision, Ending, Toxic};
 pub(crate) use slow_body::SlowBody;
 pub use slow_body::SlowBodyFault;
 pub use throttle::ThrottleFault;

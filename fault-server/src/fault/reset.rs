@@ -4,7 +4,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::{ConnAction, Terminal};
+use super::set::{ConnAction, Ending};
 
 /// Reads the request, then resets the connection (SO_LINGER 0 and close):
 /// the client sees ECONNRESET and no response.
@@ -25,7 +25,7 @@ impl Kind for ResetFault {
     const ACTS_ON: ActsOn = ActsOn::Http;
 
     fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
-        call.decision.terminal = Some(Terminal::Connection(ConnAction::Reset));
+        call.decision.terminal = Some(Ending::Connection(ConnAction::Reset));
         true
     }
 }

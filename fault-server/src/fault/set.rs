@@ -133,16 +133,25 @@ fn label(fault: &Fault, id: u64) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Decision {
     pub(crate) delay: Duration,
-    pub(crate) terminal: Option<Terminal>,
+    pub(crate) terminal: Option<Ending>,
     pub(crate) slow_body: Option<u64>,
     pub(crate) applied: FaultKinds,
 }
 
-/// How a call ends other than with the stub's response.
+/// How a call ends: what a fault decides (`terminal`), and, once its delays
+/// have passed, what the call does ([`crate::dependency::Arrival::ending`]:
+/// a timed hang resolved, the stub's answer or a proxy's forwarding where no
+/// fault decided).
 #[derive(Debug)]
-pub(crate) enum Terminal {
+pub(crate) enum Ending {
+    /// With this response: the stub's, an error's or a throttle's.
     Respond(ResponseTemplate),
+    /// Forwarded to a proxy's upstream, whose answer is the call's.
+    Forward,
+    /// Held: until the client leaves, or, for a timed hang a fault decided,
+    /// `after`, then as `then` says.
     Hang(HangFault),
+    /// With this done to the connection.
     Connection(ConnAction),
 }
 
@@ -440,7 +449,7 @@ mod tests {
         );
         let d = decide(&mut set, now);
         assert_eq!(d.delay, Duration::from_millis(150));
-        assert!(matches!(d.terminal, Some(Terminal::Respond(ref t)) if t.status == 503));
+        assert!(matches!(d.terminal, Some(Ending::Respond(ref t)) if t.status == 503));
         assert!(d.applied.contains(FaultKindName::Error));
         assert!(!d.applied.contains(FaultKindName::Reset));
     }

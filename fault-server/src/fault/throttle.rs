@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::kind::{ActsOn, Call, Kind};
-use super::set::Terminal;
+use super::set::Ending;
 use crate::response::ResponseTemplate;
 
 /// Rejects calls beyond a limit with `status` (429 unless set) and a
@@ -97,7 +97,7 @@ impl Kind for ThrottleFault {
                 let status = http::StatusCode::from_u16(self.status)
                     .unwrap_or(http::StatusCode::TOO_MANY_REQUESTS);
                 let rejection = ResponseTemplate::rejection(status, retry_after);
-                call.decision.terminal = Some(Terminal::Respond(rejection));
+                call.decision.terminal = Some(Ending::Respond(rejection));
                 true
             }
         }

@@ -27,7 +27,7 @@ use crate::{CallRecord, Clock, ControlError, DependencySpec, Fault, JournalStats
 ///
 /// ```
 /// use std::time::Duration;
-/// use fault_server::{DependencySpec, Distribution, Fault, FaultKind, InProcessDependency, LatencyFault, Outcome};
+/// use fault_server::{DependencySpec, Distribution, Fault, FaultKind, InProcessDependency, LatencyFault, CallOutcome};
 /// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -46,7 +46,7 @@ use crate::{CallRecord, Clock, ControlError, DependencySpec, Fault, JournalStats
 /// assert_eq!(response.status(), 503);
 /// let calls = payments.calls();
 /// assert_eq!(calls.len(), 2);
-/// assert_eq!(calls[0].outcome, Outcome::Responded);
+/// assert_eq!(calls[0].outcome, CallOutcome::Responded);
 /// # }
 /// ```
 #[derive(Clone)]

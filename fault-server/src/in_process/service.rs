@@ -11,9 +11,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 
 use super::InProcessDependency;
-use crate::dependency::{Arrival, CallGuard, Dependency, Ending};
+use crate::dependency::{Arrival, CallGuard, Dependency};
+use crate::fault::Ending;
 use crate::fault::{ConnAction, RequestView};
-use crate::journal::Outcome;
+use crate::journal::CallOutcome;
 
 /// How a call to an in-process dependency fails where a socket would have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +70,7 @@ async fn answer(mut arrival: Arrival) -> Result<Response<Bytes>, CallError> {
     let template = match arrival.ending(tokio::time::sleep).await {
         Ending::Respond(template) => template,
         // Until the caller gives up; dropping the guard then journals it.
-        Ending::Hang => return std::future::pending().await,
+        Ending::Hang(_) => return std::future::pending().await,
         // Never: an in-process dependency cannot be a proxy (refused when made).
         Ending::Forward => return Err(CallError::Closed),
         Ending::Connection(action) => return fail(arrival.guard, action),
@@ -81,7 +82,7 @@ async fn answer(mut arrival: Arrival) -> Result<Response<Bytes>, CallError> {
     }
     let mut guard = arrival.guard;
     guard.set_status(template.status.as_u16());
-    guard.finish(Outcome::Responded);
+    guard.finish(CallOutcome::Responded);
     let mut response = Response::new(template.body);
     *response.status_mut() = template.status;
     *response.headers_mut() = template.headers;
@@ -90,9 +91,9 @@ async fn answer(mut arrival: Arrival) -> Result<Response<Bytes>, CallError> {
 
 fn fail(guard: CallGuard, action: ConnAction) -> Result<Response<Bytes>, CallError> {
     let (outcome, error) = match action {
-        ConnAction::Reset => (Outcome::Reset, CallError::Reset),
-        ConnAction::Close => (Outcome::Closed, CallError::Closed),
-        ConnAction::Malformed(_) => (Outcome::Malformed, CallError::Malformed),
+        ConnAction::Reset => (CallOutcome::Reset, CallError::Reset),
+        ConnAction::Close => (CallOutcome::Closed, CallError::Closed),
+        ConnAction::Malformed(_) => (CallOutcome::Malformed, CallError::Malformed),
     };
     guard.finish(outcome);
     Err(error)

@@ -26,7 +26,9 @@ mod stats;
 
 use std::collections::VecDeque;
 
-pub use record::{ByteCounts, CallInfo, CallRecord, Outcome, ATTEMPT_HEADER, REQUEST_ID_HEADER};
+pub use record::{
+    ByteCounts, CallInfo, CallOutcome, CallRecord, ATTEMPT_HEADER, REQUEST_ID_HEADER,
+};
 pub use stats::{Counters, JournalStats, Window};
 use stats::{OpenWindow, Tally};
 
@@ -51,7 +53,7 @@ pub const FIRST_WINDOW: &str = "start";
 /// One dependency's journal. Not synchronised: the dependency holds it under its lock.
 ///
 /// ```
-/// use fault_server::journal::{CallInfo, Journal, Outcome};
+/// use fault_server::journal::{CallInfo, Journal, CallOutcome};
 /// use fault_server::FaultKinds;
 ///
 /// let mut journal = Journal::new(1_000);
@@ -59,7 +61,7 @@ pub const FIRST_WINDOW: &str = "start";
 ///                       idempotency_key: None, attempt: None, headers: None };
 /// let ticket = journal.arrive(&call, FaultKinds::default(), 10);
 /// journal.mark("crm slow", 15);
-/// journal.depart(ticket, Outcome::Responded, Some(200), 20);
+/// journal.depart(ticket, CallOutcome::Responded, Some(200), 20);
 ///
 /// let record = &journal.since(0, 10)[0];
 /// assert_eq!((record.arrival_ns, record.departure_ns, record.status), (10, Some(20), Some(200)));
@@ -187,7 +189,13 @@ impl Journal {
     }
 
     /// Records how a call ended.
-    pub fn depart(&mut self, ticket: Ticket, outcome: Outcome, status: Option<u16>, now_ns: u64) {
+    pub fn depart(
+        &mut self,
+        ticket: Ticket,
+        outcome: CallOutcome,
+        status: Option<u16>,
+        now_ns: u64,
+    ) {
         self.depart_forwarded(ticket, outcome, status, None, now_ns);
     }
 
@@ -196,7 +204,7 @@ impl Journal {
     pub fn depart_connection(
         &mut self,
         ticket: Ticket,
-        outcome: Outcome,
+        outcome: CallOutcome,
         bytes: ByteCounts,
         faults: FaultKinds,
         now_ns: u64,
@@ -218,7 +226,7 @@ impl Journal {
     pub fn depart_forwarded(
         &mut self,
         ticket: Ticket,
-        outcome: Outcome,
+        outcome: CallOutcome,
         status: Option<u16>,
         upstream_ns: Option<u64>,
         now_ns: u64,
@@ -377,7 +385,7 @@ mod tests {
         }
         journal.arrive(&info(), FaultKinds::default(), 20_000);
         // It arrived in "start", retired since: its departure still counts.
-        journal.depart(early, Outcome::Responded, Some(200), 20_001);
+        journal.depart(early, CallOutcome::Responded, Some(200), 20_001);
         let stats = journal.stats();
         assert_eq!(stats.windows.len(), MAX_WINDOWS);
         assert_eq!(stats.windows[0].index, 6, "windows keep their numbers");
@@ -435,7 +443,7 @@ mod tests {
             .map(|i| journal.arrive(&info(), FaultKinds::default(), i))
             .collect();
         for t in &tickets[..3] {
-            journal.depart(*t, Outcome::Responded, Some(200), 10);
+            journal.depart(*t, CallOutcome::Responded, Some(200), 10);
         }
         journal.mark("slow", 11);
         let late = journal.arrive(&info(), FaultKinds::default(), 12);
@@ -448,12 +456,12 @@ mod tests {
         );
         assert_eq!(stats.windows[1].counters.calls, 1);
         assert_eq!(stats.windows[0].counters.statuses.get(&200), Some(&3));
-        journal.depart(late, Outcome::Reset, None, 13);
+        journal.depart(late, CallOutcome::Reset, None, 13);
         assert_eq!(
             journal.stats().windows[1]
                 .counters
                 .outcomes
-                .get(&Outcome::Reset),
+                .get(&CallOutcome::Reset),
             Some(&1)
         );
         // Stats read back from their JSON (as a client of the control API reads them).
@@ -467,7 +475,7 @@ mod tests {
         let mut journal = Journal::new(3);
         for i in 0..10 {
             let t = journal.arrive(&info(), FaultKinds::default(), i);
-            journal.depart(t, Outcome::Responded, Some(200), i + 1);
+            journal.depart(t, CallOutcome::Responded, Some(200), i + 1);
         }
         let stats = journal.stats();
         assert_eq!(stats.total.calls, 10);
@@ -484,7 +492,7 @@ mod tests {
         let held = journal.arrive(&info(), FaultKinds::default(), 0);
         for i in 1..10 {
             let t = journal.arrive(&info(), FaultKinds::default(), i);
-            journal.depart(t, Outcome::Responded, Some(200), i + 1);
+            journal.depart(t, CallOutcome::Responded, Some(200), i + 1);
         }
         let taken: Vec<_> = journal.take_tape().iter().map(|r| r.seq).collect();
         assert_eq!(taken, (1..10).collect::<Vec<_>>());
@@ -492,8 +500,8 @@ mod tests {
         assert_eq!(journal.stats().dropped_records, 0);
         // The call in flight is still readable, and goes on the tape when it ends.
         assert_eq!(journal.since(0, 100)[0].seq, 0);
-        journal.depart(held, Outcome::ClientGone, None, 20);
-        assert_eq!(journal.take_tape()[0].outcome, Outcome::ClientGone);
+        journal.depart(held, CallOutcome::ClientGone, None, 20);
+        assert_eq!(journal.take_tape()[0].outcome, CallOutcome::ClientGone);
         assert!(journal.since(0, 100).is_empty(), "the ring let them all go");
     }
 
@@ -506,7 +514,7 @@ mod tests {
         assert_eq!(journal.in_flight(), 1);
         let next = journal.arrive(&info(), FaultKinds::default(), 6);
         assert_eq!(next.seq, 1);
-        journal.depart(held, Outcome::Responded, Some(200), 7);
+        journal.depart(held, CallOutcome::Responded, Some(200), 7);
         assert_eq!(journal.in_flight(), 1);
         assert_eq!(
             journal.stats().total.completed,

@@ -38,7 +38,7 @@ pub struct CallRecord {
     /// The faults that applied.
     pub faults: FaultKinds,
     /// How the call ended.
-    pub outcome: Outcome,
+    pub outcome: CallOutcome,
     /// The status sent, if a response head went out.
     pub status: Option<u16>,
     /// The journal window (see `mark`) the call arrived in.
@@ -71,7 +71,7 @@ pub struct ByteCounts {
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum CallOutcome {
     /// Not over yet.
     InFlight,
     /// A whole response was sent.
@@ -98,36 +98,36 @@ pub enum Outcome {
     Refused,
 }
 
-impl Outcome {
+impl CallOutcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [Outcome; 11] = [
-        Outcome::InFlight,
-        Outcome::Responded,
-        Outcome::Reset,
-        Outcome::Closed,
-        Outcome::Malformed,
-        Outcome::ClientGone,
-        Outcome::UpstreamError,
-        Outcome::ClientClosed,
-        Outcome::UpstreamClosed,
-        Outcome::TimedOut,
-        Outcome::Refused,
+    pub const ALL: [CallOutcome; 11] = [
+        CallOutcome::InFlight,
+        CallOutcome::Responded,
+        CallOutcome::Reset,
+        CallOutcome::Closed,
+        CallOutcome::Malformed,
+        CallOutcome::ClientGone,
+        CallOutcome::UpstreamError,
+        CallOutcome::ClientClosed,
+        CallOutcome::UpstreamClosed,
+        CallOutcome::TimedOut,
+        CallOutcome::Refused,
     ];
 
     /// The name as written in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::InFlight => "in_flight",
-            Outcome::Responded => "responded",
-            Outcome::Reset => "reset",
-            Outcome::Closed => "closed",
-            Outcome::Malformed => "malformed",
-            Outcome::ClientGone => "client_gone",
-            Outcome::UpstreamError => "upstream_error",
-            Outcome::ClientClosed => "client_closed",
-            Outcome::UpstreamClosed => "upstream_closed",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Refused => "refused",
+            CallOutcome::InFlight => "in_flight",
+            CallOutcome::Responded => "responded",
+            CallOutcome::Reset => "reset",
+            CallOutcome::Closed => "closed",
+            CallOutcome::Malformed => "malformed",
+            CallOutcome::ClientGone => "client_gone",
+            CallOutcome::UpstreamError => "upstream_error",
+            CallOutcome::ClientClosed => "client_closed",
+            CallOutcome::UpstreamClosed => "upstream_closed",
+            CallOutcome::TimedOut => "timed_out",
+            CallOutcome::Refused => "refused",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! [`CallRecord`] when read.
 
 use super::interner::Interner;
-use super::{CallInfo, CallRecord, Outcome};
+use super::{CallInfo, CallOutcome, CallRecord};
 use crate::fault::FaultKinds;
 
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub(super) struct Slot {
     window: u32,
     status: Option<u16>,
     faults: FaultKinds,
-    outcome: Outcome,
+    outcome: CallOutcome,
 }
 
 /// `departure_ns` of a call still in flight.
@@ -101,13 +101,13 @@ impl Slot {
             window,
             status: None,
             faults,
-            outcome: Outcome::InFlight,
+            outcome: CallOutcome::InFlight,
         }
     }
 
     pub(super) fn depart(
         &mut self,
-        outcome: Outcome,
+        outcome: CallOutcome,
         status: Option<u16>,
         upstream_ns: Option<u64>,
         now_ns: u64,

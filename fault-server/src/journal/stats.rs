@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Outcome;
+use super::CallOutcome;
 use crate::fault::{FaultKindName, FaultKinds};
 
 /// Exact counts of calls.
@@ -20,7 +20,7 @@ pub struct Counters {
     #[serde(deserialize_with = "status_keys")]
     pub statuses: BTreeMap<u16, u64>,
     /// Ended calls by how they ended.
-    pub outcomes: BTreeMap<Outcome, u64>,
+    pub outcomes: BTreeMap<CallOutcome, u64>,
     /// Calls each fault kind applied to.
     pub faults: BTreeMap<FaultKindName, u64>,
 }
@@ -35,7 +35,7 @@ pub(super) struct Tally {
     pub(super) peak_in_flight: u64,
     /// Few distinct statuses per window: a short list beats a map.
     statuses: Vec<(u16, u64)>,
-    outcomes: [u64; Outcome::ALL.len()],
+    outcomes: [u64; CallOutcome::ALL.len()],
     faults: [u64; FaultKindName::ALL.len()],
 }
 
@@ -59,7 +59,7 @@ impl Tally {
         }
     }
 
-    pub(super) fn count_departure(&mut self, outcome: Outcome, status: Option<u16>) {
+    pub(super) fn count_departure(&mut self, outcome: CallOutcome, status: Option<u16>) {
         self.completed += 1;
         self.outcomes[outcome as usize] += 1;
         if let Some(status) = status {
@@ -95,7 +95,7 @@ impl Tally {
             completed: self.completed,
             peak_in_flight: self.peak_in_flight,
             statuses: self.statuses.iter().copied().collect(),
-            outcomes: nonzero(Outcome::ALL.into_iter().zip(self.outcomes)),
+            outcomes: nonzero(CallOutcome::ALL.into_iter().zip(self.outcomes)),
             faults: nonzero(FaultKindName::ALL.into_iter().zip(self.faults)),
         }
     }

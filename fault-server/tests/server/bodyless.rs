@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fault_server::{DependencySpec, FaultServer, Outcome, StubResponse};
+use fault_server::{CallOutcome, DependencySpec, FaultServer, StubResponse};
 use http::{Method, StatusCode};
 
 use crate::common::{control, eventually, fault, send};
@@ -30,11 +30,15 @@ async fn assert_responded(server: &FaultServer, calls: u64, status: u16) {
     let last = records.last().unwrap();
     assert_eq!(
         (last.outcome, last.status),
-        (Outcome::Responded, Some(status))
+        (CallOutcome::Responded, Some(status))
     );
     let total = server.stats("dep").unwrap().total;
-    assert_eq!(total.outcomes.get(&Outcome::ClientGone), None, "{total:?}");
-    assert_eq!(total.outcomes[&Outcome::Responded], calls, "{total:?}");
+    assert_eq!(
+        total.outcomes.get(&CallOutcome::ClientGone),
+        None,
+        "{total:?}"
+    );
+    assert_eq!(total.outcomes[&CallOutcome::Responded], calls, "{total:?}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use fault_server::{Outcome, StubResponse};
+use fault_server::{CallOutcome, StubResponse};
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -114,7 +114,7 @@ async fn a_hang_holds_the_call_until_the_client_gives_up_and_journals_it_as_clie
     assert!(read.is_err(), "a hang sends nothing");
     drop(stream);
     let gone = eventually(Duration::from_secs(5), || {
-        server.journal("dep").unwrap()[0].outcome == Outcome::ClientGone
+        server.journal("dep").unwrap()[0].outcome == CallOutcome::ClientGone
     })
     .await;
     assert!(gone, "{:?}", server.journal("dep").unwrap());
@@ -134,7 +134,10 @@ async fn a_hang_with_after_then_close_closes_without_a_response() {
     let bytes = raw_get(server.addr("dep").unwrap(), "/").await.unwrap();
     assert!(bytes.is_empty());
     assert!(start.elapsed() >= Duration::from_millis(200));
-    assert_eq!(server.journal("dep").unwrap()[0].outcome, Outcome::Closed);
+    assert_eq!(
+        server.journal("dep").unwrap()[0].outcome,
+        CallOutcome::Closed
+    );
 }
 
 #[tokio::test]
@@ -151,7 +154,7 @@ async fn a_reset_is_econnreset_for_a_raw_client() {
                 .unwrap()
                 .total
                 .outcomes
-                .get(&Outcome::Reset)
+                .get(&CallOutcome::Reset)
                 == Some(&2)
         })
         .await
@@ -184,7 +187,7 @@ async fn malformed_bytes_are_not_parseable_http() {
     assert!(error.contains("Parse"), "{error}");
     assert_eq!(
         server.journal("dep").unwrap()[0].outcome,
-        Outcome::Malformed
+        CallOutcome::Malformed
     );
 }
 

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use fault_server::{CallError, DependencySpec, Fault, InProcessDependency, Outcome, StubResponse};
+use fault_server::{
+    CallError, CallOutcome, DependencySpec, Fault, InProcessDependency, StubResponse,
+};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -66,10 +68,10 @@ async fn scheduled_faults_go_by_arrival_then_the_standing_faults_apply() {
     assert_eq!(
         outcomes,
         [
-            (Outcome::Responded, Some(200)),
-            (Outcome::Responded, Some(200)),
-            (Outcome::Reset, None),
-            (Outcome::Responded, Some(500)),
+            (CallOutcome::Responded, Some(200)),
+            (CallOutcome::Responded, Some(200)),
+            (CallOutcome::Reset, None),
+            (CallOutcome::Responded, Some(500)),
         ]
     );
     assert_eq!(
@@ -98,7 +100,7 @@ async fn a_caller_that_gives_up_on_a_hang_is_journaled_as_gone_and_leaves_flight
     assert_eq!(crm.in_flight(), 0);
     let calls = crm.calls();
     assert!(
-        calls.iter().all(|c| c.outcome == Outcome::ClientGone),
+        calls.iter().all(|c| c.outcome == CallOutcome::ClientGone),
         "{calls:?}"
     );
     assert_eq!(calls[1].departure_ns, Some(3_000_000_000));
@@ -146,11 +148,11 @@ async fn a_hyper_client_over_duplex_pipes_meets_the_same_faults() {
     assert_eq!(
         outcomes,
         [
-            Outcome::Responded,
-            Outcome::Reset,
-            Outcome::ClientGone,
-            Outcome::Malformed,
-            Outcome::Responded,
+            CallOutcome::Responded,
+            CallOutcome::Reset,
+            CallOutcome::ClientGone,
+            CallOutcome::Malformed,
+            CallOutcome::Responded,
         ]
     );
 }

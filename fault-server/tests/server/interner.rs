@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fault_server::Outcome;
+use fault_server::CallOutcome;
 
 use crate::common::{eventually, get, one_stub};
 
@@ -29,7 +29,7 @@ async fn past_the_byte_budget_paths_show_a_placeholder_and_a_reset_frees_them() 
     assert_eq!(records[calls - 1].path, NOT_KEPT);
     let kept = records.iter().filter(|r| r.path != NOT_KEPT).count();
     assert!((60..100).contains(&kept), "{kept}");
-    assert!(records.iter().all(|r| r.outcome == Outcome::Responded));
+    assert!(records.iter().all(|r| r.outcome == CallOutcome::Responded));
     // Counters do not depend on the paths kept.
     assert_eq!(
         server.stats("dep").unwrap().total.statuses[&200],

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fault_server::{DependencySpec, FaultKindName, FaultServer, Outcome, StubResponse};
+use fault_server::{CallOutcome, DependencySpec, FaultKindName, FaultServer, StubResponse};
 use futures_util::stream::{self, StreamExt};
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -172,7 +172,7 @@ async fn a_record_keeps_correlation_idempotency_and_attempt() {
     );
     assert_eq!(journal[0].idempotency_key.as_deref(), Some("order-42"));
     assert_eq!(journal[0].attempt, Some(3));
-    assert_eq!(journal[0].outcome, Outcome::Responded);
+    assert_eq!(journal[0].outcome, CallOutcome::Responded);
     assert_eq!(journal[0].status, Some(200));
     assert!(journal[0].departure_ns.unwrap() >= journal[0].arrival_ns);
     assert_eq!(journal[1].correlation_id.as_deref(), Some("req-9"));
@@ -222,7 +222,7 @@ async fn a_client_that_leaves_during_a_latency_fault_is_journaled_as_gone() {
     assert!(gave_up.is_err());
     assert!(
         eventually(Duration::from_secs(5), || {
-            server.journal("dep").unwrap()[0].outcome == Outcome::ClientGone
+            server.journal("dep").unwrap()[0].outcome == CallOutcome::ClientGone
         })
         .await
     );

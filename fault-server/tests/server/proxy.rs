@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fault_server::{DependencySpec, FaultServer, HttpProxy, Outcome};
+use fault_server::{CallOutcome, DependencySpec, FaultServer, HttpProxy};
 use futures_util::stream;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -164,7 +164,7 @@ async fn a_request_is_forwarded_whole_and_the_answer_comes_back_whole() {
     assert!(echo["headers"].get("x-secret").is_none(), "{echo}");
     assert_eq!(up.calls.load(Ordering::SeqCst), 1);
     let record = last_call(&server);
-    assert_eq!(record.outcome, Outcome::Responded);
+    assert_eq!(record.outcome, CallOutcome::Responded);
     assert_eq!(record.status, Some(201));
     assert!(record.upstream_ns.is_some_and(|ns| ns > 0), "{record:?}");
     assert_eq!(
@@ -289,7 +289,7 @@ async fn a_slow_body_dribbles_the_upstream_answer_as_it_streams() {
     assert!(took >= Duration::from_millis(450), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     let record = last_call(&server);
-    assert_eq!(record.outcome, Outcome::Responded);
+    assert_eq!(record.outcome, CallOutcome::Responded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,12 +318,12 @@ async fn an_upstream_that_cannot_be_reached_or_dies_is_an_upstream_error() {
         "{problem}"
     );
     let record = last_call(&server);
-    assert_eq!(record.outcome, Outcome::UpstreamError);
+    assert_eq!(record.outcome, CallOutcome::UpstreamError);
     assert_eq!(record.status, Some(502));
     assert!(record.upstream_ns.is_some());
     let stats = server.stats("api").unwrap();
     assert_eq!(
-        stats.total.outcomes.get(&Outcome::UpstreamError),
+        stats.total.outcomes.get(&CallOutcome::UpstreamError),
         Some(&1),
         "{stats:?}"
     );
@@ -343,7 +343,7 @@ async fn an_upstream_that_cannot_be_reached_or_dies_is_an_upstream_error() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let record = last_call(&server);
-    assert_eq!(record.outcome, Outcome::UpstreamError, "{record:?}");
+    assert_eq!(record.outcome, CallOutcome::UpstreamError, "{record:?}");
 }
 
 #[tokio::test]
@@ -473,6 +473,6 @@ async fn an_https_upstream_is_reached_through_rustls_trusting_a_ca_file() {
     assert!(problem.contains("certificate"), "{problem}");
     assert_eq!(
         untrusted.journal("api").unwrap()[0].outcome,
-        Outcome::UpstreamError
+        CallOutcome::UpstreamError
     );
 }

@@ -4,14 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use fault_server::{DependencySpec, FaultServer, Outcome};
+use fault_server::{CallOutcome, DependencySpec, FaultServer};
 
 use crate::common::fault;
 use crate::services;
 
 /// The journal once a call ended with `outcome` (a connection's end is
 /// journaled a moment after its client saw it).
-async fn once_journaled(server: &FaultServer, outcome: Outcome) -> Vec<fault_server::CallRecord> {
+async fn once_journaled(
+    server: &FaultServer,
+    outcome: CallOutcome,
+) -> Vec<fault_server::CallRecord> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let records = server.journal("db").unwrap();
@@ -127,20 +130,20 @@ async fn redis_sees_limit_data_and_reset_peer_as_the_errors_they_are() {
             "{error:?}"
         );
     }
-    let records = once_journaled(&server, Outcome::Reset).await;
+    let records = once_journaled(&server, CallOutcome::Reset).await;
     assert!(
-        records.iter().any(|r| r.outcome == Outcome::Closed),
+        records.iter().any(|r| r.outcome == CallOutcome::Closed),
         "{records:?}"
     );
     assert!(
-        records.iter().any(|r| r.outcome == Outcome::Reset),
+        records.iter().any(|r| r.outcome == CallOutcome::Reset),
         "{records:?}"
     );
     // The limit counts from when the connection met it: the few bytes of
     // the earlier answers, then exactly 100.
     let cut = records
         .iter()
-        .find(|r| r.outcome == Outcome::Closed)
+        .find(|r| r.outcome == CallOutcome::Closed)
         .unwrap();
     let downstream = cut.bytes.unwrap().downstream;
     assert!((100..=400).contains(&downstream), "{cut:?}");
@@ -195,13 +198,13 @@ async fn postgres_queries_slow_down_reset_and_down_refuses_new_connections() {
         error.is_closed() || error.to_string().contains("connection"),
         "{error}"
     );
-    let records = once_journaled(&server, Outcome::Reset).await;
+    let records = once_journaled(&server, CallOutcome::Reset).await;
     assert!(
-        records.iter().any(|r| r.outcome == Outcome::Refused),
+        records.iter().any(|r| r.outcome == CallOutcome::Refused),
         "{records:?}"
     );
     assert!(
-        records.iter().any(|r| r.outcome == Outcome::Reset),
+        records.iter().any(|r| r.outcome == CallOutcome::Reset),
         "{records:?}"
     );
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fault_server::{FaultServer, Outcome};
+use fault_server::{CallOutcome, FaultServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -95,9 +95,9 @@ async fn each_refusal_is_journaled_with_the_status_hyper_sent() {
         }
         let record = last_record_after(&server, calls).await;
         let outcome = if status.is_some() {
-            Outcome::Responded
+            CallOutcome::Responded
         } else {
-            Outcome::Closed
+            CallOutcome::Closed
         };
         assert_eq!((record.outcome, record.status), (outcome, status), "{what}");
         assert_eq!(record.method.as_str(), "-", "{what}");
@@ -108,7 +108,7 @@ async fn each_refusal_is_journaled_with_the_status_hyper_sent() {
     assert_eq!(total.statuses[&431], 2);
     assert_eq!(total.statuses[&414], 1);
     assert_eq!(total.statuses[&400], 2);
-    assert_eq!(total.outcomes[&Outcome::Closed], 1);
+    assert_eq!(total.outcomes[&CallOutcome::Closed], 1);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fault_server::{DependencySpec, FaultServer, Outcome};
+use fault_server::{CallOutcome, DependencySpec, FaultServer};
 use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -105,7 +105,9 @@ async fn bytes_go_through_both_ways_and_each_connection_is_journaled() {
         [(4, 4), (4, 4), (4, 4), (4, 4), (1 << 20, 1 << 20)]
     );
     assert!(
-        records.iter().all(|r| r.outcome == Outcome::ClientClosed),
+        records
+            .iter()
+            .all(|r| r.outcome == CallOutcome::ClientClosed),
         "{records:?}"
     );
     assert_eq!(server.stats("db").unwrap().total.peak_in_flight, 5);
@@ -155,7 +157,7 @@ async fn limit_data_cuts_the_connection_at_the_limit() {
     let _ = stream.read_to_end(&mut back).await;
     assert_eq!(back.len(), 10);
     let records = journaled(&server, 1).await;
-    assert_eq!(records[0].outcome, Outcome::Closed);
+    assert_eq!(records[0].outcome, CallOutcome::Closed);
     assert_eq!(records[0].bytes.unwrap().downstream, 10);
 }
 
@@ -175,7 +177,7 @@ async fn reset_peer_resets_and_a_roll_of_no_leaves_the_connection_alone() {
         matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "{read:?}"
     );
-    assert_eq!(journaled(&server, 1).await[0].outcome, Outcome::Reset);
+    assert_eq!(journaled(&server, 1).await[0].outcome, CallOutcome::Reset);
     // Toxicity 0 (Toxiproxy's issue #603 still resets): no effect at all.
     let server = proxy(upstream, &[r#"{"reset_peer": {}, "probability": 0.0}"#]);
     let mut stream = TcpStream::connect(server.addr("db").unwrap())
@@ -184,7 +186,7 @@ async fn reset_peer_resets_and_a_roll_of_no_leaves_the_connection_alone() {
     round_trip(&mut stream, b"still here").await;
     drop(stream);
     let records = journaled(&server, 1).await;
-    assert_eq!(records[0].outcome, Outcome::ClientClosed);
+    assert_eq!(records[0].outcome, CallOutcome::ClientClosed);
     assert!(records[0].faults.is_empty());
 }
 
@@ -205,7 +207,10 @@ async fn timeout_holds_data_then_closes_or_holds_until_removed() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(journaled(&server, 1).await[0].outcome, Outcome::TimedOut);
+    assert_eq!(
+        journaled(&server, 1).await[0].outcome,
+        CallOutcome::TimedOut
+    );
 
     // timeout 0: held open, the data waits until the fault goes.
     let server = proxy(upstream, &[r#"{"timeout": {"timeout": "0s"}}"#]);
@@ -238,7 +243,7 @@ async fn down_refuses_new_connections_while_open_ones_live() {
     assert!(refused(addr).await, "a new connection is refused");
     round_trip(&mut open, b"after").await;
     let records = server.journal("db").unwrap();
-    assert_eq!(records[1].outcome, Outcome::Refused);
+    assert_eq!(records[1].outcome, CallOutcome::Refused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +300,7 @@ async fn an_upstream_that_cannot_be_reached_resets_the_client() {
     assert!(refused(server.addr("db").unwrap()).await);
     assert_eq!(
         journaled(&server, 1).await[0].outcome,
-        Outcome::UpstreamError
+        CallOutcome::UpstreamError
     );
 }
 

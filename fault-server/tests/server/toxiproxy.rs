@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fault_server::{DependencySpec, FaultServer, Outcome, StubResponse};
+use fault_server::{CallOutcome, DependencySpec, FaultServer, StubResponse};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -450,7 +450,7 @@ async fn a_disabled_proxy_closes_its_connections_and_refuses_new_ones_until_enab
     );
     assert!(refused(&listen).await, "new connections are refused");
     let record = server.journal("db").unwrap().remove(0);
-    assert_eq!(record.outcome, Outcome::Closed, "{record:?}");
+    assert_eq!(record.outcome, CallOutcome::Closed, "{record:?}");
 
     // The older POST updates too; only the fields sent change.
     let (status, proxy) = control(

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use fault_server::journal::Journal;
-use fault_server::{CallInfo, FaultKinds, InProcessDependency, Outcome, ServerConfig};
+use fault_server::{CallInfo, CallOutcome, FaultKinds, InProcessDependency, ServerConfig};
 
 use crate::engine::{fuzz, Seen};
 use crate::mutate::{text, Text};
@@ -56,7 +56,7 @@ pub fn run(common: &Common) -> Result<Figures, Failure> {
                 };
                 for now_ns in 0..3 {
                     let ticket = journal.arrive(&info, FaultKinds::default(), now_ns);
-                    journal.depart(ticket, Outcome::Responded, Some(200), now_ns);
+                    journal.depart(ticket, CallOutcome::Responded, Some(200), now_ns);
                 }
                 let _ = (journal.since(0, usize::MAX), journal.stats());
             }

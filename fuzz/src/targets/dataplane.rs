@@ -147,7 +147,7 @@ fn responded(stats: &fault_server::JournalStats) -> u64 {
     stats
         .total
         .outcomes
-        .get(&fault_server::Outcome::Responded)
+        .get(&fault_server::CallOutcome::Responded)
         .copied()
         .unwrap_or(0)
 }
@@ -181,7 +181,8 @@ impl Tally {
             self.heads[i] += records
                 .iter()
                 .filter(|r| {
-                    r.method == http::Method::HEAD && r.outcome == fault_server::Outcome::Responded
+                    r.method == http::Method::HEAD
+                        && r.outcome == fault_server::CallOutcome::Responded
                 })
                 .count() as u64;
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fault_server::{CallRecord, Outcome as CallOutcome};
+use fault_server::{CallOutcome, CallRecord};
 
 use crate::observations::nanos;
 use std::sync::Arc;

@@ -340,7 +340,7 @@ pub(crate) mod fixtures {
             idempotency_key: None,
             attempt: None,
             faults: FaultKinds::default(),
-            outcome: fault_server::Outcome::Responded,
+            outcome: fault_server::CallOutcome::Responded,
             status: Some(200),
             window: 0,
             upstream_ns: None,

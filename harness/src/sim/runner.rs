@@ -108,7 +108,7 @@ where
 /// scenario.requests = vec![EdgeRequest::at(Duration::ZERO)];
 /// let trace = sim.run(&scenario).unwrap();
 /// assert_eq!(trace.edge()[0].latency(), Duration::from_secs(1), "timed out after 1 s of virtual time");
-/// assert_eq!(trace.calls()[0].outcome, fault_server::Outcome::ClientGone);
+/// assert_eq!(trace.calls()[0].outcome, fault_server::CallOutcome::ClientGone);
 /// ```
 pub struct Simulation<F> {
     make_stack: Arc<F>,

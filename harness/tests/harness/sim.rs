@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fault_server::{FaultKindName, InProcessDependency, Outcome as CallOutcome};
+use fault_server::{CallOutcome, FaultKindName, InProcessDependency};
 use harness::properties::{LatencyBound, LatencyLimit, MaxAttempts, MaxInFlight};
 use harness::sim::{
     scope, strategy, EdgeRequest, Scenario, SimError, Simulation, Tally, DEPENDENCY,

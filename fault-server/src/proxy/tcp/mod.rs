@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dataplane::{ConnectionLimits, Stream as _};
 use crate::dependency::Dependency;
 use crate::fault::{FaultKind, FaultKinds, Stream, Toxic};
-use crate::journal::{ByteCounts, CallInfo, Outcome, Ticket};
+use crate::journal::{ByteCounts, CallInfo, CallOutcome, Ticket};
 
 /// How long connecting to the upstream may take before the client's
 /// connection is reset (`upstream_error`).
@@ -48,7 +48,7 @@ async fn pipe(client: TcpStream, dependency: Arc<Dependency>) {
     let connection = Arc::new(connection);
     if refused {
         client.reset_on_close();
-        connection.end(Outcome::Refused);
+        connection.end(CallOutcome::Refused);
         return;
     }
     let upstream =
@@ -56,7 +56,7 @@ async fn pipe(client: TcpStream, dependency: Arc<Dependency>) {
             Ok(Ok(upstream)) => upstream,
             _ => {
                 client.reset_on_close();
-                connection.end(Outcome::UpstreamError);
+                connection.end(CallOutcome::UpstreamError);
                 return;
             }
         };
@@ -89,10 +89,10 @@ pub(crate) enum Side {
 
 impl Side {
     /// How a connection this side ended is journaled.
-    pub(crate) fn closed_outcome(self) -> Outcome {
+    pub(crate) fn closed_outcome(self) -> CallOutcome {
         match self {
-            Side::Client => Outcome::ClientClosed,
-            Side::Upstream => Outcome::UpstreamClosed,
+            Side::Client => CallOutcome::ClientClosed,
+            Side::Upstream => CallOutcome::UpstreamClosed,
         }
     }
 }
@@ -109,7 +109,7 @@ pub(crate) struct Connection {
     faults: Mutex<FaultKinds>,
     /// Cancelled when a fault (or both sides) ended the connection.
     pub(crate) ended: CancellationToken,
-    outcome: Mutex<Option<Outcome>>,
+    outcome: Mutex<Option<CallOutcome>>,
     /// Which side closed first, once one has.
     first_close: Mutex<Option<Side>>,
     /// Bytes delivered: upstream (client to upstream), downstream.
@@ -195,7 +195,7 @@ impl Connection {
     }
 
     /// Ends the connection with `outcome` (the first ending wins).
-    pub(crate) fn end(&self, outcome: Outcome) {
+    pub(crate) fn end(&self, outcome: CallOutcome) {
         lock(&self.outcome).get_or_insert(outcome);
         self.ended.cancel();
     }
@@ -228,7 +228,7 @@ impl Drop for Connection {
     fn drop(&mut self) {
         // A connection cut off because its dependency was disabled was
         // closed by the proxy.
-        let cut = (!self.dependency.is_enabled()).then_some(Outcome::Closed);
+        let cut = (!self.dependency.is_enabled()).then_some(CallOutcome::Closed);
         let outcome = lock(&self.outcome)
             .or_else(|| lock(&self.first_close).map(Side::closed_outcome))
             .or(cut);
@@ -240,7 +240,7 @@ impl Drop for Connection {
         let now_ns = self.dependency.clock.now_ns();
         self.dependency.state().journal.depart_connection(
             self.ticket,
-            outcome.unwrap_or(Outcome::ClientClosed),
+            outcome.unwrap_or(CallOutcome::ClientClosed),
             bytes,
             faults,
             now_ns,

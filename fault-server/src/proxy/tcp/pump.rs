@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::{Connection, Side};
 use crate::fault::{FaultKind, Stream, Toxic};
-use crate::journal::Outcome;
+use crate::journal::CallOutcome;
 
 /// Most bytes read at once.
 const CHUNK: usize = 16 * 1024;
@@ -130,13 +130,13 @@ async fn write(
         for (toxic, since) in &toxics {
             let (at, outcome) = match toxic.kind {
                 FaultKind::Timeout(t) if !t.timeout.is_zero() => {
-                    (*since + t.timeout, Outcome::TimedOut)
+                    (*since + t.timeout, CallOutcome::TimedOut)
                 }
-                FaultKind::ResetPeer(r) => (*since + r.timeout, Outcome::Reset),
+                FaultKind::ResetPeer(r) => (*since + r.timeout, CallOutcome::Reset),
                 _ => continue,
             };
             if now >= at {
-                if outcome == Outcome::Reset {
+                if outcome == CallOutcome::Reset {
                     connection.reset.store(true, Ordering::Relaxed);
                 }
                 connection.end(outcome);
@@ -193,7 +193,7 @@ async fn write(
                         toxics = of_stream(connection.toxics(), stream);
                     }
                     Delivered::LimitReached => {
-                        connection.end(Outcome::Closed);
+                        connection.end(CallOutcome::Closed);
                         return;
                     }
                     Delivered::WriteFailed => {
