@@ -14,7 +14,7 @@ use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
 use harness::report::json::Report;
 use harness::report::{exit, table, RunOutcome};
-use harness::run::timeline::Progress;
+use harness::run::progress::Progress;
 use harness::run::{run_suites, TargetOverride};
 use harness::suite::{collect, Suite};
 use harness::Verdict;

@@ -9,11 +9,11 @@ use fault_server::{Clock, DependencySpec, DependencyView, Fault, FaultServer, St
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::lease::{LEASE, RENEW_EVERY};
 use super::plan::{Plan, RemoteSpec};
 use super::RunError;
 use crate::run::fault_control::FaultControl;
 use crate::run::remote::RemoteFaultServer;
-use crate::run::timeline::{LEASE, RENEW_EVERY};
 
 /// The fault server a suite runs against.
 pub(super) enum Dependencies {

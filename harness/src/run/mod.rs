@@ -8,7 +8,10 @@
 mod dependencies;
 mod error;
 pub mod fault_control;
+mod journals;
+pub mod lease;
 pub mod plan;
+pub mod progress;
 pub mod remote;
 pub mod target;
 pub mod timeline;
@@ -24,7 +27,8 @@ pub use error::RunError;
 use fault_control::FaultControl;
 use plan::{Plan, TargetPlan};
 pub use plan::{TargetOverride, DEFAULT_MAX_REQUESTS};
-use timeline::{run_until, Progress};
+use progress::Progress;
+use timeline::run_until;
 
 /// Descriptors a run keeps beside its closed-loop clients' connections:
 /// listeners, the fault server's connections from the target, the control
@@ -174,7 +178,7 @@ pub async fn run_suites(
 /// Runs `plan` and judges every expectation. Cancelling `stop` ends it
 /// early: the load stops, every fault is cleared, and what was seen so far
 /// is judged. `progress`, when given, is told where the run stands as it
-/// goes ([`timeline::Progress`]).
+/// goes ([`Progress`]).
 pub async fn run_plan(
     plan: &Plan,
     seed: u64,

@@ -3,15 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use fault_server::{CallRecord, FaultServer};
+use fault_server::FaultServer;
 use futures_util::TryFutureExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::journals::{drain, lost_calls};
+use super::lease::{renew, LEASE};
 use super::plan::{Limits, PhasePlan};
+use super::progress::{publish_progress, Progress};
 use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport, PhaseStarts};
 use crate::run::fault_control::{FaultControl, FaultControlError};
 use crate::{EdgeStats, Observations, Phase};
@@ -52,20 +54,9 @@ impl std::fmt::Display for Abort {
     }
 }
 
-/// Every fault the run injects is leased for this long and the lease renewed
-/// every 500 ms (`RENEW_EVERY`) while the run lives: a harness that dies, even by
-/// SIGKILL, leaves nothing injected for longer than this.
-pub const LEASE: Duration = Duration::from_secs(2);
-/// How often leases are renewed.
-pub const RENEW_EVERY: Duration = Duration::from_millis(500);
 /// The journal window opened when the load is over: calls after it are no
 /// phase's.
 const AFTER_RUN: &str = "after the run";
-/// How often the journals are drained while the run goes on.
-const DRAIN_EVERY: Duration = Duration::from_millis(50);
-/// A read this large means calls arrive fast: the next read follows at once.
-const BUSY_READ: usize = 1_024;
-
 /// Runs `loads` through `phases` in order against the dependencies of
 /// `server`. Each load runs for its own duration from the run's start (a
 /// suite's plan gives each the whole run). The phases keep to a plan fixed
@@ -316,147 +307,6 @@ async fn switch_to(
     Ok(windows)
 }
 
-/// Per dependency and phase, the calls the journal counted (exactly) in the
-/// phase's window whose records the run never read: lost from a remote
-/// server's ring between two reads. Verdicts that need those records are
-/// inconclusive.
-async fn lost_calls(
-    server: FaultControl<'_>,
-    phases: &[Phase],
-    journals: &BTreeMap<String, Vec<CallRecord>>,
-    unread: &mut BTreeMap<String, String>,
-    stopping: bool,
-) -> Result<BTreeMap<String, BTreeMap<String, u64>>, FaultControlError> {
-    let mut lost = BTreeMap::new();
-    for (dependency, records) in journals {
-        if unread.contains_key(dependency) {
-            continue;
-        }
-        let stats = match server.stats(dependency).await {
-            Ok(stats) => stats,
-            Err(error) if stopping => {
-                unread.insert(dependency.clone(), error.to_string());
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        for phase in phases {
-            let Some(window) = phase.windows.get(dependency) else {
-                continue;
-            };
-            let Some(counted) = stats.windows.iter().find(|w| w.index == *window) else {
-                continue;
-            };
-            let read = records.iter().filter(|r| r.window == *window).count() as u64;
-            let missing = counted.counters.calls.saturating_sub(read);
-            if missing > 0 {
-                lost.entry(dependency.clone())
-                    .or_insert_with(BTreeMap::new)
-                    .insert(phase.name.clone(), missing);
-            }
-        }
-    }
-    Ok(lost)
-}
-
-/// Where a run stands: published four times a second to whoever watches
-/// (`faultline run` draws it as a line on a terminal).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Progress {
-    /// The suite running.
-    pub suite: String,
-    /// The phase under way.
-    pub phase: String,
-    /// How long it has left.
-    pub left: Duration,
-    /// Requests sent per second, over the last quarter second.
-    pub sent_per_s: u64,
-    /// Requests ended per second, over the last quarter second.
-    pub ended_per_s: u64,
-    /// Requests ended so far that did not succeed.
-    pub errors: u64,
-    /// Calls in flight at each dependency.
-    pub in_flight: Vec<(String, u64)>,
-}
-
-impl std::fmt::Display for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let held: Vec<String> = self
-            .in_flight
-            .iter()
-            .map(|(dependency, n)| format!("{dependency} {n}"))
-            .collect();
-        write!(
-            f,
-            "{}: {} ({:.0}s left) | sent {}/s, done {}/s, errors {} | in flight: {}",
-            self.suite,
-            self.phase,
-            self.left.as_secs_f64().ceil(),
-            self.sent_per_s,
-            self.ended_per_s,
-            self.errors,
-            held.join(", ")
-        )
-    }
-}
-
-/// Publishes where the run stands on `watch` four times a second, until dropped.
-async fn publish_progress(
-    watch: Option<&watch::Sender<Progress>>,
-    server: FaultControl<'_>,
-    dependencies: &[String],
-    phases: &[PhasePlan],
-    starts: &[Instant],
-    live: &LiveCounts,
-) -> std::convert::Infallible {
-    let Some(watch) = watch else {
-        return std::future::pending().await;
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let (mut last_sent, mut last_ended) = (0, 0);
-    loop {
-        tick.tick().await;
-        let now = Instant::now();
-        let current = starts.partition_point(|s| *s <= now).saturating_sub(1);
-        let (name, left) = phases.get(current).map_or(("", Duration::ZERO), |p| {
-            let end = starts[current] + p.duration;
-            (p.name.as_str(), end.saturating_duration_since(now))
-        });
-        let (sent, ended, ok) = live.totals();
-        let mut in_flight = Vec::with_capacity(dependencies.len());
-        for dependency in dependencies {
-            if let Ok(n) = server.in_flight(dependency).await {
-                in_flight.push((dependency.clone(), n));
-            }
-        }
-        watch.send_modify(|progress| {
-            *progress = Progress {
-                suite: std::mem::take(&mut progress.suite),
-                phase: name.to_owned(),
-                left,
-                sent_per_s: (sent - last_sent) * 4,
-                ended_per_s: (ended - last_ended) * 4,
-                errors: ended - ok,
-                in_flight,
-            }
-        });
-        (last_sent, last_ended) = (sent, ended);
-    }
-}
-
-/// Renews every dependency's lease until it fails (never, normally: the
-/// timeline stops it when the phases are over).
-async fn renew(server: FaultControl<'_>, dependencies: &[String]) -> Result<(), FaultControlError> {
-    let mut tick = tokio::time::interval(RENEW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for dependency in dependencies {
-            server.renew_lease(dependency, LEASE).await?;
-        }
-    }
-}
-
 /// Switches to each phase after the first at its planned start, then waits
 /// out the last. Before switching, checks `abort_when` on the phase just
 /// over: when it holds, returns why and the phase not entered, without
@@ -515,92 +365,3 @@ fn unhealthy(
         )
     })
 }
-
-/// Reads every journal as the run goes (a remote journal keeps only its
-/// latest records; a local one hands them over on its tape), and once more
-/// when the load has finished. A call still in flight when read is read
-/// again until it has ended. Once `stop` is cancelled, a journal that cannot
-/// be read is given up on (returned with why) rather than failing the run.
-async fn drain<'a>(
-    server: FaultControl<'_>,
-    dependencies: &'a [String],
-    from: BTreeMap<&'a str, u64>,
-    mut done: watch::Receiver<bool>,
-    stop: &CancellationToken,
-) -> Result<Journals, FaultControlError> {
-    let mut calls: BTreeMap<String, BTreeMap<u64, CallRecord>> = BTreeMap::new();
-    let mut unread: BTreeMap<String, String> = BTreeMap::new();
-    let mut resume = from;
-    loop {
-        let finished = *done.borrow();
-        let mut busy = false;
-        for dependency in dependencies {
-            if unread.contains_key(dependency) {
-                continue;
-            }
-            let from = resume.get(dependency.as_str()).copied().unwrap_or(0);
-            let read = if finished || matches!(server, FaultControl::Remote(..)) {
-                server.new_records(dependency, from).await
-            } else {
-                // Calls in flight are read once, at the end.
-                server.new_records(dependency, u64::MAX).await
-            };
-            let records = match read {
-                Ok(records) => records,
-                Err(error) if stop.is_cancelled() => {
-                    unread.insert(dependency.clone(), error.to_string());
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            busy |= records.len() >= BUSY_READ;
-            if let FaultControl::Local(_) = server {
-                // The tape hands each ended call over once: the calls in
-                // flight are read from the run's first call on, at the end.
-                let kept = calls.entry(dependency.clone()).or_default();
-                for record in records {
-                    kept.insert(record.seq, record);
-                }
-                continue;
-            }
-            let next = records
-                .iter()
-                .find(|r| r.departure_ns.is_none())
-                .or(records.last())
-                .map(|r| {
-                    if r.departure_ns.is_none() {
-                        r.seq
-                    } else {
-                        r.seq + 1
-                    }
-                })
-                .unwrap_or(from);
-            resume.insert(dependency, next);
-            let kept = calls.entry(dependency.clone()).or_default();
-            for record in records {
-                kept.insert(record.seq, record);
-            }
-        }
-        if finished {
-            break;
-        }
-        if busy {
-            // A remote ring fills up: read again at once rather than lose records.
-            tokio::task::yield_now().await;
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(DRAIN_EVERY) => {}
-            _ = done.changed() => {}
-        }
-    }
-    let calls = calls
-        .into_iter()
-        .map(|(name, records)| (name, records.into_values().collect()))
-        .collect();
-    Ok((calls, unread))
-}
-
-/// Each dependency's records, and the dependencies whose journal could not
-/// be read to the end (with why).
-type Journals = (BTreeMap<String, Vec<CallRecord>>, BTreeMap<String, String>);

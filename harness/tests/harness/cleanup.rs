@@ -5,8 +5,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fault_server::Clock;
+use harness::run::lease::LEASE;
 use harness::run::remote::RemoteFaultServer;
-use harness::run::timeline::LEASE;
 
 use crate::common::{answering, checkout_service, standalone_fault_server, Defences};
 
