@@ -1,13 +1,13 @@
 //! The fault server's TOML configuration file. The commented example at
 //! `fault-server/examples/dependencies.toml` shows every key.
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::located::{LocatedError, Locator};
 use crate::DependencySpec;
 
 /// A parsed configuration file.
@@ -46,43 +46,12 @@ pub struct ControlConfig {
 }
 
 /// A configuration file that could not be used: where, and why.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ConfigError {
-    /// The file.
-    pub path: PathBuf,
-    /// 1-based line, when the error has a place.
-    pub line: Option<usize>,
-    /// 1-based column, when the error has a place.
-    pub column: Option<usize>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => {
-                write!(
-                    f,
-                    "{}:{line}:{column}: {}",
-                    self.path.display(),
-                    self.message
-                )
-            }
-            _ => write!(f, "{}: {}", self.path.display(), self.message),
-        }
-    }
-}
+pub type ConfigError = LocatedError;
 
 impl ServerConfig {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: path.to_owned(),
-            line: None,
-            column: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| LocatedError::unreadable(path, &e))?;
         Self::parse(&text, path)
     }
 
@@ -95,80 +64,32 @@ impl ServerConfig {
     /// assert_eq!(err.to_string().split(':').take(3).collect::<Vec<_>>(), ["deps.toml", "4", "13"]);
     /// ```
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let at = |offset: Option<usize>, message: String| {
-            let (line, column) = match offset {
-                Some(offset) => {
-                    let (line, column) = line_column(text, offset);
-                    (Some(line), Some(column))
-                }
-                None => (None, None),
-            };
-            ConfigError {
-                path: path.to_owned(),
-                line,
-                column,
-                message,
-            }
-        };
-        let config: ServerConfig = toml::from_str(text)
-            .map_err(|e| at(e.span().map(|s| s.start), toml_message(&e, text)))?;
+        let at = Locator::new(text, path);
+        let config: ServerConfig = toml::from_str(text).map_err(|e| at.toml(&e))?;
         if config.max_connections == Some(0) {
-            return Err(at(None, "max_connections must be at least 1".into()));
+            return Err(at.whole("max_connections must be at least 1"));
         }
         if let Some(timeout) = config.idle_timeout {
             if timeout.is_zero() {
-                return Err(at(None, "idle_timeout must be above 0".into()));
+                return Err(at.whole("idle_timeout must be above 0"));
             }
-            crate::fault::check_duration("idle_timeout", timeout).map_err(|e| at(None, e))?;
+            crate::fault::check_duration("idle_timeout", timeout).map_err(|e| at.whole(e))?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for spanned in &config.dependencies {
             let spec = spanned.get_ref();
-            let start = Some(spanned.span().start);
+            let span = spanned.span();
             spec.validate()
-                .map_err(|e| at(start, format!("dependency `{}`: {e}", spec.name)))?;
+                .map_err(|e| at.span(span.clone(), format!("dependency `{}`: {e}", spec.name)))?;
             if !seen.insert(spec.name.as_str()) {
-                return Err(at(
-                    start,
+                return Err(at.span(
+                    span,
                     format!("a dependency named `{}` is defined twice", spec.name),
                 ));
             }
         }
         Ok(config)
     }
-}
-
-/// toml's message for an error in `text`; or, for a syntax error toml gives
-/// without one (a control character in a comment), what the parser stopped
-/// at (`invalid TOML: unexpected control character U+0000`). Shared with
-/// the harness's suite files.
-pub fn toml_message(error: &toml::de::Error, text: &str) -> String {
-    let message = error.message().trim();
-    if !message.is_empty() {
-        return message.to_owned();
-    }
-    let found = error
-        .span()
-        .and_then(|span| text.get(span.start..))
-        .and_then(|rest| rest.chars().next());
-    match found {
-        Some(c) if c.is_control() => {
-            format!(
-                "invalid TOML: unexpected control character U+{:04X}",
-                u32::from(c)
-            )
-        }
-        Some(c) => format!("invalid TOML: unexpected `{c}`"),
-        None => "invalid TOML: unexpected end of file".to_owned(),
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -223,10 +144,5 @@ mod tests {
             err,
             "f.toml:1:2: invalid TOML: unexpected control character U+0000"
         );
-    }
-
-    #[test]
-    fn line_column_counts_characters_not_bytes() {
-        assert_eq!(line_column("é\nab", 4), (2, 2));
     }
 }

@@ -1,4 +1,28 @@
 //! What can go wrong when the fault server is controlled, from Rust or over HTTP.
+//!
+//! # How faultline reports errors
+//!
+//! The same rules hold in both crates (the harness's `RunError` and suite
+//! errors follow them too):
+//!
+//! 1. **An error says what is wrong, and where it knows, what to do**
+//!    ("raise journal_capacity there", "did you mean `dependency`?").
+//! 2. **Each layer adds only what it knows.** A check returns a message
+//!    relative to the value it checks (`rate must be a positive number`);
+//!    its caller names the field (`throttle: ...`), the entry
+//!    (`dependency `crm`: ...`), the suite (`bulkhead: ...`) or the place
+//!    in a file (`suite.toml:12:3: ...`) — each once.
+//! 3. **Input from a file is located**: one type, [`crate::LocatedError`]
+//!    (`file:line:col: message`, with the key most likely meant for a
+//!    misspelt one), for the fault server's configuration and the
+//!    harness's suites alike.
+//! 4. **Errors callers act on are enums with data** ([`ControlError`], the
+//!    harness's `RunErrorKind`), their `Display` written for people; the
+//!    control API sends `{"error": "<Display>", "status": N}` with
+//!    [`ControlError::status`] (400 bad input, 404 unknown name, 409 a
+//!    conflict with what is there, 403 refused by policy).
+//! 5. **Input never panics**: what is accepted is honoured or refused with
+//!    one of the above, never silently ignored.
 
 use std::io;
 use std::net::SocketAddr;

@@ -53,6 +53,7 @@ pub mod fault;
 pub mod fuzzing;
 mod in_process;
 pub mod journal;
+pub mod located;
 mod proxy;
 mod registry;
 mod response;
@@ -60,7 +61,7 @@ mod server;
 
 pub use alerts::{AlertRecord, MAX_ALERTS};
 pub use clock::Clock;
-pub use config::{toml_message, ConfigError, ControlConfig, ServerConfig};
+pub use config::{ConfigError, ControlConfig, ServerConfig};
 pub use dataplane::{control_max_connections, default_max_connections, RESERVED_DESCRIPTORS};
 pub use dependency::DependencySpec;
 pub use distribution::Distribution;
@@ -72,6 +73,7 @@ pub use fault::{
 };
 pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
 pub use journal::{ByteCounts, CallInfo, CallOutcome, CallRecord, JournalStats};
+pub use located::{toml_message, LocatedError};
 pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;

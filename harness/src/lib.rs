@@ -39,7 +39,6 @@ pub mod properties;
 pub mod report;
 pub mod run;
 pub mod sim;
-mod suggest;
 pub mod suite;
 mod verdict;
 

@@ -287,7 +287,7 @@ impl FaultServer {
     }
 
     /// Removes the fault `fault` names at a dependency: its `name`, or an
-    /// unnamed fault's label (`<kind>-<id>`, as [`crate::ActiveFault::label`]
+    /// unnamed fault's label (`<kind>-<id>`, as [`crate::fault::ActiveFault::label`]
     /// gives it). Other faults keep their state.
     ///
     /// ```
@@ -336,7 +336,7 @@ impl FaultServer {
     }
 
     /// Renews the lease of a dependency's leased faults for `lease` from now,
-    /// keeping their state; see [`FaultSet::renew`](crate::FaultSet::renew).
+    /// keeping their state; see [`FaultSet::renew`](crate::fault::FaultSet::renew).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

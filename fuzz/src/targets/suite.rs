@@ -65,7 +65,7 @@ fn start_up(suite: &Suite, runtime: &tokio::runtime::Runtime) -> Result<Option<u
     }
     let plan = match suite.plan(TargetOverride::Url("http://127.0.0.1:8080")) {
         Ok(plan) => plan,
-        Err(harness::run::RunError::BadUrl { .. }) => return Ok(None),
+        Err(e) if matches!(e.kind, harness::run::RunErrorKind::BadUrl { .. }) => return Ok(None),
         Err(e) => return Err(format!("a valid suite does not plan against loopback: {e}")),
     };
     if plan.phases.len() != suite.phases.len() || plan.loads.len() != suite.load.len() {

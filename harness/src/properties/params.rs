@@ -21,7 +21,7 @@ use super::{
 };
 use super::{Property, Scope};
 use crate::limits::MAX_DURATION;
-use crate::suggest::did_you_mean;
+use fault_server::located::did_you_mean;
 
 /// The shared keys of a property that judges a phase's requests (or calls,
 /// without selecting among them): `settle` skips the phase's start,

@@ -110,8 +110,8 @@ impl Scope {
 
 impl Scope {
     /// Why what a property `reads` in `phase` is not all in the run, when it
-    /// is not: edge records cut by the cap on kept records ([`edge_cut`]),
-    /// or a dependency's calls lost or never seen ([`calls_missing`]).
+    /// is not: edge records cut by the cap on kept records,
+    /// or a dependency's calls lost or never seen.
     pub fn missing(&self, seen: &Observations, phase: &Phase, reads: Reads<'_>) -> Option<String> {
         let edge = match reads {
             Reads::Edge | Reads::EdgeAndCalls(_) => edge_cut(seen, phase),

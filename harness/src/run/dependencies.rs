@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lease::{LEASE, RENEW_EVERY};
 use super::plan::{Plan, RemoteSpec};
-use super::RunError;
+use super::{RunError, RunErrorKind};
 use crate::run::fault_control::FaultControl;
 use crate::run::remote::RemoteFaultServer;
 
@@ -93,10 +93,9 @@ pub(super) async fn dependencies(
         for dependency in specs {
             builder = builder.dependency(dependency.clone());
         }
-        let server = builder.start().map_err(|source| RunError::Start {
-            suite: name(),
-            source,
-        })?;
+        let server = builder
+            .start()
+            .map_err(|source| RunError::new(name(), RunErrorKind::Start { source }))?;
         let urls = server
             .addrs()
             .into_iter()
@@ -104,16 +103,20 @@ pub(super) async fn dependencies(
             .collect();
         return Ok((Dependencies::Local(server), urls));
     };
-    let token = match token_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| RunError::MissingToken {
-            suite: name(),
-            var: var.clone(),
-        })?),
-        None => None,
-    };
-    let control = |source: crate::run::remote::RemoteError| RunError::Control {
-        suite: name(),
-        source: source.into(),
+    let token =
+        match token_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                RunError::new(name(), RunErrorKind::MissingToken { var: var.clone() })
+            })?),
+            None => None,
+        };
+    let control = |source: crate::run::remote::RemoteError| {
+        RunError::new(
+            name(),
+            RunErrorKind::Control {
+                source: source.into(),
+            },
+        )
     };
     let mut server = RemoteFaultServer::connect(control_url, token, Clock::start())
         .await
@@ -137,22 +140,26 @@ pub(super) async fn dependencies(
             .iter()
             .find(|h| !view.keep_headers.contains(h))
         {
-            return Err(RunError::DependencyDiffers {
-                suite: name(),
+            return Err(RunError::new(
+name(),
+ RunErrorKind::DependencyDiffers {
                 server: server.url().to_owned(),
                 dependency: spec.name.clone(),
                 what: format!(
                     "records keep no `{missing}` header, which the suite selects calls by (add it to the dependency's keep_headers there)"
                 ),
-            });
+            },
+));
         }
         if let (false, Some(what)) = (*reuse, differs(spec, view)) {
-            return Err(RunError::DependencyDiffers {
-                suite: name(),
-                server: server.url().to_owned(),
-                dependency: spec.name.clone(),
-                what,
-            });
+            return Err(RunError::new(
+                name(),
+                RunErrorKind::DependencyDiffers {
+                    server: server.url().to_owned(),
+                    dependency: spec.name.clone(),
+                    what,
+                },
+            ));
         }
         urls.insert(view.name.clone(), view.url.clone());
         let standing: Vec<Fault> = view

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Verdict;
 use dependencies::dependencies;
-pub use error::RunError;
+pub use error::{RunError, RunErrorKind};
 use fault_control::FaultControl;
 use plan::{Plan, TargetPlan};
 pub use plan::{TargetOverride, DEFAULT_MAX_REQUESTS};
@@ -51,12 +51,14 @@ fn check_clients(plan: &Plan) -> Result<(), RunError> {
         .current
         .unwrap_or(u64::MAX);
     if clients.saturating_add(CLIENT_RESERVE) > limit {
-        return Err(RunError::TooManyClients {
-            suite: plan.suite.clone(),
-            clients,
-            limit,
-            reserve: CLIENT_RESERVE,
-        });
+        return Err(RunError::new(
+            plan.suite.clone(),
+            RunErrorKind::TooManyClients {
+                clients,
+                limit,
+                reserve: CLIENT_RESERVE,
+            },
+        ));
     }
     Ok(())
 }
@@ -207,10 +209,7 @@ async fn run_against(
     (stop, progress): (&CancellationToken, Option<&watch::Sender<Progress>>),
 ) -> Result<SuiteRun, RunError> {
     let name = || plan.suite.clone();
-    let started_failed = |source| RunError::Target {
-        suite: name(),
-        source,
-    };
+    let started_failed = |source| RunError::new(name(), RunErrorKind::Target { source });
     // Kept alive for the run; dropping it stops the target.
     let mut started = None;
     let base = match &plan.target {
@@ -228,10 +227,14 @@ async fn run_against(
     };
     let mut loads = Vec::with_capacity(plan.loads.len());
     for load in &plan.loads {
-        loads.push(load.at(&base).ok_or_else(|| RunError::BadUrl {
-            suite: name(),
-            endpoint: load.endpoint.clone(),
-            url: format!("{base}{}", load.path),
+        loads.push(load.at(&base).ok_or_else(|| {
+            RunError::new(
+                name(),
+                RunErrorKind::BadUrl {
+                    endpoint: load.endpoint.clone(),
+                    url: format!("{base}{}", load.path),
+                },
+            )
         })?);
     }
     let result = run_until(
@@ -244,10 +247,7 @@ async fn run_against(
         progress,
     )
     .await
-    .map_err(|source| RunError::Control {
-        suite: name(),
-        source,
-    })?;
+    .map_err(|source| RunError::new(name(), RunErrorKind::Control { source }))?;
     drop(started);
     let (mut sent, mut refused) = (0, 0);
     for stats in result
@@ -264,11 +264,13 @@ async fn run_against(
             .unwrap_or(0);
     }
     if sent > 0 && refused == sent {
-        return Err(RunError::TargetDown {
-            suite: name(),
-            url: base,
-            requests: sent,
-        });
+        return Err(RunError::new(
+            name(),
+            RunErrorKind::TargetDown {
+                url: base,
+                requests: sent,
+            },
+        ));
     }
     Ok(SuiteRun {
         verdicts: plan

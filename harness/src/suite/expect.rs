@@ -20,11 +20,11 @@ use fault_server::RequestMatch;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::location::Locator;
 use super::SuiteError;
 use crate::properties::params::{self, Registered};
 use crate::properties::{CallSelector, Expectation, ParamError, Scope, SuiteNames, PROPERTIES};
-use crate::suggest::did_you_mean;
+use fault_server::located::did_you_mean;
+use fault_server::located::Locator;
 
 /// One `[[expect]]` entry as written: its keys and values, with where each stands.
 pub(super) type RawExpect = BTreeMap<Spanned<String>, Spanned<toml::Value>>;

@@ -3,7 +3,6 @@
 //! `suites/README.md` for the format by example.
 
 mod expect;
-mod location;
 mod plan;
 
 use std::collections::BTreeMap;
@@ -19,8 +18,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::properties::Expectation;
-use location::Locator;
-pub use location::SuiteError;
+use fault_server::located::Locator;
+
+/// A suite that cannot be used: where (file:line:col), and why.
+pub type SuiteError = fault_server::LocatedError;
 
 pub use crate::limits::{MAX_CLIENTS, MAX_DURATION, MAX_RATE};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Suite;
 use crate::load::Arrival;
 use crate::run::plan::{CommandTarget, Limits, LoadPlan, PhasePlan, Plan, TargetPlan};
-use crate::run::{RunError, TargetOverride, DEFAULT_MAX_REQUESTS};
+use crate::run::{RunError, RunErrorKind, TargetOverride, DEFAULT_MAX_REQUESTS};
 
 /// Where a started target (a command, the demo) listens: loopback, on a
 /// port known once it runs. The plan checks its loads' URLs against it.
@@ -40,14 +40,12 @@ impl Suite {
             TargetOverride::Demo(profile) => TargetPlan::Demo(profile),
             TargetOverride::None => self
                 .own_target()
-                .ok_or_else(|| RunError::NoTarget { suite: name() })?,
+                .ok_or_else(|| RunError::new(name(), RunErrorKind::NoTarget))?,
         };
         let base = match &target {
             TargetPlan::Url(url) => {
-                check_host(url, &self.allow_hosts).map_err(|host| RunError::HostNotAllowed {
-                    suite: name(),
-                    host,
-                })?;
+                check_host(url, &self.allow_hosts)
+                    .map_err(|host| RunError::new(name(), RunErrorKind::HostNotAllowed { host }))?;
                 url.as_str()
             }
             TargetPlan::Command(_) | TargetPlan::Demo(_) => STARTED,
@@ -73,11 +71,13 @@ impl Suite {
                 duration: run_for,
             };
             if load.at(base).is_none() {
-                return Err(RunError::BadUrl {
-                    suite: name(),
-                    endpoint: spec.endpoint.clone(),
-                    url: format!("{base}{}", spec.path),
-                });
+                return Err(RunError::new(
+                    name(),
+                    RunErrorKind::BadUrl {
+                        endpoint: spec.endpoint.clone(),
+                        url: format!("{base}{}", spec.path),
+                    },
+                ));
             }
             loads.push(load);
         }

@@ -1,15 +1,16 @@
-//! Suite errors with the file, line and column, and for a misspelt key the
-//! one most likely meant.
+//! Errors in input read from a file, with the file, line and column, and
+//! for a misspelt key the one most likely meant: one type
+//! ([`LocatedError`]) for the fault server's configuration and the
+//! harness's suites alike.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::suggest::suggest;
-
-/// A suite that cannot be used: where, and why.
+/// Input from a file that cannot be used (a fault server's configuration,
+/// a suite): where, and why. Shown as `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct SuiteError {
+pub struct LocatedError {
     /// The file.
     pub path: PathBuf,
     /// 1-based line and column, when the error has a place.
@@ -18,7 +19,7 @@ pub struct SuiteError {
     pub message: String,
 }
 
-impl fmt::Display for SuiteError {
+impl fmt::Display for LocatedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
             Some((line, column)) => write!(
@@ -32,9 +33,10 @@ impl fmt::Display for SuiteError {
     }
 }
 
-impl SuiteError {
-    pub(crate) fn unreadable(path: &Path, error: &std::io::Error) -> Self {
-        SuiteError {
+impl LocatedError {
+    /// `path` could not be read.
+    pub fn unreadable(path: &Path, error: &std::io::Error) -> Self {
+        LocatedError {
             path: path.to_owned(),
             position: None,
             message: format!("cannot read: {error}"),
@@ -42,36 +44,40 @@ impl SuiteError {
     }
 }
 
-/// Turns byte offsets and toml errors into [`SuiteError`]s for one file.
-pub(super) struct Locator<'a> {
+/// Turns byte offsets and toml errors into [`LocatedError`]s for one file.
+pub struct Locator<'a> {
     text: &'a str,
     path: &'a Path,
 }
 
 impl<'a> Locator<'a> {
-    pub(super) fn new(text: &'a str, path: &'a Path) -> Self {
+    /// For `text`, read from `path`.
+    pub fn new(text: &'a str, path: &'a Path) -> Self {
         Locator { text, path }
     }
 
-    pub(super) fn span(&self, span: Range<usize>, message: impl Into<String>) -> SuiteError {
-        SuiteError {
+    /// `message` at the start of `span`.
+    pub fn span(&self, span: Range<usize>, message: impl Into<String>) -> LocatedError {
+        LocatedError {
             path: self.path.to_owned(),
             position: Some(self.position(span.start)),
             message: message.into(),
         }
     }
 
-    pub(super) fn whole(&self, message: impl Into<String>) -> SuiteError {
-        SuiteError {
+    /// `message` about the file as a whole.
+    pub fn whole(&self, message: impl Into<String>) -> LocatedError {
+        LocatedError {
             path: self.path.to_owned(),
             position: None,
             message: message.into(),
         }
     }
 
-    pub(super) fn toml(&self, error: &toml::de::Error) -> SuiteError {
+    /// A toml (or serde) error, located, with a suggestion for a misspelt key.
+    pub fn toml(&self, error: &toml::de::Error) -> LocatedError {
         // toml's message (or, where it gives none, what its parser stopped at).
-        let message = with_suggestion(&fault_server::toml_message(error, self.text));
+        let message = with_suggestion(&toml_message(error, self.text));
         match error.span() {
             Some(span) => self.span(span, message),
             None => self.whole(message),
@@ -88,7 +94,7 @@ impl<'a> Locator<'a> {
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant),
 /// adds the closest expected name when it is close enough to be a typo.
-pub(crate) fn with_suggestion(message: &str) -> String {
+pub fn with_suggestion(message: &str) -> String {
     let Some(rest) = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))
@@ -103,6 +109,47 @@ pub(crate) fn with_suggestion(message: &str) -> String {
         || message.to_owned(),
         |best| format!("{message}; did you mean `{best}`?"),
     )
+}
+
+/// The candidate closest to `given` by Damerau-Levenshtein distance, if it
+/// is within a typo's distance (a third of its length, at least 1).
+pub fn suggest<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(given, c), c))
+        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// `"; did you mean `x`?"` for the candidate [`suggest`] finds, else nothing.
+pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    suggest(given, candidates).map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
+}
+
+/// toml's message for an error in `text`; or, for a syntax error toml gives
+/// without one (a control character in a comment), what the parser stopped
+/// at (`invalid TOML: unexpected control character U+0000`). Shared with
+/// the harness's suite files.
+pub fn toml_message(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim();
+    if !message.is_empty() {
+        return message.to_owned();
+    }
+    let found = error
+        .span()
+        .and_then(|span| text.get(span.start..))
+        .and_then(|rest| rest.chars().next());
+    match found {
+        Some(c) if c.is_control() => {
+            format!(
+                "invalid TOML: unexpected control character U+{:04X}",
+                u32::from(c)
+            )
+        }
+        Some(c) => format!("invalid TOML: unexpected `{c}`"),
+        None => "invalid TOML: unexpected end of file".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +167,12 @@ mod tests {
             error.to_string(),
             "s.toml:1:25: invalid TOML: unexpected control character U+0000"
         );
+    }
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        let error = Locator::new("é\nab", Path::new("f.toml")).span(4..5, "here");
+        assert_eq!(error.position, Some((2, 2)));
     }
 
     #[test]
