@@ -1,10 +1,10 @@
 //! The `fault-server` binary as a user runs it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_fault-server");
+use crate::common::{start_line, BIN};
 
 #[test]
 fn an_invalid_config_exits_2_naming_file_line_and_column() {
@@ -56,11 +56,7 @@ fn it_prints_its_addresses_serves_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let started = start_line(&mut child);
     assert_eq!(started["seed"], 5);
     let control = started["control"].as_str().unwrap();
     let catalog = started["dependencies"]["catalog"].as_str().unwrap();
@@ -125,11 +121,7 @@ fn a_toxiproxy_config_file_is_populated_at_start_and_a_bad_one_exits_2() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let started = start_line(&mut child);
     let control = started["control"].as_str().unwrap().to_owned();
     assert!(started["dependencies"]["redis"].is_string(), "{started}");
     let proxies = http_get(&control, "/proxies");

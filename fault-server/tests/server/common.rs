@@ -1,5 +1,5 @@
 //! Helpers shared by the fault server's integration tests: real clients on
-//! real loopback sockets.
+//! real loopback sockets, and the binary's start line.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +13,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The `fault-server` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_fault-server");
+
+/// Reads the first line `child` (spawned with its stdout piped) prints: its
+/// start line, JSON naming its addresses.
+pub fn start_line(child: &mut std::process::Child) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).unwrap()
+}
 
 /// A server with one stub, `dep`, answering 200 "ok", and the control API on port 0.
 pub fn one_stub() -> FaultServer {

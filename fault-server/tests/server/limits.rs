@@ -2,12 +2,12 @@
 //! data-plane slot up to the process's open-file limit, and while a flood of
 //! idle connections hits the control API itself.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fault-server");
+use crate::common::{start_line, BIN};
 
 /// The binary under an open-file limit of `limit` (util-linux's prlimit),
 /// with `config`: the process, its control address and `dep`'s address.
@@ -26,11 +26,7 @@ fn start_limited(limit: u32, config: &str) -> (std::process::Child, String, Stri
         .stderr(Stdio::null())
         .spawn()
         .expect("prlimit (util-linux) runs the binary under a lower open-file limit");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let started = start_line(&mut child);
     let control = started["control"].as_str().unwrap().to_owned();
     let dep = started["dependencies"]["dep"].as_str().unwrap().to_owned();
     (child, control, dep)

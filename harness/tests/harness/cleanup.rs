@@ -8,9 +8,10 @@ use fault_server::Clock;
 use harness::run::lease::LEASE;
 use harness::run::remote::RemoteFaultServer;
 
-use crate::common::{answering, checkout_service, standalone_fault_server, Defences};
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{
+    answering, checkout_service, faultline, scratch, standalone_fault_server, write_suite,
+    Defences, Outcome, BIN,
+};
 
 async fn payments_faults(remote: &RemoteFaultServer) -> usize {
     let views = remote.dependencies().await.unwrap();
@@ -29,15 +30,13 @@ struct Running {
 }
 
 async fn run_with_a_long_fault(name: &str) -> Running {
-    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch(&format!("cleanup-{name}"));
     let (server, control, payments) =
         standalone_fault_server(&dir, "[[dependencies]]\nname = \"payments\"\n").await;
     let target = checkout_service(payments, Defences::default()).await;
-    let suite = dir.join("long-fault.toml");
-    std::fs::write(
-        &suite,
-        format!(
+    let suite = write_suite(
+        &format!("cleanup-{name}"),
+        &format!(
             r#"
 [target]
 base_url = "http://{target}"
@@ -68,8 +67,7 @@ at_least = 0.9
 phase = "payments slow"
 "#
         ),
-    )
-    .unwrap();
+    );
     let run = tokio::process::Command::new(BIN)
         .args(["run", suite.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -152,14 +150,14 @@ async fn stopped_by(signal: &str) {
         .unwrap();
     assert!(status.success());
     // The suite's fault phase lasts a minute: a harness deaf to the signal fails here.
-    let output = tokio::time::timeout(Duration::from_secs(5), run.wait_with_output())
+    let ran: Outcome = tokio::time::timeout(Duration::from_secs(5), run.wait_with_output())
         .await
         .expect("the harness went on after the signal")
-        .unwrap();
+        .unwrap()
+        .into();
     let took = interrupted.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stdout}{stderr}");
+    let (stdout, stderr) = (&ran.stdout, &ran.stderr);
+    assert_eq!(ran.code, Some(4), "{stdout}{stderr}");
     assert!(
         took <= Duration::from_secs(1),
         "exited {took:?} after SIGINT"
@@ -174,14 +172,6 @@ async fn stopped_by(signal: &str) {
         stdout.contains("success_rate"),
         "the partial verdicts: {stdout}"
     );
-}
-
-fn write_suite(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,14 +214,14 @@ phase = "payments down"
     );
     let reports = path.with_extension("reports");
     let started = Instant::now();
-    let output = tokio::process::Command::new(BIN)
-        .args(["run", path.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let Outcome { code, stderr, .. } = faultline([
+        "run",
+        path.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(4), "{stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "stopped at the baseline's end"
@@ -282,13 +272,9 @@ phase = "baseline"
 "#
         ),
     );
-    let output = tokio::process::Command::new(BIN)
-        .args(["run", path.to_str().unwrap(), "--output", "json"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ran = faultline(["run", path.to_str().unwrap(), "--output", "json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let report = ran.report();
     assert_eq!(report["suites"][0]["endpoints"][0]["requests"], 12);
 }
 
@@ -321,11 +307,8 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_a_run_started_dies_with_a_harness_killed_by_sigkill() {
-    let dir = std::env::temp_dir().join(format!("faultline-cleanup-{}-demo", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let suite = dir.join("demo.toml");
-    std::fs::write(
-        &suite,
+    let suite = write_suite(
+        "cleanup-demo",
         r#"
 [target]
 demo = "naive"
@@ -347,8 +330,7 @@ property = "success_rate"
 at_least = 0.9
 phase = "long"
 "#,
-    )
-    .unwrap();
+    );
     let mut run = tokio::process::Command::new(BIN)
         .arg("run")
         .arg(&suite)

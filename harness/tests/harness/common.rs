@@ -1,12 +1,20 @@
-//! A small checkout service written for the tests: every request calls the
-//! `payments` dependency through a tower stack holding whichever defences it
-//! is given. tower's own middleware where it has one (ConcurrencyLimit,
-//! LoadShed, Retry with its exponential backoff and retry budget, Timeout);
-//! tower has no circuit breaker, so the demo shop's is used.
+//! Helpers shared by the harness's integration tests.
+//!
+//! - A small checkout service: every request calls the `payments` dependency
+//!   through a tower stack holding whichever defences it is given. tower's
+//!   own middleware where it has one (ConcurrencyLimit, LoadShed, Retry with
+//!   its exponential backoff and retry budget, Timeout); tower has no circuit
+//!   breaker, so the demo shop's is used.
+//! - The `faultline` binary as a user runs it: [`faultline`] runs it to its
+//!   end and returns its [`Outcome`]; [`write_suite`] writes a suite file for
+//!   it in this process's scratch folder; [`spawn_reporting`] starts a
+//!   long-lived one and reads its start line.
 
 use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -325,6 +333,108 @@ pub async fn answering(status: u16, delay: Duration) -> SocketAddr {
     addr
 }
 
+/// The `faultline` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+/// How a `faultline` that ran to its end ended: its exit code and what it
+/// printed.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Everything it printed: standard output, then standard error.
+    pub fn printed(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Standard output as JSON: the report, with `--output json`.
+    ///
+    /// # Panics
+    ///
+    /// When standard output is not JSON.
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "standard output is not a JSON report ({e}):\n{}",
+                self.printed()
+            )
+        })
+    }
+}
+
+impl From<std::process::Output> for Outcome {
+    fn from(output: std::process::Output) -> Self {
+        Outcome {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `faultline` with `args` to its end.
+pub async fn faultline(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Outcome {
+    faultline_with(args, std::iter::empty::<(&str, &str)>()).await
+}
+
+/// Runs `faultline` with `args` and the environment variables `envs` to its end.
+pub async fn faultline_with(
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    envs: impl IntoIterator<Item = (impl AsRef<OsStr>, impl AsRef<OsStr>)>,
+) -> Outcome {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .envs(envs)
+        .output()
+        .await
+        .unwrap()
+        .into()
+}
+
+/// This test process's scratch folder, `faultline-tests-<pid>` in the
+/// temporary directory.
+fn scratch_root() -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-tests-{}", std::process::id()))
+}
+
+/// A fresh, empty folder `name` in this process's scratch folder: each test
+/// that needs one names its own.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = scratch_root().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes suite `text` to `<name>.toml` in this process's scratch folder, and
+/// returns its path. Names are the tests' to keep apart; the file name is
+/// the suite's name when the text gives none.
+pub fn write_suite(name: &str, text: &str) -> PathBuf {
+    let dir = scratch_root();
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The verdict in the first suite of `report` whose property starts with
+/// `starts_with`.
+pub fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_json::Value {
+    report["suites"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["property"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("no verdict {starts_with} in {report}"))
+}
+
 /// Spawns `command` with its output piped, and reads the JSON line it
 /// prints first (its addresses).
 pub async fn spawn_reporting(
@@ -350,13 +460,13 @@ pub async fn spawn_reporting(
 /// dependency), its control API on a free port: the process, the control
 /// address and payments' URL.
 pub async fn standalone_fault_server(
-    dir: &std::path::Path,
+    dir: &Path,
     config: &str,
 ) -> (tokio::process::Child, String, String) {
     let path = dir.join("fault-server.toml");
     std::fs::write(&path, config).unwrap();
     let (child, started) = spawn_reporting(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        tokio::process::Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&path)
             .args(["--control", "127.0.0.1:0"]),

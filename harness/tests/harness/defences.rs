@@ -9,20 +9,18 @@ use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
 
-use crate::common::{checkout_service, Defences, Retries};
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{checkout_service, faultline, write_suite, Defences, Outcome, Retries};
 
 /// Runs a suite against a checkout service with `defences`: baseline 400 ms,
 /// then `fault` at payments for `fault_for`, then recovery 300 ms, at 50
-/// requests/s; returns the exit code and what the binary printed.
+/// requests/s.
 async fn judge(
     name: &str,
     defences: Defences,
     fault: &str,
     fault_for: &str,
     expect: &str,
-) -> (Option<i32>, String) {
+) -> Outcome {
     let server = FaultServer::builder()
         .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
         .control("127.0.0.1:0".parse().unwrap())
@@ -30,9 +28,6 @@ async fn judge(
         .unwrap();
     let target = checkout_service(server.url("payments").unwrap(), defences).await;
     let control = server.control_addr().unwrap();
-    let dir = std::env::temp_dir().join(format!("faultline-defences-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
     let suite = format!(
         r#"
 [target]
@@ -66,15 +61,8 @@ duration = "300ms"
 {expect}
 "#
     );
-    std::fs::write(&path, suite).unwrap();
-    let output = tokio::process::Command::new(BIN)
-        .args(["run", path.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), printed)
+    let path = write_suite(name, &suite);
+    faultline(["run", path.to_str().unwrap()]).await
 }
 
 /// The suite holds with the defence (exit 0) and fails without it (exit 1).
@@ -86,7 +74,7 @@ async fn holds_only_with(
     fault_for: &str,
     expect: &str,
 ) {
-    let (code, printed) = judge(
+    let ran = judge(
         &format!("{test}-defended"),
         defended,
         fault,
@@ -94,9 +82,11 @@ async fn holds_only_with(
         expect,
     )
     .await;
-    assert_eq!(code, Some(0), "with the defence:\n{printed}");
-    let (code, printed) = judge(&format!("{test}-bare"), bare, fault, fault_for, expect).await;
-    assert_eq!(code, Some(1), "without the defence:\n{printed}");
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(0), "with the defence:\n{printed}");
+    let ran = judge(&format!("{test}-bare"), bare, fault, fault_for, expect).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(1), "without the defence:\n{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +154,7 @@ async fn a_backoff_whose_jitter_every_request_shares_fails_the_backoff_property(
     let expect = "[[expect]]\nproperty = \"backoff\"\ndependency = \"payments\"\nbase = \"40ms\"\nmax = \"320ms\"\njitter = \"equal\"\nphase = \"payments failing\"\nmin_samples = 5\n";
     // Two seconds of failures: tower's budget lets about ten first retries
     // through a second, and the property needs ten to call jitter missing.
-    let (code, printed) = judge(
+    let ran = judge(
         "shared-jitter",
         shared_jitter,
         r#"{ error = { status = 503 } }"#,
@@ -172,7 +162,8 @@ async fn a_backoff_whose_jitter_every_request_shares_fails_the_backoff_property(
         expect,
     )
     .await;
-    assert_eq!(code, Some(1), "{printed}");
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(1), "{printed}");
     assert!(printed.contains("no jitter"), "{printed}");
 }
 

@@ -3,9 +3,7 @@
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
 
-use crate::common::spawn_reporting;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{faultline, spawn_reporting, Outcome, BIN};
 
 #[tokio::test]
 async fn demo_serve_reports_its_address_and_serves_the_profile_asked_for() {
@@ -40,13 +38,8 @@ async fn reqwest_like_post(url: &str) -> u16 {
 
 #[tokio::test]
 async fn a_bad_profile_is_refused_by_clap() {
-    let output = tokio::process::Command::new(BIN)
-        .args(["demo", "serve", "--profile", "sturdy"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let Outcome { code, stderr, .. } = faultline(["demo", "serve", "--profile", "sturdy"]).await;
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("not a demo profile"), "{stderr}");
 }
 
@@ -91,14 +84,9 @@ const NAIVE: [(&str, &str, &str); 21] = [
 #[ignore = "the whole checklist twice: about 140 s; .ci/run runs it"]
 async fn the_checklist_holds_on_the_hardened_shop_and_breaks_on_the_naive_one() {
     let started = std::time::Instant::now();
-    let output = tokio::process::Command::new(BIN)
-        .arg("demo")
-        .output()
-        .await
-        .unwrap();
-    let table = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{table}{stderr}");
+    let ran = faultline(["demo"]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.printed());
+    let table = ran.stdout;
     let rows: Vec<Vec<String>> = table
         .lines()
         .filter(|line| line.starts_with('│'))
@@ -137,12 +125,8 @@ async fn the_checklist_holds_on_the_hardened_shop_and_breaks_on_the_naive_one() 
 async fn demo_serve_that_cannot_bind_exits_4_not_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = tokio::process::Command::new(BIN)
-        .args(["demo", "serve", "--profile", "hardened", "--listen", &addr])
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let Outcome { code, stderr, .. } =
+        faultline(["demo", "serve", "--profile", "hardened", "--listen", &addr]).await;
+    assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("cannot serve the demo"), "{stderr}");
 }

@@ -3,47 +3,20 @@
 //! when a remote ring lost some, the verdicts that needed them say so);
 //! no calls at all, or a target that never answered, is never a pass.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
 
-use crate::common::{checkout_service, Defences, Retries};
+use crate::common::{
+    checkout_service, faultline, verdict, write_suite, Defences, Outcome, Retries,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-fn suite(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-evidence-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Runs the binary on `path` with `args`, and returns its exit code,
-/// report.json (when it wrote one) and everything it printed.
-async fn run(path: &PathBuf, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let output = tokio::process::Command::new(BIN)
-        .arg("run")
-        .arg(path)
-        .args(["--output", "json"])
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let printed = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
-    let report = serde_json::from_str(&stdout).unwrap_or_default();
-    (output.status.code(), report, printed)
-}
-
-fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_json::Value {
-    report["suites"][0]["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["property"].as_str().unwrap().starts_with(starts_with))
-        .unwrap_or_else(|| panic!("no verdict {starts_with} in {report}"))
+/// Runs the binary on `path` with `--output json` and `args`.
+async fn run(path: &Path, args: &[&str]) -> Outcome {
+    let mut all = vec!["run", path.to_str().unwrap(), "--output", "json"];
+    all.extend(args);
+    faultline(all).await
 }
 
 fn payments_server(journal_capacity: usize) -> FaultServer {
@@ -85,7 +58,7 @@ async fn one_call_per_request_reads_exactly_one_with_the_harness_own_fault_serve
     // The demo shop's naive checkout calls payments once per request while
     // payments is healthy; 64 clients make calls faster than a 4,096-record
     // ring read every 50 ms would keep.
-    let path = suite(
+    let path = write_suite(
         "own-server",
         r#"
 [target]
@@ -111,8 +84,10 @@ at_most = 0.95
 phase = "busy"
 "#,
     );
-    let (code, report, printed) = run(&path, &[]).await;
-    assert_eq!(code, Some(1), "{printed}");
+    let ran = run(&path, &[]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(1), "{printed}");
+    let report = ran.report();
     let verdict = verdict(&report, "retry_amplification");
     assert_eq!(verdict["outcome"], "fail", "{verdict}");
     assert_eq!(
@@ -128,7 +103,7 @@ async fn records_a_remote_ring_overwrote_make_the_verdicts_that_need_them_inconc
     let server = payments_server(8);
     let target = checkout_service(server.url("payments").unwrap(), Defences::default()).await;
     let control = server.control_addr().unwrap().to_string();
-    let path = suite(
+    let path = write_suite(
         "lost",
         &closed_loop_suite(
             &control,
@@ -142,8 +117,10 @@ phase = "busy"
 "#,
         ),
     );
-    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
-    assert_eq!(code, Some(3), "inconclusive, never a pass: {printed}");
+    let ran = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(3), "inconclusive, never a pass: {printed}");
+    let report = ran.report();
     let verdict = verdict(&report, "retry_amplification");
     assert_eq!(verdict["outcome"], "inconclusive");
     let why = verdict["reason"].as_str().unwrap_or_default().to_owned() + &verdict.to_string();
@@ -161,7 +138,7 @@ async fn a_dependency_the_target_never_called_is_no_evidence() {
     let target = checkout_service(elsewhere.url("payments").unwrap(), Defences::default()).await;
     let server = payments_server(4_096);
     let control = server.control_addr().unwrap().to_string();
-    let path = suite(
+    let path = write_suite(
         "never-called",
         &closed_loop_suite(
             &control,
@@ -188,8 +165,10 @@ min_samples = 1
 "#,
         ),
     );
-    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
-    assert_eq!(code, Some(3), "{printed}");
+    let ran = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(3), "{printed}");
+    let report = ran.report();
     for property in ["retry_amplification", "calls", "max_in_flight"] {
         let verdict = verdict(&report, property);
         assert_eq!(verdict["outcome"], "inconclusive", "{verdict}");
@@ -208,7 +187,7 @@ async fn a_target_that_never_answers_breaks_the_run() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let path = suite(
+    let path = write_suite(
         "target-down",
         &closed_loop_suite(
             &control,
@@ -222,8 +201,9 @@ phase = "busy"
 "#,
         ),
     );
-    let (code, _, printed) = run(&path, &["--target-url", &format!("http://{dead}")]).await;
-    assert_eq!(code, Some(4), "{printed}");
+    let ran = run(&path, &["--target-url", &format!("http://{dead}")]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(4), "{printed}");
     assert!(printed.contains("never answered"), "{printed}");
 }
 
@@ -302,9 +282,11 @@ at_most = 3.0
 phase = "failing again"
 "#
     );
-    let path = suite("boundaries", &text);
-    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
-    assert_eq!(code, Some(0), "{printed}");
+    let path = write_suite("boundaries", &text);
+    let ran = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(0), "{printed}");
+    let report = ran.report();
     let amplification = report["suites"][0]["verdicts"][2]["evidence"]["observed"]["ratio"]
         .as_f64()
         .unwrap();
@@ -334,9 +316,11 @@ phase = "busy"
         "name = \"payments\"\n",
         "name = \"payments\"\nfaults = [{ error = { status = 503 } }]\n",
     );
-    let path = suite("standing", &text);
-    let (code, report, printed) = run(&path, &["--target-url", &format!("http://{target}")]).await;
-    assert_eq!(code, Some(1), "{printed}");
+    let path = write_suite("standing", &text);
+    let ran = run(&path, &["--target-url", &format!("http://{target}")]).await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, Some(1), "{printed}");
+    let report = ran.report();
     let failed = report["suites"][0]["dependencies"][0]["outcomes"]["503"].as_u64();
     assert!(failed > Some(0), "{report}");
 }
@@ -368,7 +352,7 @@ async fn calls_after_the_load_are_no_phase_s_and_never_read_as_lost() {
             }
         })
     };
-    let path = suite(
+    let path = write_suite(
         "after-the-load",
         &closed_loop_suite(
             &control,
@@ -386,10 +370,12 @@ phase = "busy"
             &format!("[target]\nbase_url = \"http://{target}\"\n"),
         ),
     );
-    let (code, report, printed) = run(&path, &[]).await;
+    let ran = run(&path, &[]).await;
+    let printed = ran.printed();
     checking.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = checker.await;
-    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(ran.code, Some(0), "{printed}");
+    let report = ran.report();
     assert_eq!(verdict(&report, "calls")["outcome"], "pass", "{printed}");
     assert_eq!(
         report["suites"][0]["dependencies"][0]["lost_records"], 0,

@@ -13,24 +13,16 @@ use fault_server::{Clock, DependencyView};
 use harness::run::lease::LEASE;
 use harness::run::remote::RemoteFaultServer;
 
-use crate::common::{checkout_service, standalone_fault_server, Defences};
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-leases-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::common::{
+    checkout_service, faultline, scratch, standalone_fault_server, verdict, write_suite, Defences,
+    Outcome, BIN,
+};
 
 /// A suite against the remote at `control` and `target`: `dependencies`
 /// (TOML), a short baseline and a `fault_for` long payments-slow phase.
-fn suite(dir: &Path, control: &str, target: &str, dependencies: &str, fault_for: &str) -> PathBuf {
-    let path = dir.join("suite.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
+fn suite_text(control: &str, target: &str, dependencies: &str, fault_for: &str) -> String {
+    format!(
+        r#"
 [target]
 base_url = "http://{target}"
 
@@ -66,10 +58,7 @@ at_most = 100
 phase = "baseline"
 min_samples = 1
 "#
-        ),
     )
-    .unwrap();
-    path
 }
 
 async fn connect(control: &str) -> RemoteFaultServer {
@@ -87,6 +76,17 @@ async fn find(remote: &RemoteFaultServer, name: &str) -> Option<DependencyView> 
         .find(|v| v.name == name)
 }
 
+/// [`suite_text`] written as `name`.
+fn suite(name: &str, control: &str, target: &str, dependencies: &str, fault_for: &str) -> PathBuf {
+    write_suite(name, &suite_text(control, target, dependencies, fault_for))
+}
+
+/// Runs the suite at `suite` with `--output json` to its end.
+async fn run(suite: &Path) -> Outcome {
+    faultline(["run", suite.to_str().unwrap(), "--output", "json"]).await
+}
+
+/// Starts a run of the suite at `suite` with `--output json`, its output piped.
 fn start_run(suite: &Path) -> tokio::process::Child {
     tokio::process::Command::new(BIN)
         .arg("run")
@@ -110,12 +110,14 @@ async fn until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> boo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependency_a_run_added_goes_within_its_lease_when_the_harness_is_killed() {
-    let dir = scratch("sigkill");
+    let dir = scratch("leases-sigkill");
     let (_server, control, payments) =
         standalone_fault_server(&dir, "[[dependencies]]\nname = \"payments\"\n").await;
-    let target = checkout_service(payments, Defences::default()).await;
+    let target = checkout_service(payments, Defences::default())
+        .await
+        .to_string();
     let deps = "[[dependencies]]\nname = \"payments\"\n\n[[dependencies]]\nname = \"extra\"\nresponse = { status = 201 }\n";
-    let mut run = start_run(&suite(&dir, &control, &target.to_string(), deps, "60s"));
+    let mut run = start_run(&suite("leases-sigkill", &control, &target, deps, "60s"));
     let remote = connect(&control).await;
     until(
         "the run added `extra`",
@@ -151,12 +153,14 @@ async fn a_dependency_a_run_added_goes_within_its_lease_when_the_harness_is_kill
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_while_the_fault_server_does_not_answer_exits_within_a_second_with_verdicts() {
-    let dir = scratch("frozen");
+    let dir = scratch("leases-frozen");
     let (server, control, payments) =
         standalone_fault_server(&dir, "[[dependencies]]\nname = \"payments\"\n").await;
-    let target = checkout_service(payments, Defences::default()).await;
+    let target = checkout_service(payments, Defences::default())
+        .await
+        .to_string();
     let deps = "[[dependencies]]\nname = \"payments\"\n";
-    let run = start_run(&suite(&dir, &control, &target.to_string(), deps, "60s"));
+    let run = start_run(&suite("leases-frozen", &control, &target, deps, "60s"));
     let remote = connect(&control).await;
     until("the fault went in", Duration::from_secs(10), async || {
         find(&remote, "payments")
@@ -176,26 +180,22 @@ async fn sigint_while_the_fault_server_does_not_answer_exits_within_a_second_wit
     tokio::time::sleep(Duration::from_millis(200)).await;
     let interrupted = Instant::now();
     signal("-INT", &run.id().unwrap().to_string());
-    let output = tokio::time::timeout(Duration::from_secs(10), run.wait_with_output())
+    let ran: Outcome = tokio::time::timeout(Duration::from_secs(10), run.wait_with_output())
         .await
         .expect("the harness went on after the signal")
-        .unwrap();
+        .unwrap()
+        .into();
     let took = interrupted.elapsed();
     signal("-CONT", &server_pid);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stdout}{stderr}");
+    assert_eq!(ran.code, Some(4), "{}", ran.printed());
     assert!(
         took <= Duration::from_millis(1_500),
         "exited {took:?} after SIGINT"
     );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = ran.report();
     let verdicts = report["suites"][0]["verdicts"].as_array().unwrap();
     assert_eq!(verdicts.len(), 2, "{report}");
-    let bulkhead = verdicts
-        .iter()
-        .find(|v| v["property"].as_str().unwrap().starts_with("max_in_flight"))
-        .unwrap();
+    let bulkhead = verdict(&report, "max_in_flight");
     assert_eq!(bulkhead["outcome"], "inconclusive", "{report}");
     assert!(
         bulkhead["note"]
@@ -209,19 +209,22 @@ async fn sigint_while_the_fault_server_does_not_answer_exits_within_a_second_wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_dependency_that_differs_is_refused_unless_reused_and_standing_faults_are_put_back(
 ) {
-    let dir = scratch("differs");
+    let dir = scratch("leases-differs");
     let config = "[[dependencies]]\nname = \"payments\"\nresponse = { status = 201 }\nfaults = [{ latency = { fixed = \"1ms\" } }]\n";
     let (_server, control, payments) = standalone_fault_server(&dir, config).await;
     let target = checkout_service(payments, Defences::default()).await;
     let target = target.to_string();
     let differs =
         "[[dependencies]]\nname = \"payments\"\nresponse = { status = 200, body = \"paid\" }\n";
-    let output = start_run(&suite(&dir, &control, &target, differs, "300ms"))
-        .wait_with_output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let Outcome { code, stderr, .. } = run(&suite(
+        "leases-differs",
+        &control,
+        &target,
+        differs,
+        "300ms",
+    ))
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("has a dependency `payments` whose response differs"),
         "{stderr}"
@@ -229,54 +232,28 @@ async fn an_existing_dependency_that_differs_is_refused_unless_reused_and_standi
     assert!(stderr.contains("reuse = true"), "{stderr}");
 
     // Reused as it is; the standing fault it had is back after the run.
-    let path = suite(&dir, &control, &target, differs, "300ms");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
+    let text = suite_text(&control, &target, differs, "300ms")
         .replace("[fault_server]\n", "[fault_server]\nreuse = true\n");
-    std::fs::write(&path, text).unwrap();
-    let output = start_run(&path).wait_with_output().await.unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{printed}");
+    let ran = run(&write_suite("leases-reused", &text)).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.printed());
     let remote = connect(&control).await;
     let payments = find(&remote, "payments").await.unwrap();
     assert_eq!(payments.faults.len(), 1, "{payments:?}");
     assert!(payments.faults[0].expires_in.is_none(), "{payments:?}");
     assert_eq!(payments.response.status, 201);
     // A suite that only names the dependency takes it as it is.
-    let output = start_run(&suite(
-        &dir,
-        &control,
-        &target,
-        "[[dependencies]]\nname = \"payments\"\n",
-        "300ms",
-    ))
-    .wait_with_output()
-    .await
-    .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let named = "[[dependencies]]\nname = \"payments\"\n";
+    let Outcome { code, stderr, .. } =
+        run(&suite("leases-named", &control, &target, named, "300ms")).await;
+    assert_eq!(code, Some(0), "{stderr}");
     // A selection by a header the remote dependency's records do not keep
     // cannot be judged: refused, naming the header.
-    let path = suite(
-        &dir,
-        &control,
-        &target,
-        "[[dependencies]]\nname = \"payments\"\n",
-        "300ms",
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let text = suite_text(&control, &target, named, "300ms").replace(
         "property = \"max_in_flight\"\n",
         "property = \"max_in_flight\"\nexclude = { headers = { \"x-health\" = \"yes\" } }\n",
     );
-    std::fs::write(&path, text).unwrap();
-    let output = start_run(&path).wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let Outcome { code, stderr, .. } = run(&write_suite("leases-by-header", &text)).await;
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("records keep no `x-health` header"),
         "{stderr}"

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{faultline, scratch, verdict, write_suite, Outcome};
 
 /// The program's path, or a failure that says how to get it: a test that
 /// skipped itself when the program is missing could never fail.
@@ -30,36 +30,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-proxies-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn run(suite: &Path) -> (Option<i32>, serde_json::Value, String) {
-    let output = tokio::process::Command::new(BIN)
-        .arg("run")
-        .arg(suite)
-        .args(["--output", "json"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let printed = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
-    (
-        output.status.code(),
-        serde_json::from_str(&stdout).unwrap_or_default(),
-        printed,
-    )
-}
-
-fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_json::Value {
-    report["suites"][0]["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["property"].as_str().unwrap().starts_with(starts_with))
-        .unwrap_or_else(|| panic!("no verdict {starts_with} in {report}"))
+/// Runs the suite at `suite` with `--output json`.
+async fn run(suite: &Path) -> Outcome {
+    faultline(["run", suite.to_str().unwrap(), "--output", "json"]).await
 }
 
 /// HAProxy in front of `crm` with a bulkhead (`maxconn 10`), L7 retries (two
@@ -71,7 +44,7 @@ fn verdict<'a>(report: &'a serde_json::Value, starts_with: &str) -> &'a serde_js
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_health_checks_are_excluded_by_path_and_its_figures_are_exact() {
     let haproxy = program("haproxy");
-    let dir = scratch("haproxy");
+    let dir = scratch("proxies-haproxy");
     let crm = free_port();
     let config = dir.join("haproxy.cfg");
     std::fs::write(
@@ -100,10 +73,9 @@ backend crm
         ),
     )
     .unwrap();
-    let suite = dir.join("suite.toml");
-    std::fs::write(
-        &suite,
-        format!(
+    let suite = write_suite(
+        "proxies-haproxy",
+        &format!(
             r#"
 name = "haproxy"
 
@@ -169,9 +141,10 @@ match = {{ method = "GET", path = "=/sync" }}
             haproxy = haproxy.display(),
             config = config.display(),
         ),
-    )
-    .unwrap();
-    let (code, report, printed) = run(&suite).await;
+    );
+    let ran = run(&suite).await;
+    let (code, printed) = (ran.code, ran.printed());
+    let report = ran.report();
     let bulkhead = verdict(&report, "max_in_flight(crm [not =/__health]) <= 10");
     assert_eq!(bulkhead["outcome"], "pass", "{printed}");
     assert_eq!(bulkhead["evidence"]["observed"]["count"], 10, "{printed}");
@@ -203,7 +176,7 @@ match = {{ method = "GET", path = "=/sync" }}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_times_out_at_its_read_timeout_and_the_harness_reads_exactly_that() {
     let nginx = program("nginx");
-    let dir = scratch("nginx");
+    let dir = scratch("proxies-nginx");
     let (port, crm) = (free_port(), free_port());
     let config = dir.join("nginx.conf");
     std::fs::write(
@@ -237,10 +210,9 @@ http {{
         ),
     )
     .unwrap();
-    let suite = dir.join("suite.toml");
-    std::fs::write(
-        &suite,
-        format!(
+    let suite = write_suite(
+        "proxies-nginx",
+        &format!(
             r#"
 name = "nginx"
 
@@ -283,8 +255,7 @@ at_most = 1
 phase = "crm slow"
 "#
         ),
-    )
-    .unwrap();
+    );
     let mut server = tokio::process::Command::new(&nginx)
         .arg("-e")
         .arg(dir.join("error.log"))
@@ -311,7 +282,9 @@ phase = "crm slow"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (code, report, printed) = run(&suite).await;
+    let ran = run(&suite).await;
+    let (code, printed) = (ran.code, ran.printed());
+    let report = ran.report();
     server.kill().await.unwrap();
     let latency = verdict(&report, "p99(sync)");
     assert_eq!(latency["outcome"], "pass", "{printed}");

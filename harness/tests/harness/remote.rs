@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
 
-use crate::common::{checkout_service, Defences};
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{checkout_service, faultline, write_suite, Defences, Outcome};
 
 /// A fault server with `payments`, its control API on a loopback port.
 fn remote_server() -> FaultServer {
@@ -20,9 +18,6 @@ fn remote_server() -> FaultServer {
 }
 
 fn suite(name: &str, control: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-remote-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"
 [target]
@@ -69,19 +64,12 @@ at_most = 2
 phase = "baseline"
 "#
     );
-    std::fs::write(&path, text).unwrap();
-    path
+    write_suite(name, &text)
 }
 
-async fn run(suite: &Path, target: &str) -> (Option<i32>, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(["run", suite.to_str().unwrap(), "--target-url", target])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), text)
+/// Runs the suite at `suite` against `target`.
+async fn run(suite: &Path, target: &str) -> Outcome {
+    faultline(["run", suite.to_str().unwrap(), "--target-url", target]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,13 +88,15 @@ async fn a_remote_fault_server_is_driven_through_its_control_api_and_left_as_fou
     let bare = checkout_service(payments, Defences::default()).await;
     let path = suite("bulkhead", &control);
 
-    let (code, table) = run(&path, &format!("http://{guarded}")).await;
-    assert_eq!(code, Some(0), "{table}");
+    let ran = run(&path, &format!("http://{guarded}")).await;
+    let table = ran.printed();
+    assert_eq!(ran.code, Some(0), "{table}");
     // The baseline's calls (about 40, a few ms each) were judged in their own
     // phase: the remote journal's instants were moved onto the harness's clock.
     assert!(!table.contains("inconclusive"), "{table}");
-    let (code, table) = run(&path, &format!("http://{bare}")).await;
-    assert_eq!(code, Some(1), "{table}");
+    let ran = run(&path, &format!("http://{bare}")).await;
+    let table = ran.printed();
+    assert_eq!(ran.code, Some(1), "{table}");
 
     assert!(
         server.dependency("payments").unwrap().faults.is_empty(),
@@ -129,22 +119,21 @@ async fn an_unreachable_remote_fault_server_breaks_the_run_with_exit_4() {
         .unwrap()
         .port();
     let path = suite("unreachable", &format!("127.0.0.1:{port}"));
-    let (code, text) = run(&path, "http://127.0.0.1:1").await;
-    assert_eq!(code, Some(4), "{text}");
+    let ran = run(&path, "http://127.0.0.1:1").await;
+    let text = ran.printed();
+    assert_eq!(ran.code, Some(4), "{text}");
     assert!(text.contains("/clock: no answer"), "{text}");
     // Broken, not aborted: nothing stopped it, it could not run.
-    let output = tokio::process::Command::new(BIN)
-        .args([
-            "run",
-            path.to_str().unwrap(),
-            "--target-url",
-            "http://127.0.0.1:1",
-        ])
-        .args(["--output", "json"])
-        .output()
-        .await
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = faultline([
+        "run",
+        path.to_str().unwrap(),
+        "--target-url",
+        "http://127.0.0.1:1",
+        "--output",
+        "json",
+    ])
+    .await
+    .report();
     assert_eq!(
         (&report["outcome"], &report["exit_code"]),
         (&serde_json::json!("broken"), &serde_json::json!(4))

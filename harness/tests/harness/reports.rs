@@ -1,31 +1,24 @@
 //! `faultline run --report-dir`: report.json against its schema, junit.xml
 //! parsed back, summary.md (and the step summary), the histograms.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use quick_xml::events::Event;
 
-use crate::run::{faultline, target};
+use crate::common::{faultline, faultline_with, scratch, write_suite, Outcome, BIN};
+use crate::run::target;
 
 const SCHEMA: &str = include_str!("../../report.schema.json");
 
-fn suite(dir: &Path, name: &str, expect: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
+/// Suite `name`, one baseline phase, with `expect`, written as `reports-<name>.toml`.
+fn suite(name: &str, expect: &str) -> PathBuf {
     let text = format!(
         "name = \"{name}\"\n[target]\n\n[[dependencies]]\nname = \"payments\"\n\n\
          [[load]]\nendpoint = \"checkout\"\npath = \"/checkout\"\nrate = 50.0\n\n\
          [[phases]]\nname = \"baseline\"\nduration = \"600ms\"\n\n{expect}"
     );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-reports-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    write_suite(&format!("reports-{name}"), &text)
 }
 
 fn valid(json: &str) -> serde_json::Value {
@@ -96,30 +89,28 @@ fn junit_cases(xml: &str) -> Vec<(String, String, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_run_writes_every_report() {
-    let dir = scratch("pass");
+    let dir = scratch("reports-pass");
     let url = format!("http://{}", target(Duration::from_millis(2)).await);
     let path = suite(
-        &dir,
         "holds",
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.99\nphase = \"baseline\"\n",
     );
     let reports = dir.join("out");
     let step_summary = dir.join("step-summary.md");
     std::fs::write(&step_summary, "earlier step\n").unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
+    let ran = faultline_with(
+        [
             "run",
             path.to_str().unwrap(),
             "--target-url",
             &url,
             "--report-dir",
-        ])
-        .arg(&reports)
-        .env("GITHUB_STEP_SUMMARY", &step_summary)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+            reports.to_str().unwrap(),
+        ],
+        [("GITHUB_STEP_SUMMARY", &step_summary)],
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
 
     let report = valid(&std::fs::read_to_string(reports.join("report.json")).unwrap());
     assert_eq!(report["outcome"], "pass");
@@ -153,14 +144,14 @@ async fn a_passing_run_writes_every_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_run_reports_its_evidence_and_json_output_is_the_report() {
-    let dir = scratch("fail");
+    let dir = scratch("reports-fail");
     let url = format!("http://{}", target(Duration::from_millis(2)).await);
     let too_fast = "[[expect]]\nproperty = \"latency\"\npercentile = 99\nat_most = \"1us\"\nphase = \"baseline\"\n";
     let thin = "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"payments\"\nat_most = 3\nphase = \"baseline\"\n";
     // The same property twice: JUnit readers drop duplicate names.
-    let path = suite(&dir, "breaks", &format!("{too_fast}\n{too_fast}\n{thin}"));
+    let path = suite("breaks", &format!("{too_fast}\n{too_fast}\n{thin}"));
     let reports = dir.join("out");
-    let (code, stdout, stderr) = faultline(&[
+    let ran = faultline(&[
         "run",
         path.to_str().unwrap(),
         "--target-url",
@@ -171,8 +162,8 @@ async fn a_failing_run_reports_its_evidence_and_json_output_is_the_report() {
         "json",
     ])
     .await;
-    assert_eq!(code, Some(1), "{stderr}");
-    let printed = valid(&stdout);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let printed = valid(&ran.stdout);
     let written = valid(&std::fs::read_to_string(reports.join("report.json")).unwrap());
     assert_eq!(
         printed["suites"][0]["verdicts"],
@@ -214,27 +205,19 @@ async fn a_failing_run_reports_its_evidence_and_json_output_is_the_report() {
 /// standard output is a pipe or with `--quiet`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_shows_on_a_terminal_only() {
-    let dir = scratch("progress");
     let url = format!("http://{}", target(Duration::from_millis(2)).await);
     let path = suite(
-        &dir,
         "watched",
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.99\nphase = \"baseline\"\n",
     );
-    let command = |extra: &str| {
-        format!(
-            "{} run {} --target-url {url} {extra}",
-            env!("CARGO_BIN_EXE_faultline"),
-            path.display()
-        )
-    };
+    let command = |extra: &str| format!("{BIN} run {} --target-url {url} {extra}", path.display());
     let on_terminal = |line: String| async move {
         let output = tokio::process::Command::new("script")
             .args(["-qec", &line, "/dev/null"])
             .output()
             .await
             .expect("util-linux script");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        Outcome::from(output).stdout
     };
     let shown = on_terminal(command("")).await;
     assert!(
@@ -244,10 +227,10 @@ async fn progress_shows_on_a_terminal_only() {
     let quiet = on_terminal(command("--quiet")).await;
     assert!(!quiet.contains("in flight:"), "{quiet}");
     assert!(quiet.contains("success_rate"), "{quiet}");
-    let (_, piped, errors) =
-        faultline(&["run", path.to_str().unwrap(), "--target-url", &url]).await;
+    let piped = faultline(&["run", path.to_str().unwrap(), "--target-url", &url]).await;
     assert!(
-        !piped.contains("in flight:") && !errors.contains("in flight:"),
-        "{piped}{errors}"
+        !piped.stdout.contains("in flight:") && !piped.stderr.contains("in flight:"),
+        "{}",
+        piped.printed()
     );
 }

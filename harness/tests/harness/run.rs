@@ -5,18 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{faultline, scratch, write_suite, Outcome, BIN};
 
 /// A target that answers 200 after `delay`.
 pub(crate) async fn target(delay: Duration) -> SocketAddr {
     crate::common::answering(200, delay).await
 }
 
-fn suite(name: &str, expect: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
+/// A suite of a baseline and a payments-down phase, with `expect`.
+fn suite_text(expect: &str) -> String {
+    format!(
         r#"
 [target]
 
@@ -40,22 +38,11 @@ faults = {{ payments = [{{ error = {{ status = 503 }} }}] }}
 
 {expect}
 "#
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    )
 }
 
-pub(crate) async fn faultline(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+fn suite(name: &str, expect: &str) -> PathBuf {
+    write_suite(name, &suite_text(expect))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,36 +51,38 @@ async fn a_holding_property_exits_0_a_failing_one_1_and_too_few_samples_3() {
     let url = format!("http://{addr}");
 
     let holds = suite("holds", "[[expect]]\nproperty = \"success_rate\"\nendpoint = \"checkout\"\nat_least = 0.99\nphase = \"baseline\"\n");
-    let (code, table, stderr) =
-        faultline(&["run", holds.to_str().unwrap(), "--target-url", &url]).await;
-    assert_eq!(code, Some(0), "{table}{stderr}");
+    let ran = faultline(&["run", holds.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.printed());
+    let table = ran.stdout;
     assert!(
         table.contains("success_rate(checkout) >= 0.99") && table.contains("pass"),
         "{table}"
     );
 
     let fails = suite("fails", "[[expect]]\nproperty = \"latency\"\npercentile = 99\nat_most = \"10ms\"\nphase = \"baseline\"\n");
-    let (code, table, _) = faultline(&["run", fails.to_str().unwrap(), "--target-url", &url]).await;
-    assert_eq!(code, Some(1), "{table}");
-    assert!(table.contains("FAIL"), "{table}");
+    let Outcome { code, stdout, .. } =
+        faultline(&["run", fails.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
 
     let thin = suite("thin", "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.99\nphase = \"baseline\"\nmin_samples = 1000\n");
-    let (code, table, _) = faultline(&["run", thin.to_str().unwrap(), "--target-url", &url]).await;
-    assert_eq!(code, Some(3), "{table}");
-    assert!(table.contains("inconclusive"), "{table}");
+    let Outcome { code, stdout, .. } =
+        faultline(&["run", thin.to_str().unwrap(), "--target-url", &url]).await;
+    assert_eq!(code, Some(3), "{stdout}");
+    assert!(stdout.contains("inconclusive"), "{stdout}");
 }
 
 #[tokio::test]
 async fn validate_reports_every_broken_suite_with_file_line_and_column_and_exits_2() {
     let good = suite("good", "[[expect]]\nproperty = \"max_in_flight\"\ndependency = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
-    let (code, stdout, _) = faultline(&["validate", good.to_str().unwrap()]).await;
+    let Outcome { code, stdout, .. } = faultline(&["validate", good.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.contains("  max_in_flight(payments) <= 5 in payments down"),
         "each expectation is listed by its verdict's name: {stdout}"
     );
     let bad = suite("bad", "[[expect]]\nproperty = \"max_in_flight\"\ndependncy = \"payments\"\nat_most = 5\nphase = \"payments down\"\n");
-    let (code, _, stderr) =
+    let Outcome { code, stderr, .. } =
         faultline(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]).await;
     assert_eq!(code, Some(2));
     assert!(
@@ -114,7 +103,7 @@ async fn validate_plan_prints_what_would_run_without_running_it() {
     );
     let path = path.to_str().unwrap();
     // No target answers at this address: nothing is sent.
-    let (code, stdout, stderr) = faultline(&[
+    let plan = faultline(&[
         "validate",
         "--plan",
         path,
@@ -122,7 +111,8 @@ async fn validate_plan_prints_what_would_run_without_running_it() {
         "http://127.0.0.1:9/",
     ])
     .await;
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(plan.code, Some(0), "{}", plan.stderr);
+    let stdout = plan.stdout;
     let expected = [
         "suite planned: 2 phases over 1s",
         "  target: http://127.0.0.1:9 (already running)",
@@ -141,10 +131,10 @@ async fn validate_plan_prints_what_would_run_without_running_it() {
         );
     }
     // What would refuse the run refuses the plan, with the same exit code.
-    let (code, _, stderr) = faultline(&["validate", "--plan", path]).await;
+    let Outcome { code, stderr, .. } = faultline(&["validate", "--plan", path]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no target"), "{stderr}");
-    let (code, _, stderr) = faultline(&[
+    let Outcome { code, stderr, .. } = faultline(&[
         "validate",
         "--plan",
         path,
@@ -155,7 +145,7 @@ async fn validate_plan_prints_what_would_run_without_running_it() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("not on loopback"), "{stderr}");
     // A target without --plan means nothing to validate: refused, not ignored.
-    let (code, _, stderr) =
+    let Outcome { code, stderr, .. } =
         faultline(&["validate", path, "--target-url", "http://127.0.0.1:9"]).await;
     assert_eq!(code, Some(2), "{stderr}");
 }
@@ -166,18 +156,16 @@ async fn a_run_without_a_target_is_bad_usage() {
         "no-target",
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
     );
-    let (code, _, stderr) = faultline(&["run", path.to_str().unwrap()]).await;
+    let Outcome { code, stderr, .. } = faultline(&["run", path.to_str().unwrap()]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no target"), "{stderr}");
 }
 
 #[tokio::test]
 async fn a_target_started_by_command_gets_its_port_and_dependency_urls_and_is_stopped() {
-    let dir = std::env::temp_dir().join(format!("faultline-cmd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("run-command");
     let seen = dir.join("payments-url.txt");
     let pid_file = dir.join("child.pid");
-    let path = dir.join("command.toml");
     // The command leaves a child of its own behind (as `cargo run` or a
     // script would): the run kills the whole process group.
     let text = format!(
@@ -206,9 +194,9 @@ phase = "steady"
         seen = seen.display(),
         pids = pid_file.display(),
     );
-    std::fs::write(&path, text).unwrap();
-    let (code, table, stderr) = faultline(&["run", path.to_str().unwrap()]).await;
-    assert_eq!(code, Some(0), "{table}{stderr}");
+    let path = write_suite("command", &text);
+    let ran = faultline(&["run", path.to_str().unwrap()]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.printed());
     let seen = std::fs::read_to_string(&seen).unwrap();
     let (url, addr) = seen.trim().split_once(' ').unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{seen}");
@@ -232,16 +220,15 @@ phase = "steady"
 
 #[tokio::test]
 async fn a_placeholder_that_names_nothing_is_an_invalid_suite() {
-    let path = suite(
-        "bad-placeholder",
+    let text = suite_text(
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    )
+    .replace(
         "[target]\n",
         "[target]\ncommand = [\"server\", \"--crm={crm}\"]\n",
     );
-    std::fs::write(&path, text).unwrap();
-    let (code, _, stderr) = faultline(&["validate", path.to_str().unwrap()]).await;
+    let path = write_suite("bad-placeholder", &text);
+    let Outcome { code, stderr, .. } = faultline(&["validate", path.to_str().unwrap()]).await;
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains("`{crm}` is neither {port} nor a dependency"),
@@ -255,7 +242,7 @@ async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
         "elsewhere",
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
     );
-    let (code, _, stderr) = faultline(&[
+    let Outcome { code, stderr, .. } = faultline(&[
         "run",
         path.to_str().unwrap(),
         "--target-url",
@@ -268,7 +255,7 @@ async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
         "{stderr}"
     );
     // The report says usage, not broken.
-    let (code, stdout, _) = faultline(&[
+    let ran = faultline(&[
         "run",
         path.to_str().unwrap(),
         "--target-url",
@@ -277,33 +264,30 @@ async fn a_target_off_loopback_is_refused_unless_the_suite_allows_its_host() {
         "json",
     ])
     .await;
-    assert_eq!(code, Some(2));
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(ran.code, Some(2));
+    let report = ran.report();
     assert_eq!(report["outcome"], "usage", "{report}");
 }
 
 #[tokio::test]
 async fn closed_loops_with_more_clients_than_the_process_can_hold_are_refused() {
     let target = target(Duration::ZERO).await;
-    let path = suite(
-        "too-many-clients",
+    let text = suite_text(
         "[[expect]]\nproperty = \"success_rate\"\nat_least = 0.9\nphase = \"baseline\"\n",
-    );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("rate = 50.0", "clients = 300");
-    std::fs::write(&path, text).unwrap();
+    )
+    .replace("rate = 50.0", "clients = 300");
+    let path = write_suite("too-many-clients", &text);
     // Under an open-file limit of 600, 300 clients and the 512 kept back do not fit.
-    let output = tokio::process::Command::new("prlimit")
+    let Outcome { code, stderr, .. } = tokio::process::Command::new("prlimit")
         .arg("--nofile=600:600")
         .arg(BIN)
         .args(["run", path.to_str().unwrap(), "--target-url"])
         .arg(format!("http://{target}"))
         .output()
         .await
-        .expect("prlimit (util-linux)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .expect("prlimit (util-linux)")
+        .into();
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("300 clients"), "{stderr}");
     assert!(stderr.contains("may open 600 files"), "{stderr}");
 }

@@ -1,27 +1,25 @@
 //! `faultline serve`, the README's main command for now, run as a user runs it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use crate::common::{faultline, spawn_reporting, BIN};
+
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../fault-server/examples/dependencies.toml"
 );
 
-#[test]
-fn serve_runs_the_example_config_until_sigterm() {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", EXAMPLE, "--control", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+#[tokio::test]
+async fn serve_runs_the_example_config_until_sigterm() {
+    let (mut child, started) = spawn_reporting(tokio::process::Command::new(BIN).args([
+        "serve",
+        "--config",
+        EXAMPLE,
+        "--control",
+        "127.0.0.1:0",
+    ]))
+    .await;
     let payments = started["dependencies"]["payments"].as_str().unwrap();
     let mut stream = std::net::TcpStream::connect(payments).unwrap();
     stream
@@ -35,25 +33,22 @@ fn serve_runs_the_example_config_until_sigterm() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with(r#"{"status": "paid"}"#), "{answer}");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
         .status()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "still running 5 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
 }
 
-#[test]
-fn serve_refuses_an_invalid_config_with_exit_code_2() {
-    let output = Command::new(BIN)
-        .args(["serve", "--config", "/nonexistent.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let output = Command::new(BIN).arg("frobnicate").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+#[tokio::test]
+async fn serve_refuses_an_invalid_config_with_exit_code_2() {
+    let ran = faultline(["serve", "--config", "/nonexistent.toml"]).await;
+    assert_eq!(ran.code, Some(2));
+    let ran = faultline(["frobnicate"]).await;
+    assert_eq!(ran.code, Some(2));
 }
