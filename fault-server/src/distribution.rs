@@ -84,9 +84,11 @@ impl Distribution {
         }
         match *self {
             Distribution::Fixed(_) | Distribution::Normal { .. } => Ok(()),
-            Distribution::Uniform { min, max } if min > max => {
-                Err(format!("uniform: min ({min:?}) is above max ({max:?})"))
-            }
+            Distribution::Uniform { min, max } if min > max => Err(format!(
+                "uniform: min ({}) is above max ({})",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            )),
             Distribution::Uniform { .. } => Ok(()),
             Distribution::LogNormal { p50, .. } if p50.is_zero() => {
                 Err("log_normal: p50 must be above zero".to_owned())

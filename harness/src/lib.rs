@@ -44,4 +44,4 @@ mod verdict;
 
 pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};
 pub use observations::{Attributed, Observations, Phase};
-pub use verdict::{Coverage, Evidence, Measure, Outcome, Verdict};
+pub use verdict::{Coverage, Evidence, Measure, Outcome, Shown, Verdict};

@@ -98,6 +98,40 @@ impl Measure {
     }
 }
 
+/// A duration as a verdict's name and notes show it: the largest unit
+/// that keeps it whole or short (`250ms`, `1.5s`, `2s`, `800µs`), at most
+/// three decimals.
+///
+/// ```
+/// use std::time::Duration;
+/// use harness::Shown;
+///
+/// assert_eq!(Shown(Duration::from_millis(250)).to_string(), "250ms");
+/// assert_eq!(Shown(Duration::from_millis(1_500)).to_string(), "1.5s");
+/// assert_eq!(Shown(Duration::from_secs(2)).to_string(), "2s");
+/// assert_eq!(Shown(Duration::from_micros(800)).to_string(), "800µs");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown(pub Duration);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos() as f64;
+        let (value, unit) = if nanos >= 1e9 {
+            (nanos / 1e9, "s")
+        } else if nanos >= 1e6 {
+            (nanos / 1e6, "ms")
+        } else if nanos >= 1e3 {
+            (nanos / 1e3, "µs")
+        } else {
+            (nanos, "ns")
+        };
+        let text = format!("{value:.3}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        write!(f, "{text}{unit}")
+    }
+}
+
 /// What a verdict rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

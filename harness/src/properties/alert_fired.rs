@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{Observations, Phase};
 
 /// An alert named `alertname` with status `firing` reaches an alert sink of
@@ -56,10 +56,15 @@ impl Property for AlertFired {
     fn name(&self) -> String {
         match &self.sink {
             Some(sink) => format!(
-                "alert_fired({} at {sink}) within {:?}",
-                self.alertname, self.within
+                "alert_fired({} at {sink}) within {}",
+                self.alertname,
+                Shown(self.within)
             ),
-            None => format!("alert_fired({}) within {:?}", self.alertname, self.within),
+            None => format!(
+                "alert_fired({}) within {}",
+                self.alertname,
+                Shown(self.within)
+            ),
         }
     }
 

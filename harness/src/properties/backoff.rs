@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{Observations, Phase};
 
 /// How retry delays are spread inside their exponential envelope.
@@ -117,11 +117,11 @@ const JITTER_SAMPLES: usize = 10;
 impl Property for Backoff {
     fn name(&self) -> String {
         format!(
-            "backoff({}) {:?} x{} up to {:?}, {} jitter",
+            "backoff({}) {} x{} up to {}, {} jitter",
             self.scope.subject(&self.dependency),
-            self.base,
+            Shown(self.base),
             self.multiplier,
-            self.max,
+            Shown(self.max),
             self.jitter.as_str()
         )
     }
@@ -209,8 +209,9 @@ impl Property for Backoff {
                 evidence.observed = Some(Measure::Duration(spread));
                 return Judgement::held(false)
                     .note(format!(
-                        "{clustered} of {} first retries waited within {spread:?} of each other: no jitter",
-                        first_retry_waits.len()
+                        "{clustered} of {} first retries waited within {} of each other: no jitter",
+                        first_retry_waits.len(),
+                        Shown(spread)
                     ))
                     .covering(grew, what);
             }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{Observations, Phase};
 
 /// At `dependency`, once `failures` calls in a row have ended in failure
@@ -86,10 +86,10 @@ const SLACK_NS: u64 = 50_000_000;
 impl Property for Breaker {
     fn name(&self) -> String {
         format!(
-            "breaker({}) opens after {} failures for {:?}, {} probe(s)",
+            "breaker({}) opens after {} failures for {}, {} probe(s)",
             self.scope.subject(&self.dependency),
             self.failures,
-            self.reset,
+            Shown(self.reset),
             self.probes
         )
     }

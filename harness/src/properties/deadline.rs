@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{CorrelationId, Observations, Phase};
 
 /// No call correlated with an edge request arrives at `dependency` later than
@@ -49,9 +49,9 @@ impl Deadline {
 impl Property for Deadline {
     fn name(&self) -> String {
         format!(
-            "deadline({}) within {:?}",
+            "deadline({}) within {}",
             self.scope.subject(&self.dependency),
-            self.budget
+            Shown(self.budget)
         )
     }
 

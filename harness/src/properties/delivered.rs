@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{CorrelationId, EdgeOutcome, Observations, Phase};
 
 /// Every request to `endpoint` answered 202 in the phase is delivered to
@@ -56,10 +56,10 @@ impl Delivered {
 impl Property for Delivered {
     fn name(&self) -> String {
         format!(
-            "delivered({} -> {}) exactly once within {:?}",
+            "delivered({} -> {}) exactly once within {}",
             self.endpoint,
             self.scope.subject(&self.dependency),
-            self.within
+            Shown(self.within)
         )
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{EdgeOutcome, Observations, Phase};
 
 /// Every request to `endpoint` in the phase is answered 202 Accepted, with a
@@ -45,8 +45,9 @@ impl FastAccept {
 impl Property for FastAccept {
     fn name(&self) -> String {
         format!(
-            "fast_accept({}) 202 within {:?}",
-            self.endpoint, self.within
+            "fast_accept({}) 202 within {}",
+            self.endpoint,
+            Shown(self.within)
         )
     }
 

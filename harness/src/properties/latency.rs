@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{Observations, Phase};
 
 /// The bound a latency percentile is held to.
@@ -92,7 +92,7 @@ impl Property for LatencyBound {
         };
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         match &self.limit {
-            LatencyLimit::Absolute(bound) => format!("{stat}({subject}) <= {bound:?}"),
+            LatencyLimit::Absolute(bound) => format!("{stat}({subject}) <= {}", Shown(*bound)),
             LatencyLimit::Baseline { phase, factor } => {
                 format!("{stat}({subject}) <= {phase} * {factor}")
             }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{Observations, Phase};
 
 /// In the phase after a fault (the recovery), the success rate over a sliding
@@ -65,8 +65,9 @@ impl Property for RecoversWithin {
     fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         format!(
-            "recovers_within({subject}, {:?}) to {}",
-            self.within, self.at_least
+            "recovers_within({subject}, {}) to {}",
+            Shown(self.within),
+            self.at_least
         )
     }
 

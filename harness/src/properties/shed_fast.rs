@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::properties::params::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::properties::{percentile, Judgement, Property, Reads, Samples, Scope};
-use crate::verdict::{Evidence, Measure};
+use crate::verdict::{Evidence, Measure, Shown};
 use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
 
 /// For `endpoint` (every endpoint when `None`) in the phase: every rejection
@@ -62,8 +62,9 @@ impl Property for ShedFast {
     fn name(&self) -> String {
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         format!(
-            "shed_fast({subject}): rejections p99 <= {:?} with Retry-After, accepted p99 <= {:?}",
-            self.rejected_within, self.accepted_within
+            "shed_fast({subject}): rejections p99 <= {} with Retry-After, accepted p99 <= {}",
+            Shown(self.rejected_within),
+            Shown(self.accepted_within)
         )
     }
 

@@ -43,7 +43,7 @@ pub fn write(
                 let mut bytes = Vec::new();
                 V2Serializer::new()
                     .serialize(&stats.latency_us, &mut bytes)
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
                 let name = format!(
                     "{}.{}.{}.hdr",
                     file_safe(&suite.name),

@@ -62,7 +62,7 @@ pub enum TargetError {
         source: std::io::Error,
     },
     /// It exited or did not answer its readiness probe in time.
-    #[error("`{program}` did not answer {url} within {timeout:?}{exited}")]
+    #[error("`{program}` did not answer {url} within {}{exited}", humantime::format_duration(*timeout))]
     NotReady {
         /// The program.
         program: String,
