@@ -62,7 +62,7 @@ async fn a_naive_checkout_calls_a_failing_payments_nine_times() {
     server
         .add_fault(
             "payments",
-            serde_json::from_str(r#"{"error": {"status": 503}}"#).unwrap(),
+            serde_json::from_str::<fault_server::Fault>(r#"{"error": {"status": 503}}"#).unwrap(),
         )
         .unwrap();
     let demo = shop(&server, Profile::Naive).await;
@@ -82,7 +82,7 @@ async fn a_hardened_checkout_tries_at_most_three_times_with_backoff_between() {
     server
         .add_fault(
             "payments",
-            serde_json::from_str(r#"{"error": {"status": 503}}"#).unwrap(),
+            serde_json::from_str::<fault_server::Fault>(r#"{"error": {"status": 503}}"#).unwrap(),
         )
         .unwrap();
     let demo = shop(&server, Profile::Hardened).await;
@@ -121,7 +121,8 @@ async fn a_full_hardened_reserve_sheds_with_503_and_retry_after() {
     server
         .add_fault(
             "payments",
-            serde_json::from_str(r#"{"latency": {"fixed": "400ms"}}"#).unwrap(),
+            serde_json::from_str::<fault_server::Fault>(r#"{"latency": {"fixed": "400ms"}}"#)
+                .unwrap(),
         )
         .unwrap();
     let demo = std::sync::Arc::new(shop(&server, Profile::Hardened).await);

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use fault_server::{DependencySpec, Distribution, Fault, FaultKind, FaultServer, LatencyFault};
+//! use fault_server::{DependencySpec, Fault, FaultServer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +25,7 @@
 //! # assert!(crm.starts_with("http://"));
 //! // The crm slows from nothing to 8 s.
 //! server.mark("crm slow")?;
-//! server.add_fault("crm", Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(Duration::from_secs(8))))))?;
+//! server.add_fault("crm", Fault::latency(Duration::from_secs(8)))?;
 //! // ... drive load, then judge what the crm saw:
 //! let stats = server.stats("crm")?;
 //! let slow = stats.window("crm slow").unwrap();

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::report::RunOutcome;
 use crate::report::{observed, verdict_word};
-use crate::run::{run_suites, Ended, Runs, TargetOverride};
+use crate::run::{Ended, Runs, TargetOverride};
+use crate::suite::run_suites;
 use crate::suite::{Suite, SuiteError};
 use crate::Verdict;
 

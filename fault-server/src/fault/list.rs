@@ -65,6 +65,47 @@ macro_rules! fault_kinds {
             }
         }
 
+        $(
+            impl From<$ty> for Fault {
+                fn from(kind: $ty) -> Fault {
+                    Fault::new(FaultKind::$variant(kind))
+                }
+            }
+
+            impl $ty {
+                /// As a fault drawn with probability `p` (0 to 1) for each
+                /// call (on a TCP proxy, each connection): [`Fault::probability`].
+                pub fn probability(self, p: f64) -> Fault {
+                    Fault::from(self).probability(p)
+                }
+
+                /// As a fault applied to the first `n` calls it is drawn for: [`Fault::first`].
+                pub fn first(self, n: u64) -> Fault {
+                    Fault::from(self).first(n)
+                }
+
+                /// As a fault for the calls `matcher` matches only: [`Fault::when`].
+                pub fn when(self, matcher: RequestMatch) -> Fault {
+                    Fault::from(self).when(matcher)
+                }
+
+                /// As a fault that removes itself after `lease`: [`Fault::lease`].
+                pub fn lease(self, lease: Duration) -> Fault {
+                    Fault::from(self).lease(lease)
+                }
+
+                /// As a fault named `name`: [`Fault::named`].
+                pub fn named(self, name: impl Into<String>) -> Fault {
+                    Fault::from(self).named(name)
+                }
+
+                /// As a TCP proxy's fault on this direction: [`Fault::stream`].
+                pub fn stream(self, stream: Stream) -> Fault {
+                    Fault::from(self).stream(stream)
+                }
+            }
+        )*
+
         /// The file and JSON form: one optional key per kind, exactly one of them set.
         #[derive(Default, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]

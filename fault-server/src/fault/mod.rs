@@ -17,6 +17,7 @@
 #[macro_use]
 mod list;
 
+mod build;
 mod close;
 mod error;
 mod hang;
@@ -114,7 +115,7 @@ pub(crate) fn check_names(faults: &[Fault]) -> Result<(), (usize, String)> {
 /// assert_eq!(fault.probability, 0.3);
 /// assert!(matches!(fault.kind, FaultKind::Error(ErrorFault { status: 503, .. })));
 ///
-/// let built = Fault::new(FaultKind::Reset(Default::default())).with_lease(Duration::from_secs(30));
+/// let built = Fault::reset().lease(Duration::from_secs(30));
 /// assert_eq!(built.lease, Some(Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,26 +188,27 @@ impl Fault {
         }
     }
 
-    /// Named `name`, unique among the dependency's faults.
+    /// Named `name`, unique among the dependency's faults (1 to 200 bytes).
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
-    /// Acts on this direction of a TCP proxy's connections.
-    pub fn on_stream(mut self, stream: Stream) -> Self {
+    /// Acts on this direction of a TCP proxy's connections (downstream by default).
+    pub fn stream(mut self, stream: Stream) -> Self {
         self.stream = Some(stream);
         self
     }
 
-    /// Applies with this probability.
-    pub fn with_probability(mut self, probability: f64) -> Self {
-        self.probability = probability;
+    /// Drawn with probability `p` (0 to 1) for each call (on a TCP proxy,
+    /// each connection).
+    pub fn probability(mut self, p: f64) -> Self {
+        self.probability = p;
         self
     }
 
-    /// Applies only to matching calls.
-    pub fn with_match(mut self, matcher: RequestMatch) -> Self {
+    /// Applies only to the calls `matcher` matches.
+    pub fn when(mut self, matcher: RequestMatch) -> Self {
         self.matcher = Some(matcher);
         self
     }
@@ -217,8 +219,8 @@ impl Fault {
         self
     }
 
-    /// Removes itself after `lease`.
-    pub fn with_lease(mut self, lease: Duration) -> Self {
+    /// Removes itself `lease` after it was added.
+    pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
         self
     }

@@ -33,12 +33,13 @@ use crate::response::ResponseTemplate;
 /// ```
 /// use std::time::Duration;
 /// use fault_server::fault::FaultSet;
+/// use fault_server::Fault;
 /// use tokio::time::Instant;
 ///
 /// let now = Instant::now();
 /// let mut set = FaultSet::default();
-/// let slow = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#).unwrap();
-/// let failing = serde_json::from_str(r#"{"error": {"status": 503}, "lease": "30s"}"#).unwrap();
+/// let slow = Fault::latency(Duration::from_secs(8)).into();
+/// let failing = Fault::error(503).lease(Duration::from_secs(30));
 /// set.replace(vec![slow, failing], None, now);
 /// assert_eq!(set.active(now + Duration::from_secs(29)).len(), 2);
 /// assert_eq!(set.active(now + Duration::from_secs(30)).len(), 1, "the error's lease ran out");
@@ -260,9 +261,10 @@ impl FaultSet {
     /// # use std::time::Duration;
     /// # use tokio::time::Instant;
     /// # use fault_server::fault::FaultSet;
+    /// # use fault_server::Fault;
     /// let mut set = FaultSet::default();
     /// let now = Instant::now();
-    /// set.replace(vec![serde_json::from_str(r#"{"reset": {}}"#).unwrap()], Some(Duration::from_secs(2)), now);
+    /// set.replace(vec![Fault::reset().into()], Some(Duration::from_secs(2)), now);
     /// set.renew(Duration::from_secs(2), now + Duration::from_secs(1));
     /// assert_eq!(set.active(now + Duration::from_millis(2_900)).len(), 1, "renewed");
     /// assert!(set.active(now + Duration::from_secs(3)).is_empty(), "and not renewed again");
@@ -402,8 +404,7 @@ impl FaultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::{ErrorFault, FaultKindName, LatencyFault, ResetFault};
-    use crate::Distribution;
+    use crate::fault::FaultKindName;
     use http::{HeaderMap, Method};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
@@ -419,18 +420,11 @@ mod tests {
     }
 
     fn error(status: u16) -> Fault {
-        Fault::new(FaultKind::Error(ErrorFault {
-            status,
-            body: String::new(),
-            headers: Default::default(),
-            retry_after: None,
-        }))
+        Fault::error(status).into()
     }
 
     fn latency(ms: u64) -> Fault {
-        Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(
-            Duration::from_millis(ms),
-        ))))
+        Fault::latency(Duration::from_millis(ms)).into()
     }
 
     #[test]
@@ -438,12 +432,7 @@ mod tests {
         let now = Instant::now();
         let mut set = FaultSet::default();
         set.replace(
-            vec![
-                latency(100),
-                latency(50),
-                error(503),
-                Fault::new(FaultKind::Reset(ResetFault {})),
-            ],
+            vec![latency(100), latency(50), error(503), Fault::reset().into()],
             None,
             now,
         );
@@ -469,7 +458,7 @@ mod tests {
     fn a_lease_removes_the_fault_when_it_runs_out() {
         let now = Instant::now();
         let mut set = FaultSet::default();
-        set.push(error(500).with_lease(Duration::from_secs(30)), None, now);
+        set.push(error(500).lease(Duration::from_secs(30)), None, now);
         assert!(decide(&mut set, now + Duration::from_secs(29))
             .terminal
             .is_some());
@@ -484,7 +473,7 @@ mod tests {
         let now = Instant::now();
         let mut set = FaultSet::default();
         set.replace(
-            vec![error(500).with_lease(Duration::from_secs(60)), latency(5)],
+            vec![error(500).lease(Duration::from_secs(60)), latency(5)],
             Some(Duration::from_secs(10)),
             now,
         );

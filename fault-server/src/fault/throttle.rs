@@ -105,7 +105,7 @@ impl Kind for ThrottleFault {
 }
 
 impl ThrottleFault {
-    fn burst(&self, rate: f64) -> f64 {
+    fn bucket_size(&self, rate: f64) -> f64 {
         match self.burst {
             Some(b) => f64::from(b),
             None => rate.ceil().max(1.0),
@@ -129,7 +129,7 @@ enum ThrottleDecision {
 impl ThrottleFault {
     pub(crate) fn new_bucket(&self, now: Instant) -> Option<TokenBucket> {
         self.rate.map(|rate| TokenBucket {
-            tokens: self.burst(rate),
+            tokens: self.bucket_size(rate),
             refilled_at: now,
         })
     }
@@ -156,7 +156,7 @@ impl ThrottleFault {
         let elapsed = now
             .saturating_duration_since(bucket.refilled_at)
             .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(self.burst(rate));
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(self.bucket_size(rate));
         bucket.refilled_at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;

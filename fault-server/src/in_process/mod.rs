@@ -27,15 +27,15 @@ use crate::{CallRecord, Clock, ControlError, DependencySpec, Fault, JournalStats
 ///
 /// ```
 /// use std::time::Duration;
-/// use fault_server::{DependencySpec, Distribution, Fault, FaultKind, InProcessDependency, LatencyFault, CallOutcome};
+/// use fault_server::{DependencySpec, Fault, InProcessDependency, CallOutcome};
 /// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let payments = InProcessDependency::new(&DependencySpec::stub("payments"), 0).unwrap();
 /// // The first call is slow, the second fails, then the stub answers.
-/// let slow = Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(Duration::from_secs(8)))));
-/// let failing = serde_json::from_str(r#"{"error": {"status": 503}}"#).unwrap();
+/// let slow = Fault::latency(Duration::from_secs(8)).into();
+/// let failing = Fault::error(503).into();
 /// payments.schedule(vec![vec![slow], vec![failing]]).unwrap();
 ///
 /// let started = tokio::time::Instant::now();

@@ -30,9 +30,7 @@ use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubRespons
 ///     .dependency(DependencySpec::stub("payments").with_response(StubResponse::ok("paid")))
 ///     .seed(7)
 ///     .start()?;
-/// let fail = Fault::new(FaultKind::Error(ErrorFault {
-///     status: 503, body: String::new(), headers: Default::default(), retry_after: None,
-/// })).first(2);
+/// let fail = Fault::error(503).first(2);
 /// server.add_fault("payments", fail)?;
 ///
 /// // Act: call it three times, as the system under test would.
@@ -275,15 +273,16 @@ impl FaultServer {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
+    /// # use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.add_fault("crm", serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?)?;
-    /// server.add_fault("crm", serde_json::from_str(r#"{"error": {"status": 503}, "probability": 0.3}"#)?)?;
+    /// server.add_fault("crm", Fault::latency(Duration::from_secs(8)))?;
+    /// server.add_fault("crm", Fault::error(503).probability(0.3))?;
     /// assert_eq!(server.dependency("crm")?.faults.len(), 2);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn add_fault(&self, dependency: &str, fault: Fault) -> Result<(), ControlError> {
-        self.registry.add_fault(dependency, fault).map(drop)
+    pub fn add_fault(&self, dependency: &str, fault: impl Into<Fault>) -> Result<(), ControlError> {
+        self.registry.add_fault(dependency, fault.into()).map(drop)
     }
 
     /// Removes the fault `fault` names at a dependency: its `name`, or an
@@ -294,10 +293,11 @@ impl FaultServer {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
+    /// # use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}, "name": "slow"}"#)?;
+    /// let slow = Fault::latency(Duration::from_secs(8)).named("slow");
     /// server.add_fault("crm", slow)?;
-    /// server.add_fault("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
+    /// server.add_fault("crm", Fault::reset())?;
     /// let reset = server.dependency("crm")?.faults[1].label();
     /// server.remove_fault("crm", &reset)?;
     /// server.remove_fault("crm", "slow")?;
@@ -318,7 +318,7 @@ impl FaultServer {
     /// # use fault_server::*;
     /// use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?;
+    /// let slow = Fault::latency(Duration::from_secs(8)).into();
     /// server.set_faults("crm", vec![slow], Some(Duration::from_secs(60)))?;
     /// assert!(server.dependency("crm")?.faults[0].expires_in.unwrap() <= Duration::from_secs(60));
     /// # Ok(())
@@ -344,7 +344,7 @@ impl FaultServer {
     /// # use fault_server::*;
     /// # use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// let reset = serde_json::from_str(r#"{"reset": {}}"#)?;
+    /// let reset = Fault::reset().into();
     /// server.set_faults("crm", vec![reset], Some(Duration::from_millis(50)))?;
     /// server.renew_lease("crm", Duration::from_secs(30))?;
     /// tokio::time::sleep(Duration::from_millis(100)).await;
@@ -363,7 +363,7 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.add_fault("crm", serde_json::from_str(r#"{"reset": {}}"#)?)?;
+    /// server.add_fault("crm", Fault::reset())?;
     /// server.clear_faults("crm")?;
     /// assert!(server.dependency("crm")?.faults.is_empty());
     /// # Ok(())
@@ -402,8 +402,9 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// let slow: Fault = serde_json::from_str(r#"{"latency": {"fixed": "8s"}}"#)?;
+    /// let slow = Fault::latency(Duration::from_secs(8)).into();
     /// let mark = server.switch("crm slow", BTreeMap::from([("crm".to_owned(), vec![slow])]), None)?;
     /// assert_eq!(mark.windows["crm"], 1);
     /// assert_eq!(server.dependency("crm")?.faults.len(), 1);
@@ -531,7 +532,7 @@ impl FaultServer {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
     /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// server.add_fault("crm", serde_json::from_str(r#"{"close": {}}"#)?)?;
+    /// server.add_fault("crm", Fault::close())?;
     /// server.mark("phase")?;
     /// server.reset();
     /// assert!(server.dependency("crm")?.faults.is_empty());

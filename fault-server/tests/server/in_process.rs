@@ -163,7 +163,7 @@ async fn bad_schedules_are_refused_with_the_place_of_the_fault() {
     let error = crm
         .schedule(vec![
             vec![],
-            vec![fault(r#"{"error": {"status": 503}}"#).with_probability(1.5)],
+            vec![fault(r#"{"error": {"status": 503}}"#).probability(1.5)],
         ])
         .unwrap_err();
     assert!(error.to_string().contains("schedule[1][0]"), "{error}");

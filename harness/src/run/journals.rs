@@ -175,8 +175,7 @@ mod tests {
             .control("127.0.0.1:0".parse().unwrap())
             .start()
             .unwrap();
-        let slow_first = r#"{"latency": {"fixed": "400ms"}, "first": 1}"#;
-        let slow_first = serde_json::from_str(slow_first).unwrap();
+        let slow_first = fault_server::Fault::latency(Duration::from_millis(400)).first(1);
         server.add_fault("dep", slow_first).unwrap();
         server
     }

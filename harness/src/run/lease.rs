@@ -39,7 +39,7 @@ mod tests {
             .dependency(DependencySpec::stub("dep"))
             .start()
             .unwrap();
-        let reset = serde_json::from_str(r#"{"reset": {}}"#).unwrap();
+        let reset = fault_server::Fault::reset().into();
         server.set_faults("dep", vec![reset], Some(LEASE)).unwrap();
         let dependencies = ["dep".to_owned()];
         let renewing = renew(FaultControl::Local(&server), &dependencies);

@@ -78,8 +78,8 @@ pub struct SuiteRun {
     pub warnings: Vec<String>,
 }
 
-/// What running suites one after another came to: each suite's run, in
-/// order, and what ended them early. `faultline run` and `faultline demo`
+/// What running suites one after another came to ([`crate::suite::run_suites`]):
+/// each suite's run, in order, and what ended them early. `faultline run` and `faultline demo`
 /// both report from it ([`crate::report::RunOutcome::of_runs`],
 /// [`crate::report::json::Report::of_runs`]).
 #[derive(Debug, Default)]
@@ -134,47 +134,6 @@ impl Runs {
             .iter()
             .flat_map(|s| s.run.verdicts.iter().map(move |v| (s.name.as_str(), v)))
     }
-}
-
-/// Plans and runs each suite in turn against its target, or the one the
-/// command line gives, until one is stopped part-way or cannot run.
-/// `progress`, when given, is told which suite runs and where it stands.
-pub async fn run_suites(
-    suites: &[crate::suite::Suite],
-    target: TargetOverride<'_>,
-    seed: u64,
-    stop: &CancellationToken,
-    progress: Option<&watch::Sender<Progress>>,
-) -> Runs {
-    let mut runs = Runs::default();
-    for suite in suites {
-        let run = match suite.plan(target) {
-            Ok(plan) => run_plan(&plan, seed, stop, progress).await,
-            Err(error) => Err(error),
-        };
-        match run {
-            Ok(run) => {
-                let aborted = run.aborted.clone();
-                runs.suites.push(Finished {
-                    name: suite.name.clone(),
-                    path: suite.path.display().to_string(),
-                    run,
-                });
-                if let Some(cause) = aborted {
-                    runs.ended = Some(Ended::Aborted {
-                        suite: suite.name.clone(),
-                        cause,
-                    });
-                    break;
-                }
-            }
-            Err(error) => {
-                runs.ended = Some(Ended::Failed(error));
-                break;
-            }
-        }
-    }
-    runs
 }
 
 /// Runs `plan` and judges every expectation. Cancelling `stop` ends it

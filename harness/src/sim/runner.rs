@@ -104,7 +104,7 @@ where
 ///     ServiceBuilder::new().timeout(Duration::from_secs(1)).service(dependency)
 /// });
 /// let mut scenario = Scenario::new(Duration::from_secs(60));
-/// scenario.calls = vec![vec![serde_json::from_str(r#"{"hang": {}}"#).unwrap()]];
+/// scenario.calls = vec![vec![fault_server::Fault::hang().into()]];
 /// scenario.requests = vec![EdgeRequest::at(Duration::ZERO)];
 /// let trace = sim.run(&scenario).unwrap();
 /// assert_eq!(trace.edge()[0].latency(), Duration::from_secs(1), "timed out after 1 s of virtual time");

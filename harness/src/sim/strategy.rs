@@ -7,9 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use fault_server::{
-    CloseFault, Distribution, ErrorFault, Fault, FaultKind, HangFault, LatencyFault, ResetFault,
-};
+use fault_server::Fault;
 use proptest::prelude::*;
 
 use super::{EdgeRequest, Scenario};
@@ -33,9 +31,9 @@ pub fn call_faults(max_delay: Duration) -> BoxedStrategy<Vec<Fault>> {
         delay(max_delay).prop_map(|d| vec![latency(d)]),
         Just(vec![error(503)]),
         Just(vec![error(429)]),
-        Just(vec![Fault::new(FaultKind::Hang(HangFault::default()))]),
-        Just(vec![Fault::new(FaultKind::Reset(ResetFault::default()))]),
-        Just(vec![Fault::new(FaultKind::Close(CloseFault::default()))]),
+        Just(vec![Fault::hang().into()]),
+        Just(vec![Fault::reset().into()]),
+        Just(vec![Fault::close().into()]),
     ]
     .boxed()
 }
@@ -46,7 +44,7 @@ pub fn fast_failures() -> BoxedStrategy<Vec<Fault>> {
         Just(Vec::new()),
         Just(vec![error(503)]),
         Just(vec![error(429)]),
-        Just(vec![Fault::new(FaultKind::Reset(ResetFault::default()))]),
+        Just(vec![Fault::reset().into()]),
     ]
     .boxed()
 }
@@ -57,7 +55,7 @@ pub fn slow_or_hung(max_delay: Duration) -> BoxedStrategy<Vec<Fault>> {
     prop_oneof![
         Just(Vec::new()),
         delay(max_delay).prop_map(|d| vec![latency(d)]),
-        Just(vec![Fault::new(FaultKind::Hang(HangFault::default()))]),
+        Just(vec![Fault::hang().into()]),
     ]
     .boxed()
 }
@@ -211,15 +209,10 @@ fn millis(d: Duration) -> u64 {
 
 /// A fixed delay.
 pub fn latency(delay: Duration) -> Fault {
-    Fault::new(FaultKind::Latency(LatencyFault(Distribution::Fixed(delay))))
+    Fault::latency(delay).into()
 }
 
 /// An error answer with `status`.
 pub fn error(status: u16) -> Fault {
-    Fault::new(FaultKind::Error(ErrorFault {
-        status,
-        body: String::new(),
-        headers: Default::default(),
-        retry_after: None,
-    }))
+    Fault::error(status).into()
 }

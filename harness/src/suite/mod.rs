@@ -4,6 +4,7 @@
 
 mod expect;
 mod plan;
+mod runs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use toml::Spanned;
 
 pub use crate::properties::Expectation;
 use fault_server::located::Locator;
+pub use runs::run_suites;
 
 /// A suite that cannot be used: where (file:line:col), and why.
 pub type SuiteError = fault_server::LocatedError;

@@ -76,7 +76,10 @@ async fn open_loop_sends_on_schedule_and_every_request_is_correlated_in_the_jour
 async fn latency_counts_from_the_intended_time_so_a_stall_cannot_hide() {
     let server = server();
     server
-        .add_fault("target", serde_json::from_str(r#"{"hang": {}}"#).unwrap())
+        .add_fault(
+            "target",
+            serde_json::from_str::<fault_server::Fault>(r#"{"hang": {}}"#).unwrap(),
+        )
         .unwrap();
     let report = drive(
         vec![load(
@@ -106,7 +109,8 @@ async fn a_closed_loop_client_waits_for_each_answer() {
     server
         .add_fault(
             "target",
-            serde_json::from_str(r#"{"latency": {"fixed": "100ms"}}"#).unwrap(),
+            serde_json::from_str::<fault_server::Fault>(r#"{"latency": {"fixed": "100ms"}}"#)
+                .unwrap(),
         )
         .unwrap();
     let report = drive(
@@ -193,7 +197,7 @@ async fn closed_loop_clients_reconnect_after_a_closed_connection_and_stop_at_the
     server
         .add_fault(
             "target",
-            serde_json::from_str(r#"{"close": {}, "first": 5}"#).unwrap(),
+            serde_json::from_str::<fault_server::Fault>(r#"{"close": {}, "first": 5}"#).unwrap(),
         )
         .unwrap();
     let options = DriveOptions {

@@ -296,9 +296,9 @@ impl ToxicIn {
         let name = name
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("{kind_name}_{}", stream_name(stream)));
-        let mut fault = Fault::new(kind).with_probability(toxicity).named(name);
+        let mut fault = Fault::new(kind).probability(toxicity).named(name);
         if tcp {
-            fault = fault.on_stream(stream);
+            fault = fault.stream(stream);
         }
         fault
             .validate()
