@@ -92,7 +92,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .control
         .or(config.control.as_ref().map(|c| c.listen))
         .unwrap_or(FaultServer::DEFAULT_CONTROL);
-    let mut builder = FaultServer::builder().seed(seed).control(control);
+    let mut builder = FaultServer::builder()
+        .on_current_runtime()
+        .seed(seed)
+        .control(control);
     if let Some(capacity) = config.journal_capacity {
         builder = builder.journal_capacity(capacity);
     }

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) max_connections: usize,
     /// Data-plane connections idle this long are closed.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Whether the server serves on a runtime of its own.
+    pub(crate) own_runtime: bool,
 }
 
 #[derive(Debug)]
@@ -143,6 +145,9 @@ pub struct Mark {
     /// The window's index in each dependency's journal.
     pub windows: BTreeMap<String, u32>,
 }
+
+/// The name of the threads of a fault server's own runtime.
+pub(crate) const OWN_RUNTIME_THREADS: &str = "fault-server";
 
 impl Registry {
     pub(crate) fn new(settings: Settings, runtime: Handle) -> Self {
@@ -294,8 +299,13 @@ impl Registry {
     /// once must not find it taken.
     fn closed(&self, listening: &Listening) {
         listening.stop.cancel();
+        // A runtime of the server's own names its workers (and a caller
+        // that entered it to read its clock is not one); on a caller's
+        // runtime, any thread in it may be one.
         let on_data_plane = tokio::runtime::Handle::try_current()
-            .is_ok_and(|current| current.id() == self.runtime.id());
+            .is_ok_and(|current| current.id() == self.runtime.id())
+            && (!self.settings.own_runtime
+                || std::thread::current().name() == Some(OWN_RUNTIME_THREADS));
         if !on_data_plane {
             listening.closed.wait(Duration::from_secs(2));
         }

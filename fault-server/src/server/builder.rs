@@ -16,9 +16,12 @@ use crate::{ControlError, DependencySpec};
 /// Why a fault server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// `start` was called outside a tokio runtime.
-    #[error("the fault server needs a tokio runtime: call start from inside one")]
+    /// `on_current_runtime` was asked for outside a tokio runtime.
+    #[error("on_current_runtime: the fault server was started outside a tokio runtime")]
     NoRuntime,
+    /// Its own runtime could not be built.
+    #[error("cannot start the fault server's runtime: {0}")]
+    Runtime(#[source] io::Error),
     /// A dependency was invalid or could not listen.
     #[error("dependency `{name}`: {source}")]
     Dependency {
@@ -64,6 +67,7 @@ impl FaultServerBuilder {
                 journal_capacity: DEFAULT_JOURNAL_CAPACITY,
                 max_connections: crate::dataplane::default_max_connections(),
                 idle_timeout: None,
+                own_runtime: true,
             },
             control: None,
             token: None,
@@ -209,34 +213,89 @@ impl FaultServerBuilder {
         self
     }
 
-    /// Binds every listener and starts serving on the current tokio runtime.
+    /// Serves on the tokio runtime `start` is called from, rather than on a
+    /// runtime of its own: for a program that is itself a server on a
+    /// runtime it tunes (the `fault-server` binary, the harness). Calls then
+    /// run only while that runtime does: a blocking client on a
+    /// current-thread runtime would wait for ever.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
-    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
-    /// assert!(server.url("crm")?.starts_with("http://127.0.0.1:"));
+    /// let server = FaultServer::builder().on_current_runtime().start()?;
+    /// # drop(server);
     /// // Outside a runtime there is nothing to serve on.
-    /// std::thread::spawn(|| assert!(matches!(FaultServer::builder().start(), Err(StartError::NoRuntime))))
-    ///     .join()
-    ///     .unwrap();
+    /// std::thread::spawn(|| assert!(matches!(
+    ///     FaultServer::builder().on_current_runtime().start(),
+    ///     Err(StartError::NoRuntime)
+    /// )))
+    /// .join()
+    /// .unwrap();
     /// # Ok(())
     /// # }
     /// ```
+    pub fn on_current_runtime(mut self) -> Self {
+        self.settings.own_runtime = false;
+        self
+    }
+
+    /// Binds every listener and starts serving: on a runtime of its own
+    /// (two worker threads named `fault-server`, as wiremock-rs does), so
+    /// that it answers whatever the caller does — from a plain `#[test]`,
+    /// a current-thread or multi-thread `#[tokio::test]`, with a blocking
+    /// client or an async one; or, with [`FaultServerBuilder::on_current_runtime`],
+    /// on the caller's. Dropping the server stops its runtime.
+    ///
+    /// ```
+    /// use fault_server::*;
+    ///
+    /// // A plain test, no runtime of its own, and a blocking client.
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let mut crm = std::net::TcpStream::connect(server.addr("crm")?)?;
+    /// std::io::Write::write_all(&mut crm, b"GET / HTTP/1.1\r\nhost: crm\r\nconnection: close\r\n\r\n")?;
+    /// let mut answer = String::new();
+    /// std::io::Read::read_to_string(&mut crm, &mut answer)?;
+    /// assert!(answer.starts_with("HTTP/1.1 200"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(self) -> Result<FaultServer, StartError> {
-        let runtime = Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         if let Some(addr) = self.control {
             if !control::is_loopback(addr.ip()) && self.token.is_none() {
                 return Err(StartError::TokenRequired(addr));
             }
         }
-        let registry = Arc::new(Registry::new(self.settings.clone(), runtime));
+        let (runtime, own) = if !self.settings.own_runtime {
+            (
+                Handle::try_current().map_err(|_| StartError::NoRuntime)?,
+                None,
+            )
+        } else {
+            let own = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(crate::registry::OWN_RUNTIME_THREADS)
+                .enable_all()
+                .build()
+                .map_err(StartError::Runtime)?;
+            (own.handle().clone(), Some(own))
+        };
+        // Listeners bind, and instants are read, on the server's runtime.
+        let handle = runtime.clone();
+        let _entered = handle.enter();
+        let registry = Arc::new(Registry::new(self.settings.clone(), runtime.clone()));
         let started = self.start_parts(&registry);
         match started {
-            Ok(control) => Ok(FaultServer { registry, control }),
+            Ok(control) => Ok(FaultServer {
+                registry,
+                control,
+                runtime,
+                own,
+            }),
             Err(e) => {
                 registry.shutdown();
+                if let Some(own) = own {
+                    own.shutdown_background();
+                }
                 Err(e)
             }
         }

@@ -59,6 +59,12 @@ use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubRespons
 pub struct FaultServer {
     registry: Arc<Registry>,
     control: Option<ControlHandle>,
+    /// The runtime it serves on, entered by every method, so that instants
+    /// (leases, journal windows) are read on its clock whatever runtime,
+    /// paused or not, the caller is on.
+    runtime: tokio::runtime::Handle,
+    /// Its own runtime, unless it serves on the caller's.
+    own: Option<tokio::runtime::Runtime>,
 }
 
 impl FaultServer {
@@ -84,6 +90,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn addr(&self, dependency: &str) -> Result<SocketAddr, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.addr(dependency)
     }
 
@@ -99,6 +106,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn url(&self, dependency: &str) -> Result<String, ControlError> {
+        let _on = self.runtime.enter();
         Ok(format!("http://{}", self.addr(dependency)?))
     }
 
@@ -114,6 +122,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn addrs(&self) -> BTreeMap<String, SocketAddr> {
+        let _on = self.runtime.enter();
         self.registry.addrs()
     }
 
@@ -129,6 +138,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn control_addr(&self) -> Option<SocketAddr> {
+        let _on = self.runtime.enter();
         self.control.as_ref().map(ControlHandle::addr)
     }
 
@@ -145,6 +155,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn clock(&self) -> Clock {
+        let _on = self.runtime.enter();
         self.registry.clock()
     }
 
@@ -171,6 +182,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn add_dependency(&self, spec: &DependencySpec) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.add(spec)
     }
 
@@ -185,6 +197,7 @@ impl FaultServer {
         spec: &DependencySpec,
         lease: Duration,
     ) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.add_leased(spec, lease)
     }
 
@@ -197,6 +210,7 @@ impl FaultServer {
         dependency: &str,
         lease: Duration,
     ) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.renew_dependency(dependency, lease)
     }
 
@@ -213,6 +227,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn remove_dependency(&self, dependency: &str) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.remove(dependency)
     }
 
@@ -229,6 +244,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn dependency(&self, dependency: &str) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.view(dependency)
     }
 
@@ -244,6 +260,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn dependencies(&self) -> Vec<DependencyView> {
+        let _on = self.runtime.enter();
         self.registry.views()
     }
 
@@ -264,6 +281,7 @@ impl FaultServer {
         dependency: &str,
         response: StubResponse,
     ) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.set_response(dependency, response).map(drop)
     }
 
@@ -282,6 +300,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn add_fault(&self, dependency: &str, fault: impl Into<Fault>) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.add_fault(dependency, fault.into()).map(drop)
     }
 
@@ -307,6 +326,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn remove_fault(&self, dependency: &str, fault: &str) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.remove_fault(dependency, fault)
     }
 
@@ -330,6 +350,7 @@ impl FaultServer {
         faults: Vec<Fault>,
         lease: Option<Duration>,
     ) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry
             .set_faults(dependency, faults, lease)
             .map(drop)
@@ -353,6 +374,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn renew_lease(&self, dependency: &str, lease: Duration) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.renew_lease(dependency, lease).map(drop)
     }
 
@@ -370,6 +392,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn clear_faults(&self, dependency: &str) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.clear_faults(dependency)
     }
 
@@ -387,6 +410,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn mark(&self, name: &str) -> Result<Mark, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.mark(name)
     }
 
@@ -417,6 +441,7 @@ impl FaultServer {
         faults: BTreeMap<String, Vec<Fault>>,
         lease: Option<Duration>,
     ) -> Result<Mark, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.switch(name, faults, lease)
     }
 
@@ -442,12 +467,14 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn start_tape(&self, dependency: &str) -> Result<(), ControlError> {
+        let _on = self.runtime.enter();
         self.registry.start_tape(dependency)
     }
 
     /// The records of the dependency's calls that ended since the last take,
     /// in the order they ended; see [`FaultServer::start_tape`].
     pub fn take_tape(&self, dependency: &str) -> Result<Vec<CallRecord>, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.take_tape(dependency)
     }
 
@@ -468,6 +495,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn journal(&self, dependency: &str) -> Result<Vec<CallRecord>, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.journal(dependency, 0, usize::MAX)
     }
 
@@ -490,6 +518,7 @@ impl FaultServer {
         since: u64,
         limit: usize,
     ) -> Result<Vec<CallRecord>, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.journal(dependency, since, limit)
     }
 
@@ -505,6 +534,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn alerts(&self, dependency: &str) -> Result<Vec<AlertRecord>, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.alerts(dependency)
     }
 
@@ -521,6 +551,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn stats(&self, dependency: &str) -> Result<JournalStats, ControlError> {
+        let _on = self.runtime.enter();
         self.registry.stats(dependency)
     }
 
@@ -541,6 +572,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn reset(&self) {
+        let _on = self.runtime.enter();
         // A dependency disabled and whose address was taken stays disabled;
         // `set_enabled` says why.
         let _ = self.registry.reset();
@@ -568,6 +600,9 @@ impl FaultServer {
         if let Some(control) = self.control.take() {
             control.stop_and_join();
         }
+        if let Some(own) = self.own.take() {
+            own.shutdown_background();
+        }
     }
 }
 
@@ -576,6 +611,10 @@ impl Drop for FaultServer {
         self.registry.shutdown();
         if let Some(control) = &self.control {
             control.stop();
+        }
+        // Without waiting: a server dropped inside an async test must not block it.
+        if let Some(own) = self.own.take() {
+            own.shutdown_background();
         }
     }
 }

@@ -30,6 +30,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn populate_toxiproxy(&self, config: &[u8]) -> Result<Vec<DependencyView>, ControlError> {
+        let _on = self.runtime.enter();
         let proxies = toxiproxy::populate_from(self.registry(), true, config)
             .map_err(|(problem, _)| ControlError::invalid("proxies", problem.message))?;
         proxies
@@ -51,6 +52,7 @@ impl FaultServer {
         dependency: &str,
         enabled: bool,
     ) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
         self.registry().set_enabled(dependency, enabled)
     }
 }

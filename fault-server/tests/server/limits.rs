@@ -154,8 +154,11 @@ fn a_flood_of_idle_control_connections_does_not_lock_a_client_out() {
     let started = Instant::now();
     let health = request(&control, "GET", "/healthz", "");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Locked out, the client would wait for a descriptor until the flood
+    // ends; answered, it takes milliseconds, or about a second on a busy
+    // 2-core machine running the other tests (CI saw 1.02 s).
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );

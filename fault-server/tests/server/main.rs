@@ -16,6 +16,7 @@ mod matching;
 mod proxy;
 mod real_deps;
 mod refused;
+mod runtimes;
 mod services;
 mod tcp;
 mod toxiproxy;

@@ -122,6 +122,7 @@ fn server() -> Result<FaultServer, String> {
         .with_response(StubResponse::ok("ok"))
         .as_alert_sink();
     FaultServer::builder()
+        .on_current_runtime()
         .dependency(plain)
         .dependency(rough)
         .dependency(sink)

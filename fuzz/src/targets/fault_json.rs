@@ -47,6 +47,7 @@ pub fn run(args: &FaultJsonArgs) -> Result<Figures, Failure> {
         .map_err(|e| super::setup_failed(TARGET, e))?;
     let _entered = runtime.enter();
     let server = FaultServer::builder()
+        .on_current_runtime()
         .dependency(DependencySpec::stub("crm"))
         .dependency(db())
         .control(SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -89,7 +89,8 @@ pub(super) async fn dependencies(
         reuse,
     }) = &plan.fault_server
     else {
-        let mut builder = FaultServer::builder().seed(seed);
+        // On the run's runtime: the data plane shares its workers, as measured.
+        let mut builder = FaultServer::builder().on_current_runtime().seed(seed);
         for dependency in specs {
             builder = builder.dependency(dependency.clone());
         }

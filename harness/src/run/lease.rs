@@ -35,7 +35,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn renewal_keeps_leased_faults_in_force_and_they_lapse_once_it_stops() {
+        // On the test's paused runtime, whose clock the leases then read.
         let server = FaultServer::builder()
+            .on_current_runtime()
             .dependency(DependencySpec::stub("dep"))
             .start()
             .unwrap();
