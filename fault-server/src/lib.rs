@@ -77,4 +77,4 @@ pub use located::{toml_message, LocatedError};
 pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;
-pub use server::{FaultServer, FaultServerBuilder, StartError};
+pub use server::{FaultServer, FaultServerBuilder, StartError, Times, Unmet};

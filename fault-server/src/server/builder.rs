@@ -290,6 +290,7 @@ impl FaultServerBuilder {
                 control,
                 runtime,
                 own,
+                expected: std::sync::Mutex::default(),
             }),
             Err(e) => {
                 registry.shutdown();

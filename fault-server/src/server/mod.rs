@@ -2,6 +2,7 @@
 
 mod builder;
 mod toxiproxy;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::{FaultServerBuilder, StartError};
+pub use verify::{Times, Unmet};
 
 use crate::control::ControlHandle;
 use crate::journal::{CallRecord, JournalStats};
@@ -65,6 +67,8 @@ pub struct FaultServer {
     runtime: tokio::runtime::Handle,
     /// Its own runtime, unless it serves on the caller's.
     own: Option<tokio::runtime::Runtime>,
+    /// Calls expected at dependencies, checked when dropped.
+    expected: std::sync::Mutex<Vec<verify::Expected>>,
 }
 
 impl FaultServer {
@@ -596,6 +600,7 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn shutdown(mut self) {
+        self.check_expectations();
         self.registry.shutdown();
         if let Some(control) = self.control.take() {
             control.stop_and_join();
@@ -606,8 +611,23 @@ impl FaultServer {
     }
 }
 
+impl FaultServer {
+    /// Panics naming every expectation ([`FaultServer::expect_calls`]) that
+    /// did not hold, unless the thread is panicking already.
+    fn check_expectations(&self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let _on = self.runtime.enter();
+        if let Err(unmet) = self.verify() {
+            panic!("fault server: {unmet}");
+        }
+    }
+}
+
 impl Drop for FaultServer {
     fn drop(&mut self) {
+        self.check_expectations();
         self.registry.shutdown();
         if let Some(control) = &self.control {
             control.stop();

@@ -20,3 +20,4 @@ mod runtimes;
 mod services;
 mod tcp;
 mod toxiproxy;
+mod verify;

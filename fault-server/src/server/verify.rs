@@ -1,0 +1,277 @@
+//! Waiting for calls to settle, and expectations on how many calls a
+//! dependency gets, verified when the server is dropped (as wiremock-rs's
+//! `expect` is) or at once with [`FaultServer::verify`].
+
+use std::fmt;
+use std::ops::{Range, RangeFrom, RangeInclusive, RangeTo, RangeToInclusive};
+use std::time::{Duration, Instant};
+
+use super::FaultServer;
+use crate::journal::CallRecord;
+use crate::ControlError;
+
+/// How many calls are expected: exactly `n` (`3`), or a range (`1..`, `2..=4`, `..3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Times {
+    low: u64,
+    high: Option<u64>,
+}
+
+impl Times {
+    fn contains(&self, n: u64) -> bool {
+        n >= self.low && self.high.is_none_or(|high| n <= high)
+    }
+}
+
+impl fmt::Display for Times {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.high {
+            Some(high) if high == self.low => write!(f, "exactly {high}"),
+            Some(high) if self.low == 0 => write!(f, "at most {high}"),
+            Some(high) => write!(f, "{} to {high}", self.low),
+            None => write!(f, "at least {}", self.low),
+        }
+    }
+}
+
+impl From<u64> for Times {
+    fn from(n: u64) -> Self {
+        Times {
+            low: n,
+            high: Some(n),
+        }
+    }
+}
+
+impl From<RangeInclusive<u64>> for Times {
+    fn from(range: RangeInclusive<u64>) -> Self {
+        Times {
+            low: *range.start(),
+            high: Some(*range.end()),
+        }
+    }
+}
+
+impl From<Range<u64>> for Times {
+    fn from(range: Range<u64>) -> Self {
+        Times {
+            low: range.start,
+            high: Some(range.end.saturating_sub(1)),
+        }
+    }
+}
+
+impl From<RangeFrom<u64>> for Times {
+    fn from(range: RangeFrom<u64>) -> Self {
+        Times {
+            low: range.start,
+            high: None,
+        }
+    }
+}
+
+impl From<RangeTo<u64>> for Times {
+    fn from(range: RangeTo<u64>) -> Self {
+        Times {
+            low: 0,
+            high: Some(range.end.saturating_sub(1)),
+        }
+    }
+}
+
+impl From<RangeToInclusive<u64>> for Times {
+    fn from(range: RangeToInclusive<u64>) -> Self {
+        Times {
+            low: 0,
+            high: Some(range.end),
+        }
+    }
+}
+
+/// Calls a dependency is expected to get.
+#[derive(Debug, Clone)]
+pub(super) struct Expected {
+    dependency: String,
+    times: Times,
+}
+
+/// Expectations that did not hold: what was expected and what was seen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct Unmet(pub Vec<String>);
+
+impl FaultServer {
+    /// Waits (asynchronously) until `dependency` has no call in flight, every
+    /// call it received ended and journaled: a client that gave up is
+    /// journaled a moment later, when the server sees its connection go.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownDependency`]; [`ControlError::Invalid`] when
+    /// calls are still in flight after `timeout` (a hang, say).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use fault_server::*;
+    /// # use std::time::Duration;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// // ... the system under test calls the crm and gives up ...
+    /// server.wait_until_idle("crm", Duration::from_secs(5)).await?;
+    /// assert!(server.journal("crm")?.iter().all(|call| call.departure_ns.is_some()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_until_idle(
+        &self,
+        dependency: &str,
+        timeout: Duration,
+    ) -> Result<(), ControlError> {
+        let deadline = Instant::now() + timeout;
+        while !self.idle(dependency, deadline)? {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    /// As [`FaultServer::wait_until_idle`], blocking the calling thread (for
+    /// a plain `#[test]`).
+    ///
+    /// # Errors
+    /// As [`FaultServer::wait_until_idle`].
+    pub fn wait_until_idle_blocking(
+        &self,
+        dependency: &str,
+        timeout: Duration,
+    ) -> Result<(), ControlError> {
+        let deadline = Instant::now() + timeout;
+        while !self.idle(dependency, deadline)? {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// Whether `dependency` is idle; an error once `deadline` passed and it is not.
+    fn idle(&self, dependency: &str, deadline: Instant) -> Result<bool, ControlError> {
+        let in_flight = self.stats(dependency)?.in_flight;
+        if in_flight == 0 {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Err(ControlError::invalid(
+                dependency,
+                format!("{in_flight} calls still in flight when the wait ran out"),
+            ));
+        }
+        Ok(false)
+    }
+
+    /// Expects `dependency` to get `times` calls (a number, or a range:
+    /// `1..`, `2..=4`) over the server's life: checked when the server is
+    /// dropped (a panic naming what was expected and listing what was seen,
+    /// unless the test is panicking already) or by [`FaultServer::verify`].
+    ///
+    /// ```should_panic
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("payments")).start().unwrap();
+    /// server.expect_calls("payments", 1..);
+    /// // ... the system under test never called payments ...
+    /// drop(server); // panics: expected at least 1 call at `payments`, saw 0
+    /// ```
+    pub fn expect_calls(&self, dependency: &str, times: impl Into<Times>) {
+        self.expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Expected {
+                dependency: dependency.to_owned(),
+                times: times.into(),
+            });
+    }
+
+    /// Checks every expectation now, and forgets them (the drop checks none
+    /// twice). Calls still in flight count: they have arrived.
+    ///
+    /// # Errors
+    /// [`Unmet`], one line per expectation that did not hold, with the calls seen.
+    ///
+    /// ```
+    /// # use fault_server::*;
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start().unwrap();
+    /// server.expect_calls("crm", 2);
+    /// let unmet = server.verify().unwrap_err();
+    /// assert_eq!(unmet.to_string(), "expected exactly 2 calls at `crm`, saw 0");
+    /// assert!(server.verify().is_ok(), "checked once");
+    /// ```
+    pub fn verify(&self) -> Result<(), Unmet> {
+        let expected =
+            std::mem::take(&mut *self.expected.lock().unwrap_or_else(|e| e.into_inner()));
+        let unmet: Vec<String> = expected.iter().filter_map(|e| self.unmet(e)).collect();
+        if unmet.is_empty() {
+            Ok(())
+        } else {
+            Err(Unmet(unmet))
+        }
+    }
+
+    fn unmet(&self, expected: &Expected) -> Option<String> {
+        let name = &expected.dependency;
+        let (calls, seen) = match (self.stats(name), self.journal(name)) {
+            (Ok(stats), Ok(records)) => (stats.total.calls, records),
+            (Err(error), _) | (_, Err(error)) => {
+                return Some(format!(
+                    "expected {} calls at `{name}`: {error}",
+                    expected.times
+                ))
+            }
+        };
+        if expected.times.contains(calls) {
+            return None;
+        }
+        let mut line = format!("expected {} calls at `{name}`, saw {calls}", expected.times);
+        for record in seen.iter().take(10) {
+            line.push_str(&format!("\n  {}", describe(record)));
+        }
+        if seen.len() > 10 {
+            line.push_str(&format!("\n  ... and {} more", seen.len() - 10));
+        }
+        Some(line)
+    }
+}
+
+/// A call as the report of an unmet expectation lists it.
+fn describe(record: &CallRecord) -> String {
+    let ended = match record.status {
+        Some(status) => format!("answered {status}"),
+        None => record.outcome.as_str().replace('_', " "),
+    };
+    let faults: Vec<&str> = record.faults.iter().map(|k| k.as_str()).collect();
+    let faults = if faults.is_empty() {
+        String::new()
+    } else {
+        format!(", faults: {}", faults.join(", "))
+    };
+    format!(
+        "#{} {} {}: {ended}{faults}",
+        record.seq, record.method, record.path
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Times;
+
+    #[test]
+    fn times_read_as_said() {
+        let cases: [(Times, &str, &[u64], &[u64]); 5] = [
+            (3.into(), "exactly 3", &[3], &[2, 4]),
+            ((1..).into(), "at least 1", &[1, 100], &[0]),
+            ((2..=4).into(), "2 to 4", &[2, 4], &[1, 5]),
+            ((..3).into(), "at most 2", &[0, 2], &[3]),
+            ((1..3).into(), "1 to 2", &[1, 2], &[0, 3]),
+        ];
+        for (times, said, inside, outside) in cases {
+            assert_eq!(times.to_string(), said);
+            assert!(inside.iter().all(|n| times.contains(*n)), "{said}");
+            assert!(!outside.iter().any(|n| times.contains(*n)), "{said}");
+        }
+    }
+}
