@@ -33,8 +33,9 @@ pub struct HangFault {
         skip_serializing_if = "Option::is_none"
     )]
     pub after: Option<Duration>,
-    /// What to do once `after` has passed.
-    #[serde(default)]
+    /// What to do once `after` has passed (not written when it is the
+    /// default, so a hang for ever reads `{"hang": {}}`).
+    #[serde(default, skip_serializing_if = "HangEnd::is_respond")]
     pub then: HangEnd,
 }
 
@@ -64,5 +65,11 @@ impl Kind for HangFault {
     fn decide<R: Rng + ?Sized>(&self, call: &mut Call<'_, R>) -> bool {
         call.decision.terminal = Some(Ending::Hang(*self));
         true
+    }
+}
+
+impl HangEnd {
+    fn is_respond(&self) -> bool {
+        *self == HangEnd::Respond
     }
 }

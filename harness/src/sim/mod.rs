@@ -52,15 +52,42 @@
 //! tally.assert_exercised("max_in_flight", 0.1);
 //! ```
 //!
-//! `PROPTEST_CASES` sets the number of cases as usual, and failures persist
-//! (in `proptest-regressions/` beside the test file) when the test runs
-//! through `proptest!` in a `#[test]` function: proptest keeps the seed that
-//! replays the failure first next time, and a [`Scenario`] prints as its
-//! JSON, so the "minimal failing input" in the test's output (and the comment
-//! beside the seed) is the shrunk scenario, ready for [`Scenario::from_json`]
-//! and a test of its own. Each case builds its stack
-//! and runtime afresh; anything your stack keeps in a `static` or a
-//! `thread_rng` makes [`Simulation::replay`] fail, on purpose.
+//! ## In your crate's tests
+//!
+//! ```toml
+//! [dev-dependencies]
+//! harness = { path = "../faultline/harness" }  # until the crates are published
+//! proptest = "1"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! tower = { version = "0.5", features = ["limit", "timeout"] }
+//! ```
+//!
+//! `PROPTEST_CASES` sets the number of cases as usual. In `tests/`,
+//! proptest's default place for failures looks for `lib.rs` or `main.rs`,
+//! prints "failed to find lib.rs or main.rs" on every failing run and saves
+//! nothing where you would look (proptest's issue #233); give it the file
+//! beside your test instead:
+//!
+//! ```ignore
+//! use proptest::test_runner::FileFailurePersistence;
+//!
+//! proptest! {
+//!     #![proptest_config(ProptestConfig {
+//!         // Failures are kept in tests/<this file>.regressions, tried first next time.
+//!         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+//!         ..ProptestConfig::with_cases(64)
+//!     })]
+//!     #[test]
+//!     fn the_bulkhead_holds(scenario in scenarios()) { /* ... */ }
+//! }
+//! ```
+//!
+//! (`cargo run -p harness --example property_test` shows it whole.) A
+//! [`Scenario`] prints as its JSON, so the "minimal failing input" in the
+//! test's output (and the comment beside the kept seed) is the shrunk
+//! scenario, ready for [`Scenario::from_json`] and a test of its own. Each
+//! case builds its stack and runtime afresh; anything your stack keeps in a
+//! `static` or a `thread_rng` makes [`Simulation::replay`] fail, on purpose.
 //!
 //! Stacks built on a hyper or hyper-util client reach the dependency through
 //! its connector instead: `Client::builder(TokioExecutor::new()).build(dependency.connector())`.
