@@ -24,7 +24,7 @@ pub struct ServeArgs {
     /// as `toxiproxy-server -config` does.
     #[arg(long, value_name = "FILE")]
     pub toxiproxy_config: Option<PathBuf>,
-    /// Control API address [default: the file's [control] listen, else 127.0.0.1:8474].
+    /// Control API address [default: the file's control.listen, else 127.0.0.1:8474].
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
     /// Seed for every random decision [default: the file's seed, else random; printed at start].

@@ -37,10 +37,10 @@ enum Command {
         /// Suite files, or folders of them.
         #[arg(required = true)]
         suites: Vec<PathBuf>,
-        /// The system under test, overriding each suite's [target].
+        /// The system under test, overriding each suite's own target.
         #[arg(long, value_name = "URL", conflicts_with = "demo")]
         target_url: Option<String>,
-        /// Run against the built-in demo shop in this profile, overriding each suite's [target].
+        /// Run against the built-in demo shop in this profile, overriding each suite's own target.
         #[arg(long, value_parser = parse_profile)]
         demo: Option<Profile>,
         /// Seed for every random fault decision.
@@ -65,10 +65,10 @@ enum Command {
         /// rates, with which faults (a dry run).
         #[arg(long)]
         plan: bool,
-        /// With --plan: the system under test, overriding each suite's [target].
+        /// With --plan: the system under test, overriding each suite's own target.
         #[arg(long, value_name = "URL", conflicts_with = "demo", requires = "plan")]
         target_url: Option<String>,
-        /// With --plan: the built-in demo shop in this profile, overriding each suite's [target].
+        /// With --plan: the built-in demo shop in this profile, overriding each suite's own target.
         #[arg(long, value_parser = parse_profile, requires = "plan")]
         demo: Option<Profile>,
     },

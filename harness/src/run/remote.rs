@@ -144,7 +144,7 @@ impl RemoteFaultServer {
     }
 
     /// Once `stop` is cancelled (the run is stopping: a signal, a cap), each
-    /// control call may take [`HURRIED_TIMEOUT`] (250 ms) at most, and once
+    /// control call may take 250 ms (`HURRIED_TIMEOUT`) at most, and once
     /// one went unanswered the rest fail at once: a run stopped while its
     /// fault server does not answer ends within about a second, with what
     /// it saw (the faults lapse by their lease anyway).
