@@ -40,8 +40,10 @@
 #![warn(missing_docs)]
 
 mod alerts;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
+#[cfg(feature = "config")]
 mod config;
 mod control;
 mod dataplane;
@@ -53,6 +55,7 @@ pub mod fault;
 pub mod fuzzing;
 mod in_process;
 pub mod journal;
+#[cfg(feature = "config")]
 pub mod located;
 mod proxy;
 mod registry;
@@ -61,6 +64,7 @@ mod server;
 
 pub use alerts::{AlertRecord, MAX_ALERTS};
 pub use clock::Clock;
+#[cfg(feature = "config")]
 pub use config::{ConfigError, ControlConfig, ServerConfig};
 pub use dataplane::{control_max_connections, default_max_connections, RESERVED_DESCRIPTORS};
 pub use dependency::DependencySpec;
@@ -73,6 +77,7 @@ pub use fault::{
 };
 pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
 pub use journal::{ByteCounts, CallInfo, CallOutcome, CallRecord, JournalStats};
+#[cfg(feature = "config")]
 pub use located::{toml_message, LocatedError};
 pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};

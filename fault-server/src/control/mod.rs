@@ -6,6 +6,7 @@
 //! ([`routes`]).
 
 mod admit;
+#[cfg(feature = "metrics")]
 mod metrics;
 mod problem;
 mod routes;

@@ -31,8 +31,10 @@ use hyper::Request;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "metrics")]
+use super::metrics;
 use super::problem::Problem;
-use super::{metrics, ControlContext};
+use super::ControlContext;
 use crate::registry::Registry;
 use crate::{DependencySpec, Fault, StubResponse};
 
@@ -146,6 +148,7 @@ fn respond(
                 "fault_server": env!("CARGO_PKG_VERSION"),
             }),
         ),
+        #[cfg(feature = "metrics")]
         (&Method::GET, ["metrics"]) => Ok(text(metrics::render(registry), metrics::CONTENT_TYPE)),
         // The journal's clock, so a harness elsewhere can move records onto its own.
         (&Method::GET, ["clock"]) => json(
@@ -414,6 +417,7 @@ fn bytes(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Reply
     response
 }
 
+#[cfg(feature = "metrics")]
 fn text(body: String, content_type: &'static str) -> Reply {
     bytes(StatusCode::OK, body.into_bytes(), content_type)
 }

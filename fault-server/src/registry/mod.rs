@@ -543,6 +543,7 @@ impl Registry {
     }
 
     /// Snapshot of every dependency's counters, for metrics.
+    #[cfg(feature = "metrics")]
     pub(crate) fn all_stats(&self) -> Vec<(String, JournalStats)> {
         self.read()
             .iter()
