@@ -68,8 +68,16 @@
 //! nothing where you would look (proptest's issue #233); give it the file
 //! beside your test instead:
 //!
-//! ```ignore
+//! ```
+//! use proptest::prelude::*;
 //! use proptest::test_runner::FileFailurePersistence;
+//! # use std::time::Duration;
+//! # use harness::sim::{strategy, Scenario};
+//! # fn scenarios() -> impl Strategy<Value = Scenario> {
+//! #     let faults = strategy::schedule(20, strategy::slow_or_hung(Duration::from_secs(8)));
+//! #     let workload = strategy::Workload::new(1..=20, Duration::from_millis(50));
+//! #     strategy::scenario(faults, &workload, Duration::from_secs(60))
+//! # }
 //!
 //! proptest! {
 //!     #![proptest_config(ProptestConfig {
@@ -78,7 +86,10 @@
 //!         ..ProptestConfig::with_cases(64)
 //!     })]
 //!     #[test]
-//!     fn the_bulkhead_holds(scenario in scenarios()) { /* ... */ }
+//!     fn the_bulkhead_holds(scenario in scenarios()) {
+//!         // sim.run(&scenario)?, then trace.holds(...) as above
+//! #       let _ = scenario;
+//!     }
 //! }
 //! ```
 //!
