@@ -70,21 +70,31 @@ pub struct SideBySide {
 }
 
 /// Runs every suite against the naive then the hardened shop, until `stop`
-/// or until a suite is stopped part-way or cannot run.
+/// or until a suite is stopped part-way or cannot run. A suite whose naive
+/// run was stopped part-way still runs against the hardened shop (so each
+/// row has both cells); one that could not run at all stops there.
 pub async fn run_both(suites: &[Suite], seed: u64, stop: &CancellationToken) -> SideBySide {
     let mut both = SideBySide::default();
-    'suites: for suite in suites {
-        for (profile, runs) in [
-            (Profile::Naive, &mut both.naive),
-            (Profile::Hardened, &mut both.hardened),
-        ] {
-            let target = TargetOverride::Demo(profile);
-            let one = run_suites(std::slice::from_ref(suite), target, seed, stop, None).await;
-            runs.suites.extend(one.suites);
-            if one.ended.is_some() {
-                runs.ended = one.ended;
-                break 'suites;
-            }
+    for suite in suites {
+        let one = std::slice::from_ref(suite);
+        let naive = run_suites(one, TargetOverride::Demo(Profile::Naive), seed, stop, None).await;
+        both.naive.suites.extend(naive.suites);
+        both.naive.ended = naive.ended;
+        if matches!(both.naive.ended, Some(Ended::Failed(_))) {
+            break;
+        }
+        let hardened = run_suites(
+            one,
+            TargetOverride::Demo(Profile::Hardened),
+            seed,
+            stop,
+            None,
+        )
+        .await;
+        both.hardened.suites.extend(hardened.suites);
+        both.hardened.ended = hardened.ended;
+        if both.naive.ended.is_some() || both.hardened.ended.is_some() {
+            break;
         }
     }
     both

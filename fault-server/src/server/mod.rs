@@ -600,7 +600,6 @@ impl FaultServer {
     /// # }
     /// ```
     pub fn shutdown(mut self) {
-        self.check_expectations();
         self.registry.shutdown();
         if let Some(control) = self.control.take() {
             control.stop_and_join();
@@ -612,22 +611,22 @@ impl FaultServer {
 }
 
 impl FaultServer {
-    /// Panics naming every expectation ([`FaultServer::expect_calls`]) that
-    /// did not hold, unless the thread is panicking already.
-    fn check_expectations(&self) {
+    /// What the expectations ([`FaultServer::expect_calls`]) that did not
+    /// hold say, unless the thread is panicking already.
+    fn unmet_expectations(&self) -> Option<Unmet> {
         if std::thread::panicking() {
-            return;
+            return None;
         }
         let _on = self.runtime.enter();
-        if let Err(unmet) = self.verify() {
-            panic!("fault server: {unmet}");
-        }
+        self.verify().err()
     }
 }
 
 impl Drop for FaultServer {
     fn drop(&mut self) {
-        self.check_expectations();
+        // Read before the server stops; reported after, so a failed
+        // expectation still leaves no listener or control thread behind.
+        let unmet = self.unmet_expectations();
         self.registry.shutdown();
         if let Some(control) = &self.control {
             control.stop();
@@ -635,6 +634,9 @@ impl Drop for FaultServer {
         // Without waiting: a server dropped inside an async test must not block it.
         if let Some(own) = self.own.take() {
             own.shutdown_background();
+        }
+        if let Some(unmet) = unmet {
+            panic!("fault server: {unmet}");
         }
     }
 }

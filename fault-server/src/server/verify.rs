@@ -43,8 +43,18 @@ impl From<u64> for Times {
     }
 }
 
+/// Refuses a range no count is in: an expectation nothing can meet is a
+/// mistake in the test.
+fn not_empty(empty: bool, range: &dyn fmt::Debug) {
+    assert!(
+        !empty,
+        "expect_calls: {range:?} is empty: no number of calls is in it"
+    );
+}
+
 impl From<RangeInclusive<u64>> for Times {
     fn from(range: RangeInclusive<u64>) -> Self {
+        not_empty(range.is_empty(), &range);
         Times {
             low: *range.start(),
             high: Some(*range.end()),
@@ -54,6 +64,7 @@ impl From<RangeInclusive<u64>> for Times {
 
 impl From<Range<u64>> for Times {
     fn from(range: Range<u64>) -> Self {
+        not_empty(range.is_empty(), &range);
         Times {
             low: range.start,
             high: Some(range.end.saturating_sub(1)),
@@ -72,6 +83,7 @@ impl From<RangeFrom<u64>> for Times {
 
 impl From<RangeTo<u64>> for Times {
     fn from(range: RangeTo<u64>) -> Self {
+        not_empty(range.end == 0, &range);
         Times {
             low: 0,
             high: Some(range.end.saturating_sub(1)),
@@ -126,11 +138,24 @@ impl FaultServer {
         dependency: &str,
         timeout: Duration,
     ) -> Result<(), ControlError> {
-        let deadline = Instant::now() + timeout;
-        while !self.idle(dependency, deadline)? {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Ok(())
+        // Polled on the server's runtime, so a caller on a paused clock
+        // waits in the server's time, not by racing its own clock ahead.
+        let registry = std::sync::Arc::clone(self.registry());
+        let dependency = dependency.to_owned();
+        let waited = self.runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let in_flight = registry.stats(&dependency)?.in_flight;
+                if in_flight == 0 {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(still_in_flight(&dependency, in_flight));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        waited.await.unwrap_or(Err(ControlError::ShuttingDown))
     }
 
     /// As [`FaultServer::wait_until_idle`], blocking the calling thread (for
@@ -157,16 +182,13 @@ impl FaultServer {
             return Ok(true);
         }
         if Instant::now() >= deadline {
-            return Err(ControlError::invalid(
-                dependency,
-                format!("{in_flight} calls still in flight when the wait ran out"),
-            ));
+            return Err(still_in_flight(dependency, in_flight));
         }
         Ok(false)
     }
 
     /// Expects `dependency` to get `times` calls (a number, or a range:
-    /// `1..`, `2..=4`) over the server's life: checked when the server is
+    /// `1..`, `2..=4`; an empty range panics) over the server's life: checked when the server is
     /// dropped (a panic naming what was expected and listing what was seen,
     /// unless the test is panicking already) or by [`FaultServer::verify`].
     ///
@@ -237,6 +259,13 @@ impl FaultServer {
     }
 }
 
+fn still_in_flight(dependency: &str, in_flight: u64) -> ControlError {
+    ControlError::invalid(
+        dependency,
+        format!("{in_flight} calls still in flight when the wait ran out"),
+    )
+}
+
 /// A call as the report of an unmet expectation lists it.
 fn describe(record: &CallRecord) -> String {
     let ended = match record.status {
@@ -272,6 +301,18 @@ mod tests {
             assert_eq!(times.to_string(), said);
             assert!(inside.iter().all(|n| times.contains(*n)), "{said}");
             assert!(!outside.iter().any(|n| times.contains(*n)), "{said}");
+        }
+    }
+
+    #[test]
+    fn an_empty_range_is_refused_rather_than_met_by_nothing() {
+        for empty in [
+            std::panic::catch_unwind(|| Times::from(..0)),
+            std::panic::catch_unwind(|| Times::from(3..3)),
+            #[allow(clippy::reversed_empty_ranges)]
+            std::panic::catch_unwind(|| Times::from(4..=2)),
+        ] {
+            assert!(empty.is_err());
         }
     }
 }

@@ -79,6 +79,32 @@ async fn a_wait_until_idle_runs_out_while_a_call_is_held() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_a_paused_test_clock_is_in_the_server_s_time_and_leaves_the_test_s_clock_alone() {
+    let server = payments();
+    let held = Fault::hang().after(
+        Duration::from_millis(100),
+        fault_server::fault::HangEnd::Respond,
+    );
+    server.add_fault("payments", held).unwrap();
+    let addr = server.addr("payments").unwrap();
+    let client = std::thread::spawn(move || call(addr));
+    while server.stats("payments").unwrap().total.calls == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let before = tokio::time::Instant::now();
+    server
+        .wait_until_idle("payments", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(client.join().unwrap().starts_with("HTTP/1.1 200"));
+    let moved = before.elapsed();
+    assert!(
+        moved < Duration::from_secs(1),
+        "the test's clock raced ahead by {moved:?}"
+    );
+}
+
 #[test]
 fn an_unmet_expectation_fails_the_test_when_the_server_is_dropped_and_says_what_was_seen() {
     let server = payments();
@@ -86,9 +112,16 @@ fn an_unmet_expectation_fails_the_test_when_the_server_is_dropped_and_says_what_
     server
         .add_fault("payments", Fault::error(503).first(1))
         .unwrap();
-    let answer = call(server.addr("payments").unwrap());
+    let addr = server.addr("payments").unwrap();
+    let answer = call(addr);
     assert!(answer.starts_with("HTTP/1.1 503"));
     let dropped = catch_unwind(AssertUnwindSafe(|| drop(server)));
+    // The panic comes after the server stopped: nothing is left listening.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let panic = dropped.expect_err("an unmet expectation panics on drop");
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert_eq!(

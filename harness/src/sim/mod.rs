@@ -79,18 +79,16 @@
 //! #     strategy::scenario(faults, &workload, Duration::from_secs(60))
 //! # }
 //!
-//! proptest! {
-//!     #![proptest_config(ProptestConfig {
-//!         // Failures are kept in tests/<this file>.regressions, tried first next time.
-//!         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
-//!         ..ProptestConfig::with_cases(64)
-//!     })]
-//!     #[test]
-//!     fn the_bulkhead_holds(scenario in scenarios()) {
-//!         // sim.run(&scenario)?, then trace.holds(...) as above
-//! #       let _ = scenario;
-//!     }
-//! }
+//! // In a #[test] function of tests/bulkhead.rs:
+//! let config = ProptestConfig {
+//!     // Failures are kept in tests/bulkhead.regressions, tried first next time.
+//!     failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+//!     ..ProptestConfig::with_cases(64)
+//! };
+//! proptest!(config, |(scenario in scenarios())| {
+//!     // sim.run(&scenario)?, then trace.holds(...) as above
+//! #   let _ = scenario;
+//! });
 //! ```
 //!
 //! (`cargo run -p harness --example property_test` shows it whole.) A
