@@ -143,6 +143,15 @@ impl CorrelationId {
         CorrelationId { high: run, low }
     }
 
+    /// The run and the request's number in it, as given to [`CorrelationId::new`].
+    ///
+    /// ```
+    /// assert_eq!(harness::CorrelationId::new(7, 3).parts(), (7, 3));
+    /// ```
+    pub fn parts(self) -> (u64, u64) {
+        (self.high, self.low.get() >> 1)
+    }
+
     /// Its 32 hex digits.
     pub fn hex(self) -> [u8; 32] {
         let mut out = [0; 32];

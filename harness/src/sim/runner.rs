@@ -18,7 +18,7 @@ use crate::{CorrelationId, EdgeOutcome, EdgeRecord, Observations, Phase};
 
 /// The run number in every simulated request's correlation id: fixed, so the
 /// ids of two runs of one scenario match.
-const SIM_RUN: u64 = 0x5157;
+pub(super) const SIM_RUN: u64 = 0x5157;
 
 /// Real time a case may take by default before it counts as hung.
 const DEFAULT_WALL_LIMIT: Duration = Duration::from_secs(10);

@@ -64,8 +64,18 @@ impl Trace {
     /// evidence); a pass or an inconclusive verdict (nothing to judge in this
     /// case) comes back for a [`Tally`] to count.
     pub fn holds(&self, property: &dyn Property) -> Result<Verdict, TestCaseError> {
-        let verdict = self.check(property);
+        let mut verdict = self.check(property);
         if verdict.outcome == Outcome::Fail {
+            // The scenario's requests are a list: name the witness by its place in it.
+            if let Some(witness) = verdict.evidence.witness.as_mut() {
+                if let Ok(id) = witness.parse::<crate::CorrelationId>() {
+                    let (run, index) = id.parts();
+                    if run == super::runner::SIM_RUN {
+                        *witness =
+                            format!("edge request {index} (requests[{index}] in the scenario)");
+                    }
+                }
+            }
             return Err(TestCaseError::fail(format!(
                 "{} failed\n{}",
                 verdict.property,

@@ -226,6 +226,10 @@ fn a_stack_without_a_limit_fails_max_in_flight_and_shrinks_to_a_handful_of_calls
         why.message().contains("max_in_flight(dependency) <= 4"),
         "{why}"
     );
+    assert!(
+        why.message().contains("witness: edge request "),
+        "the worst request named by its place in the scenario: {why}"
+    );
     assert_eq!(shrunk.calls.len(), 4, "a handful of calls: {shrunk:?}");
     let one_ms = strategy::latency(ms(1));
     assert!(
