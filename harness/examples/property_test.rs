@@ -11,7 +11,6 @@ use std::time::Duration;
 use harness::properties::MaxInFlight;
 use harness::sim::{scope, strategy, Simulation, Tally, DEPENDENCY};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use tower::ServiceBuilder;
 
 fn main() {
@@ -25,11 +24,9 @@ fn main() {
     let workload = strategy::Workload::new(1..=30, Duration::from_millis(100));
     let scenarios = strategy::scenario(faults, &workload, Duration::from_secs(60));
     let tally = Tally::new();
-    // Failures are kept beside this file (`property_test.regressions`) and tried first next time.
-    let config = ProptestConfig {
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
-        ..ProptestConfig::default()
-    };
+    // Failures are kept beside this file (`property_test.regressions`) and
+    // tried first next time; shrinking goes far enough to reach the minimum.
+    let config = harness::sim::config(256);
     proptest!(config, |(scenario in scenarios)| {
         let trace = sim.replay(&scenario)?;
         tally.record(&trace.holds(&MaxInFlight::new(DEPENDENCY, 4, scope()))?);

@@ -83,8 +83,11 @@
 //! let config = ProptestConfig {
 //!     // Failures are kept in tests/bulkhead.regressions, tried first next time.
 //!     failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+//!     // Shrink far enough to reach one request and the faults that break it.
+//!     max_shrink_iters: 20_000,
 //!     ..ProptestConfig::with_cases(64)
 //! };
+//! // (or, the same: harness::sim::config(64))
 //! proptest!(config, |(scenario in scenarios())| {
 //!     // sim.run(&scenario)?, then trace.holds(...) as above
 //! #   let _ = scenario;
@@ -118,6 +121,32 @@ pub const PHASE: &str = "scenario";
 pub const DEPENDENCY: &str = "dependency";
 /// The endpoint name of every edge request.
 pub const ENDPOINT: &str = "edge";
+
+/// Shrink steps [`config`] allows: enough for the common cases to reach
+/// the minimal scenario (one request, the faults that break it), where
+/// proptest's automatic budget of four steps a case stops early.
+pub const SHRINK_STEPS: u32 = 20_000;
+
+/// A proptest configuration for simulated cases: `cases` cases (or
+/// `PROPTEST_CASES`), failures kept beside the test's source file
+/// (`tests/<file>.regressions`, which works in `tests/`, unlike proptest's
+/// default there: its issue #233) and tried first next time, and a shrink
+/// budget of [`SHRINK_STEPS`].
+///
+/// ```
+/// let config = harness::sim::config(64);
+/// assert_eq!(config.max_shrink_iters, harness::sim::SHRINK_STEPS);
+/// assert!(config.failure_persistence.is_some());
+/// ```
+pub fn config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        max_shrink_iters: SHRINK_STEPS,
+        ..proptest::test_runner::Config::with_cases(cases)
+    }
+}
 
 /// The whole case, judged from a single sample on: a generated case may be small.
 pub fn scope() -> Scope {
