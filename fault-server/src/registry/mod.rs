@@ -464,6 +464,11 @@ impl Registry {
         Ok(self.running(name)?.dependency.alerts())
     }
 
+    /// Calls in flight at `name` now: one counter, no statistics built.
+    pub(crate) fn in_flight(&self, name: &str) -> Result<u64, ControlError> {
+        Ok(self.running(name)?.dependency.state().journal.in_flight())
+    }
+
     pub(crate) fn stats(&self, name: &str) -> Result<JournalStats, ControlError> {
         Ok(self.running(name)?.dependency.state().journal.stats())
     }

@@ -542,6 +542,12 @@ impl FaultServer {
         self.registry.alerts(dependency)
     }
 
+    /// Calls in flight at a dependency now (the one counter of
+    /// [`FaultServer::stats`], without building the rest).
+    pub fn in_flight(&self, dependency: &str) -> Result<u64, ControlError> {
+        self.registry.in_flight(dependency)
+    }
+
     /// A dependency's exact counters, overall and per window.
     ///
     /// ```

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::FaultServer;
 use crate::journal::CallRecord;
+use crate::registry::Registry;
 use crate::ControlError;
 
 /// How many calls are expected: exactly `n` (`3`), or a range (`1..`, `2..=4`, `..3`).
@@ -144,16 +145,14 @@ impl FaultServer {
         let dependency = dependency.to_owned();
         let waited = self.runtime.spawn(async move {
             let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let in_flight = registry.stats(&dependency)?.in_flight;
-                if in_flight == 0 {
-                    return Ok(());
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(still_in_flight(&dependency, in_flight));
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            while !idle(
+                &registry,
+                &dependency,
+                tokio::time::Instant::now() >= deadline,
+            )? {
+                tokio::time::sleep(POLL).await;
             }
+            Ok(())
         });
         waited.await.unwrap_or(Err(ControlError::ShuttingDown))
     }
@@ -169,22 +168,10 @@ impl FaultServer {
         timeout: Duration,
     ) -> Result<(), ControlError> {
         let deadline = Instant::now() + timeout;
-        while !self.idle(dependency, deadline)? {
-            std::thread::sleep(Duration::from_millis(2));
+        while !idle(self.registry(), dependency, Instant::now() >= deadline)? {
+            std::thread::sleep(POLL);
         }
         Ok(())
-    }
-
-    /// Whether `dependency` is idle; an error once `deadline` passed and it is not.
-    fn idle(&self, dependency: &str, deadline: Instant) -> Result<bool, ControlError> {
-        let in_flight = self.stats(dependency)?.in_flight;
-        if in_flight == 0 {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Err(still_in_flight(dependency, in_flight));
-        }
-        Ok(false)
     }
 
     /// Expects `dependency` to get `times` calls (a number, or a range:
@@ -259,11 +246,20 @@ impl FaultServer {
     }
 }
 
-fn still_in_flight(dependency: &str, in_flight: u64) -> ControlError {
-    ControlError::invalid(
-        dependency,
-        format!("{in_flight} calls still in flight when the wait ran out"),
-    )
+/// How often a wait for calls to settle looks.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Whether `dependency` has no call in flight; once `timed_out`, an error
+/// naming those still held.
+fn idle(registry: &Registry, dependency: &str, timed_out: bool) -> Result<bool, ControlError> {
+    let in_flight = registry.in_flight(dependency)?;
+    if in_flight > 0 && timed_out {
+        return Err(ControlError::invalid(
+            dependency,
+            format!("{in_flight} calls still in flight when the wait ran out"),
+        ));
+    }
+    Ok(in_flight == 0)
 }
 
 /// A call as the report of an unmet expectation lists it.

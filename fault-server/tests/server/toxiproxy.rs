@@ -618,10 +618,10 @@ async fn populate_checks_everything_first_keeps_unchanged_proxies_and_replaces_c
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http_protocol_proxy_takes_our_http_faults_as_toxics() {
-    // The real upstream: a stub on another server, whose journal counts the
-    // calls that reached it.
+/// The real upstream (a stub answering `real` on another server, whose
+/// journal counts the calls that reached it), a server, and the Toxiproxy
+/// proxy `api` made on it with `"protocol": "http"` in front of the upstream.
+async fn http_proxy() -> (FaultServer, FaultServer, Value) {
     let upstream = FaultServer::builder()
         .dependency(DependencySpec::stub("api").with_response(StubResponse::ok("real")))
         .start()
@@ -633,6 +633,13 @@ async fn an_http_protocol_proxy_takes_our_http_faults_as_toxics() {
         json!({"name": "api", "upstream": up.to_string(), "protocol": "http"}),
     )
     .await;
+    (upstream, server, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_protocol_proxy_takes_our_http_faults_as_toxics() {
+    let (upstream, server, proxy) = http_proxy().await;
+    let up = upstream.addr("api").unwrap();
     assert_eq!(proxy["protocol"], "http");
     assert_eq!(proxy["upstream"], format!("http://{up}"));
     let url = format!("http://{}/charge", proxy["listen"].as_str().unwrap());
@@ -944,17 +951,7 @@ async fn a_toxic_removed_lets_what_it_held_go_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_keeps_what_the_toxiproxy_api_cannot_say() {
-    let upstream = FaultServer::builder()
-        .dependency(DependencySpec::stub("api").with_response(StubResponse::ok("real")))
-        .start()
-        .unwrap();
-    let server = server();
-    let up = upstream.addr("api").unwrap();
-    let proxy = create(
-        &server,
-        json!({"name": "api", "upstream": up.to_string(), "protocol": "http"}),
-    )
-    .await;
+    let (_upstream, server, proxy) = http_proxy().await;
     let fault = r#"{"error": {"status": 503}, "match": {"path": "/x"}, "first": 2, "lease": "1h", "name": "flaky"}"#;
     let (status, _) = control(
         &server,

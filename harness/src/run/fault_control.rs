@@ -73,7 +73,7 @@ impl FaultControl<'_> {
     /// Calls in flight at the dependency now.
     pub async fn in_flight(&self, dependency: &str) -> Result<u64, FaultControlError> {
         Ok(match self {
-            FaultControl::Local(server) => server.stats(dependency)?.in_flight,
+            FaultControl::Local(server) => server.in_flight(dependency)?,
             FaultControl::Remote(remote, _) => remote.in_flight(dependency).await?,
         })
     }
