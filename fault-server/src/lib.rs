@@ -45,6 +45,7 @@ pub mod cli;
 mod clock;
 #[cfg(feature = "config")]
 mod config;
+#[cfg(feature = "control")]
 mod control;
 mod dataplane;
 mod dependency;

@@ -13,6 +13,7 @@ mod arrival;
 mod spec;
 
 pub(crate) use arrival::{Arrival, Link};
+#[cfg(feature = "control")]
 pub(crate) use spec::check_tcp_upstream;
 pub use spec::DependencySpec;
 
@@ -284,6 +285,7 @@ impl Dependency {
     }
 
     /// Points a TCP proxy's new connections at `upstream`.
+    #[cfg(feature = "control")]
     pub(crate) fn set_tcp_upstream(&self, upstream: String) {
         if let Some(tcp) = &self.tcp {
             *tcp.write().unwrap_or_else(PoisonError::into_inner) = upstream;

@@ -168,6 +168,7 @@ impl Registry {
         self.clock
     }
 
+    #[cfg(feature = "control")]
     pub(crate) fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -556,10 +557,20 @@ impl Registry {
             .collect()
     }
 
-    /// Stops every listener and connection.
+    /// Stops every listener and connection without waiting.
     pub(crate) fn shutdown(&self) {
         self.shutdown.cancel();
         self.write().clear();
+    }
+
+    /// Stops every listener and connection, and waits (as [`Registry::remove`]
+    /// does) until each dependency's port is free.
+    pub(crate) fn shutdown_and_wait(&self) {
+        self.shutdown.cancel();
+        let running = std::mem::take(&mut *self.write());
+        for dependency in running.values() {
+            self.closed(&dependency.serving);
+        }
     }
 }
 

@@ -2,13 +2,17 @@
 //! off and on, move its listener, point it at another upstream, and keep
 //! its faults by name (toxics).
 
+#[cfg(feature = "control")]
 use std::net::SocketAddr;
 
 use tokio::time::Instant;
 
 use super::{view, DependencyView, Registry};
+#[cfg(feature = "control")]
 use crate::fault::ActiveFault;
-use crate::{ControlError, Fault};
+use crate::ControlError;
+#[cfg(feature = "control")]
+use crate::Fault;
 
 impl Registry {
     /// Enables or disables a dependency. Disabled, its listener is closed
@@ -42,6 +46,7 @@ impl Registry {
     /// Moves a dependency's listener to `listen` (its connections are
     /// closed, as Toxiproxy does); a disabled one only remembers it. The
     /// old address is given up only once the new one is bound.
+    #[cfg(feature = "control")]
     pub(crate) fn relisten(
         &self,
         name: &str,
@@ -70,6 +75,7 @@ impl Registry {
     }
 
     /// Points a TCP proxy's new connections at `upstream` (`host:port`).
+    #[cfg(feature = "control")]
     pub(crate) fn set_upstream(
         &self,
         name: &str,
@@ -89,6 +95,7 @@ impl Registry {
     }
 
     /// The fault named `fault` at dependency `name`.
+    #[cfg(feature = "control")]
     pub(crate) fn fault_named(&self, name: &str, fault: &str) -> Result<ActiveFault, ControlError> {
         self.running(name)?
             .dependency
@@ -99,6 +106,7 @@ impl Registry {
     }
 
     /// Adds a named fault after those in force; refused when one has its name.
+    #[cfg(feature = "control")]
     pub(crate) fn add_named_fault(
         &self,
         name: &str,
@@ -128,6 +136,7 @@ impl Registry {
     /// Replaces the fault labelled `fault` (keeping its place) with `with`,
     /// which is named `fault` from then on (an unnamed fault keeps its
     /// label as its name, so a client finds it where it was).
+    #[cfg(feature = "control")]
     pub(crate) fn update_fault(
         &self,
         name: &str,

@@ -1,6 +1,7 @@
 //! [`FaultServerBuilder`]: what a fault server starts with.
 
 use std::io;
+#[cfg(feature = "control")]
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use super::FaultServer;
-use crate::control::{self, ControlHandle};
+#[cfg(feature = "control")]
+use crate::control;
 use crate::journal::DEFAULT_JOURNAL_CAPACITY;
 use crate::registry::{Registry, Settings};
 use crate::{ControlError, DependencySpec};
@@ -32,6 +34,7 @@ pub enum StartError {
         source: ControlError,
     },
     /// The control API could not listen.
+    #[cfg(feature = "control")]
     #[error("control API on {addr}: {source}")]
     Control {
         /// The address asked for.
@@ -41,6 +44,7 @@ pub enum StartError {
         source: io::Error,
     },
     /// The control API would listen beyond loopback without a token.
+    #[cfg(feature = "control")]
     #[error(
         "the control API on {0} is reachable beyond this machine: set a token (--token) to bind it"
     )]
@@ -52,8 +56,11 @@ pub enum StartError {
 pub struct FaultServerBuilder {
     dependencies: Vec<DependencySpec>,
     settings: Settings,
+    #[cfg(feature = "control")]
     control: Option<SocketAddr>,
+    #[cfg(feature = "control")]
     token: Option<String>,
+    #[cfg(feature = "control")]
     allow_hosts: Vec<String>,
 }
 
@@ -69,8 +76,11 @@ impl FaultServerBuilder {
                 idle_timeout: None,
                 own_runtime: true,
             },
+            #[cfg(feature = "control")]
             control: None,
+            #[cfg(feature = "control")]
             token: None,
+            #[cfg(feature = "control")]
             allow_hosts: Vec::new(),
         }
     }
@@ -158,7 +168,8 @@ impl FaultServerBuilder {
         self
     }
 
-    /// Also serves the control API on `addr` (its own thread and runtime).
+    /// Also serves the control API on `addr` (its own thread and runtime;
+    /// feature `control`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -169,6 +180,7 @@ impl FaultServerBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "control")]
     pub fn control(mut self, addr: SocketAddr) -> Self {
         self.control = Some(addr);
         self
@@ -188,6 +200,7 @@ impl FaultServerBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "control")]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -208,6 +221,7 @@ impl FaultServerBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "control")]
     pub fn allow_host(mut self, name: impl Into<String>) -> Self {
         self.allow_hosts.push(name.into());
         self
@@ -260,6 +274,7 @@ impl FaultServerBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(self) -> Result<FaultServer, StartError> {
+        #[cfg(feature = "control")]
         if let Some(addr) = self.control {
             if !control::is_loopback(addr.ip()) && self.token.is_none() {
                 return Err(StartError::TokenRequired(addr));
@@ -283,7 +298,9 @@ impl FaultServerBuilder {
         let handle = runtime.clone();
         let _entered = handle.enter();
         let registry = Arc::new(Registry::new(self.settings.clone(), runtime.clone()));
-        let started = self.start_parts(&registry);
+        let started = self
+            .add_dependencies(&registry)
+            .and_then(|()| self.start_control(&registry));
         match started {
             Ok(control) => Ok(FaultServer {
                 registry,
@@ -302,7 +319,7 @@ impl FaultServerBuilder {
         }
     }
 
-    fn start_parts(&self, registry: &Arc<Registry>) -> Result<Option<ControlHandle>, StartError> {
+    fn add_dependencies(&self, registry: &Registry) -> Result<(), StartError> {
         for spec in &self.dependencies {
             registry
                 .add(spec)
@@ -311,6 +328,11 @@ impl FaultServerBuilder {
                     source,
                 })?;
         }
+        Ok(())
+    }
+
+    #[cfg(feature = "control")]
+    fn start_control(&self, registry: &Arc<Registry>) -> Result<super::ControlSlot, StartError> {
         self.control
             .map(|addr| {
                 control::spawn(
@@ -322,5 +344,10 @@ impl FaultServerBuilder {
                 .map_err(|source| StartError::Control { addr, source })
             })
             .transpose()
+    }
+
+    #[cfg(not(feature = "control"))]
+    fn start_control(&self, _registry: &Arc<Registry>) -> Result<super::ControlSlot, StartError> {
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! [`FaultServer`]: the fault server as a Rust value, for tests and the harness.
 
 mod builder;
+#[cfg(feature = "control")]
 mod toxiproxy;
 mod verify;
 
@@ -12,7 +13,15 @@ use std::time::Duration;
 pub use builder::{FaultServerBuilder, StartError};
 pub use verify::{Times, Unmet};
 
+#[cfg(feature = "control")]
 use crate::control::ControlHandle;
+
+/// A server's control API thread, when it serves one.
+#[cfg(feature = "control")]
+type ControlSlot = Option<ControlHandle>;
+/// Without the `control` feature there is none.
+#[cfg(not(feature = "control"))]
+type ControlSlot = ();
 use crate::journal::{CallRecord, JournalStats};
 use crate::registry::{DependencyView, Mark, Registry};
 use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubResponse};
@@ -60,7 +69,9 @@ use crate::{AlertRecord, Clock, ControlError, DependencySpec, Fault, StubRespons
 #[derive(Debug)]
 pub struct FaultServer {
     registry: Arc<Registry>,
-    control: Option<ControlHandle>,
+    /// The control API, when it was asked for.
+    #[cfg_attr(not(feature = "control"), allow(dead_code))]
+    control: ControlSlot,
     /// The runtime it serves on, entered by every method, so that instants
     /// (leases, journal windows) are read on its clock whatever runtime,
     /// paused or not, the caller is on.
@@ -130,7 +141,7 @@ impl FaultServer {
         self.registry.addrs()
     }
 
-    /// Where the control API listens, when it is on.
+    /// Where the control API listens, when it is on (feature `control`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -141,6 +152,7 @@ impl FaultServer {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "control")]
     pub fn control_addr(&self) -> Option<SocketAddr> {
         let _on = self.runtime.enter();
         self.control.as_ref().map(ControlHandle::addr)
@@ -588,25 +600,41 @@ impl FaultServer {
         let _ = self.registry.reset();
     }
 
+    /// Disables a dependency (`false`: its listener is closed, so new
+    /// connections are refused, and its connections are closed, journaled
+    /// `closed`) or enables it again on the same address (Toxiproxy's
+    /// `enabled`). Faults and journal are kept.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownDependency`]; [`ControlError::Bind`] when its
+    /// address was taken while it was disabled.
+    pub fn set_enabled(
+        &self,
+        dependency: &str,
+        enabled: bool,
+    ) -> Result<DependencyView, ControlError> {
+        let _on = self.runtime.enter();
+        self.registry().set_enabled(dependency, enabled)
+    }
+
     /// Stops every listener, every connection and the control API, and waits
-    /// for the control thread to finish.
+    /// until every dependency's port is free and the control thread has
+    /// finished. (Dropping the server stops them too, without waiting.)
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use fault_server::*;
-    /// let server = FaultServer::builder()
-    ///     .dependency(DependencySpec::stub("crm"))
-    ///     .control("127.0.0.1:0".parse()?)
-    ///     .start()?;
-    /// let control = server.control_addr().unwrap();
+    /// let server = FaultServer::builder().dependency(DependencySpec::stub("crm")).start()?;
+    /// let crm = server.addr("crm")?;
     /// server.shutdown();
-    /// assert!(std::net::TcpStream::connect(control).is_err(), "the control API has stopped");
+    /// assert!(std::net::TcpStream::connect(crm).is_err(), "nothing listens any more");
     /// # Ok(())
     /// # }
     /// ```
     pub fn shutdown(mut self) {
-        self.registry.shutdown();
+        self.registry.shutdown_and_wait();
+        #[cfg(feature = "control")]
         if let Some(control) = self.control.take() {
             control.stop_and_join();
         }
@@ -634,6 +662,7 @@ impl Drop for FaultServer {
         // expectation still leaves no listener or control thread behind.
         let unmet = self.unmet_expectations();
         self.registry.shutdown();
+        #[cfg(feature = "control")]
         if let Some(control) = &self.control {
             control.stop();
         }

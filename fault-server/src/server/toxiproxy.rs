@@ -1,5 +1,4 @@
-//! The Toxiproxy operations of the Rust API: a config file of proxies, and
-//! turning a dependency off and on.
+//! The Toxiproxy config file of the Rust API (feature `control`).
 
 use crate::control::toxiproxy;
 use crate::{ControlError, DependencyView, FaultServer};
@@ -37,22 +36,5 @@ impl FaultServer {
             .iter()
             .map(|proxy| self.registry().view(&proxy.name))
             .collect()
-    }
-
-    /// Disables a dependency (`false`: its listener is closed, so new
-    /// connections are refused, and its connections are closed, journaled
-    /// `closed`) or enables it again on the same address (Toxiproxy's
-    /// `enabled`). Faults and journal are kept.
-    ///
-    /// # Errors
-    /// [`ControlError::UnknownDependency`]; [`ControlError::Bind`] when its
-    /// address was taken while it was disabled.
-    pub fn set_enabled(
-        &self,
-        dependency: &str,
-        enabled: bool,
-    ) -> Result<DependencyView, ControlError> {
-        let _on = self.runtime.enter();
-        self.registry().set_enabled(dependency, enabled)
     }
 }
