@@ -33,7 +33,7 @@ struct State {
 /// One breaker, shared by every call through the services it wraps.
 ///
 /// ```
-/// use demo_target::breaker::BreakerLayer;
+/// use faultline_demo::breaker::BreakerLayer;
 /// let layer = BreakerLayer::new(5, std::time::Duration::from_secs(1));
 /// let service = tower::ServiceBuilder::new()
 ///     .layer(layer)

@@ -1,4 +1,4 @@
-//! # demo-target
+//! # faultline-demo
 //!
 //! faultline's demo target: a small HTTP service that behaves like the
 //! serverless platform of the seed story, hosting a shop. Five functions,
@@ -42,10 +42,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use demo_target::{DemoConfig, Profile};
+//! use faultline_demo::{DemoConfig, Profile};
 //! let mut config = DemoConfig::new(Profile::Hardened);
 //! config.dependencies.insert("payments".into(), "http://127.0.0.1:9001".into());
-//! let demo = demo_target::start(config).await?;
+//! let demo = faultline_demo::start(config).await?;
 //! println!("shop at http://{}", demo.addr());
 //! # Ok(()) }
 //! ```

@@ -1,5 +1,5 @@
 //! The shop's functions as tower services whose dependency is reached
-//! through any hyper-util connector: the simulation (`harness::sim`) hands
+//! through any hyper-util connector: the simulation (`faultline-sim`) hands
 //! them an in-process dependency's duplex connector and tests the middleware
 //! — reserve and shedding, deadline, retries with backoff, breaker, the
 //! crm sync queue — unchanged, on a paused clock.
@@ -26,7 +26,7 @@ use crate::Profile;
 /// The checkout function of a shop in `profile`, as the gateway calls it.
 ///
 /// ```
-/// use demo_target::{simulated, Profile};
+/// use faultline_demo::{simulated, Profile};
 /// use fault_server::{DependencySpec, InProcessDependency};
 /// use tower::ServiceExt;
 ///

@@ -4,33 +4,33 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use demo_target::{DemoConfig, Profile};
 use fault_server::{DependencySpec, FaultServer, StubResponse};
+use faultline_demo::{DemoConfig, Profile};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 fn fault_server() -> FaultServer {
     let mut builder = FaultServer::builder();
-    for name in demo_target::DEPENDENCIES {
+    for name in faultline_demo::DEPENDENCIES {
         builder =
             builder.dependency(DependencySpec::stub(name).with_response(StubResponse::ok("ok")));
     }
     builder.start().unwrap()
 }
 
-async fn shop(server: &FaultServer, profile: Profile) -> demo_target::Demo {
+async fn shop(server: &FaultServer, profile: Profile) -> faultline_demo::Demo {
     let mut config = DemoConfig::new(profile);
-    for name in demo_target::DEPENDENCIES {
+    for name in faultline_demo::DEPENDENCIES {
         config
             .dependencies
             .insert(name.to_owned(), server.url(name).unwrap());
     }
-    demo_target::start(config).await.unwrap()
+    faultline_demo::start(config).await.unwrap()
 }
 
 /// POSTs `path` with a correlation id; the status and the Retry-After header.
-async fn post(demo: &demo_target::Demo, path: &str, id: &str) -> (u16, Option<String>) {
+async fn post(demo: &faultline_demo::Demo, path: &str, id: &str) -> (u16, Option<String>) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = http::Request::post(format!("http://{}{path}", demo.addr()))
         .header("x-faultline-request", id)

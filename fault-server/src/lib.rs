@@ -56,7 +56,6 @@ pub mod fault;
 pub mod fuzzing;
 mod in_process;
 pub mod journal;
-#[cfg(feature = "config")]
 pub mod located;
 mod proxy;
 mod registry;
@@ -79,7 +78,8 @@ pub use fault::{
 pub use in_process::{CallError, CallFuture, DuplexConnector, DuplexIo, InProcessDependency};
 pub use journal::{ByteCounts, CallInfo, CallOutcome, CallRecord, JournalStats};
 #[cfg(feature = "config")]
-pub use located::{toml_message, LocatedError};
+pub use located::toml_message;
+pub use located::LocatedError;
 pub use proxy::HttpProxy;
 pub use registry::{DependencyView, Mark};
 pub use response::StubResponse;

@@ -74,7 +74,9 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// A toml (or serde) error, located, with a suggestion for a misspelt key.
+    /// A toml (or serde) error, located, with a suggestion for a misspelt key
+    /// (feature `config`).
+    #[cfg(feature = "config")]
     pub fn toml(&self, error: &toml::de::Error) -> LocatedError {
         // toml's message (or, where it gives none, what its parser stopped at).
         let message = with_suggestion(&toml_message(error, self.text));
@@ -130,7 +132,8 @@ pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c st
 /// toml's message for an error in `text`; or, for a syntax error toml gives
 /// without one (a control character in a comment), what the parser stopped
 /// at (`invalid TOML: unexpected control character U+0000`). Shared with
-/// the harness's suite files.
+/// the harness's suite files (feature `config`).
+#[cfg(feature = "config")]
 pub fn toml_message(error: &toml::de::Error, text: &str) -> String {
     let message = error.message().trim();
     if !message.is_empty() {
@@ -157,6 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "config")]
     fn a_syntax_error_toml_leaves_without_a_message_still_says_what_is_wrong() {
         // Found by the `config` fuzz target (the same toml error reaches suites).
         let text = "# a comment with a NUL: \0\n";

@@ -263,7 +263,9 @@ mod tests {
     #[test]
     fn every_suite_seed_is_a_valid_suite() {
         for (i, text) in SUITES.iter().enumerate() {
-            if let Err(e) = harness::suite::Suite::parse(text, format!("seed{i}.toml").as_ref()) {
+            if let Err(e) =
+                faultline_harness::suite::Suite::parse(text, format!("seed{i}.toml").as_ref())
+            {
                 panic!("{e}");
             }
         }

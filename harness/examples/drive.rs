@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use fault_server::Clock;
-use harness::load::{drive_from, Arrival, DriveOptions, Endpoint, Load};
+use faultline_harness::load::{drive_from, Arrival, DriveOptions, Endpoint, Load};
 use tokio::time::Instant;
 
 #[derive(Parser)]

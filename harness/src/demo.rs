@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use demo_target::Profile;
+use faultline_demo::Profile;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 use tokio_util::sync::CancellationToken;
@@ -13,7 +13,7 @@ use crate::report::{observed, verdict_word};
 use crate::run::{Ended, Runs, TargetOverride};
 use crate::suite::run_suites;
 use crate::suite::{Suite, SuiteError};
-use crate::Verdict;
+use faultline_properties::Verdict;
 
 /// The checklist suites as shipped in `suites/checklist/`, by file name.
 pub const CHECKLIST: [(&str, &str); 8] = [

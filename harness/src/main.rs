@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use demo_target::{DemoConfig, Profile};
 use fault_server::cli::{serve, ServeArgs};
-use harness::report::json::Report;
-use harness::report::{exit, table, RunOutcome};
-use harness::run::progress::Progress;
-use harness::run::TargetOverride;
-use harness::suite::run_suites;
-use harness::suite::{collect, Suite};
-use harness::Verdict;
+use faultline_demo::{DemoConfig, Profile};
+use faultline_harness::report::json::Report;
+use faultline_harness::report::{exit, table, RunOutcome};
+use faultline_harness::run::progress::Progress;
+use faultline_harness::run::TargetOverride;
+use faultline_harness::suite::run_suites;
+use faultline_harness::suite::{collect, Suite};
+use faultline_properties::Verdict;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
@@ -135,7 +135,7 @@ struct DemoServeArgs {
 
 fn parse_profile(text: &str) -> Result<Profile, String> {
     text.parse()
-        .map_err(|e: demo_target::UnknownProfile| e.to_string())
+        .map_err(|e: faultline_demo::UnknownProfile| e.to_string())
 }
 
 #[tokio::main]
@@ -324,7 +324,7 @@ async fn run(
     }
     if let Some(dir) = report_dir {
         let seen: Vec<_> = runs.suites.iter().map(|s| &s.run.observations).collect();
-        if let Err(error) = harness::report::files::write(dir, &report, &seen) {
+        if let Err(error) = faultline_harness::report::files::write(dir, &report, &seen) {
             eprintln!(
                 "faultline: cannot write the reports to {}: {error}",
                 dir.display()
@@ -336,14 +336,14 @@ async fn run(
 }
 
 async fn side_by_side(seed: u64) -> ExitCode {
-    let suites = match harness::demo::checklist() {
+    let suites = match faultline_harness::demo::checklist() {
         Ok(suites) => suites,
         Err(error) => {
             eprintln!("faultline: {error}");
             return ExitCode::from(exit::USAGE);
         }
     };
-    let both = harness::demo::run_both(&suites, seed, &stop_on_signal()).await;
+    let both = faultline_harness::demo::run_both(&suites, seed, &stop_on_signal()).await;
     println!("{}", both.table());
     if let Some(why) = both.ended() {
         eprintln!("faultline: {why}");
@@ -365,7 +365,7 @@ async fn serve_demo(args: DemoServeArgs) -> ExitCode {
         .into_iter()
         .filter_map(|(name, url)| Some((name.to_owned(), url?)))
         .collect::<BTreeMap<_, _>>();
-    match demo_target::start(config).await {
+    match faultline_demo::start(config).await {
         Ok(demo) => {
             println!("{{\"addr\": \"{}\"}}", demo.addr());
             let parent_gone = async {

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fault_server::InProcessDependency;
-use harness::run::TargetOverride;
-use harness::suite::Suite;
-use harness::{Observations, Phase};
+use faultline_harness::run::TargetOverride;
+use faultline_harness::suite::Suite;
+use faultline_properties::{Observations, Phase};
 use tower::ServiceExt;
 
 use crate::engine::{fuzz, Seen};
@@ -65,7 +65,9 @@ fn start_up(suite: &Suite, runtime: &tokio::runtime::Runtime) -> Result<Option<u
     }
     let plan = match suite.plan(TargetOverride::Url("http://127.0.0.1:8080")) {
         Ok(plan) => plan,
-        Err(e) if matches!(e.kind, harness::run::RunErrorKind::BadUrl { .. }) => return Ok(None),
+        Err(e) if matches!(e.kind, faultline_harness::run::RunErrorKind::BadUrl { .. }) => {
+            return Ok(None)
+        }
         Err(e) => return Err(format!("a valid suite does not plan against loopback: {e}")),
     };
     if plan.phases.len() != suite.phases.len() || plan.loads.len() != suite.load.len() {

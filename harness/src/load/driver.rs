@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::recorder::{LiveCounts, PhaseStarts, Recorder, DEFAULT_RECORD_CAPACITY};
 use super::request::{send_pooled, Connection, HttpClient};
 use super::{Arrival, Load, MAX_IN_FLIGHT};
-use crate::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats};
+use faultline_properties::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats};
 
 /// How a drive stamps, splits, keeps and caps what it sends.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::LoadReport;
-use crate::{EdgeRecord, EdgeStats};
+use faultline_properties::{EdgeRecord, EdgeStats};
 
 /// Records kept by default: 64 MB of them. A run that sends more keeps exact
 /// histograms and counts, but not the records past the cap.
@@ -256,7 +256,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EdgeOutcome;
+    use faultline_properties::EdgeOutcome;
 
     fn request(at_ns: u64) -> EdgeRecord {
         EdgeRecord::new("a", at_ns, at_ns, at_ns + 1_000, EdgeOutcome::Status(200))

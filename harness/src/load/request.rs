@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::Endpoint;
-use crate::{CorrelationId, EdgeOutcome, EdgeRecord};
+use faultline_properties::{CorrelationId, EdgeOutcome, EdgeRecord};
 
 pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 

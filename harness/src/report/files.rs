@@ -11,7 +11,7 @@ use hdrhistogram::serialization::{Serializer, V2Serializer};
 use super::json::Report;
 use super::junit::junit;
 use super::summary::summary;
-use crate::Observations;
+use faultline_properties::Observations;
 
 /// Writes every report for `report` into `dir` (created if needed), with the
 /// histograms of each suite's `observations` (in the order of its suites).

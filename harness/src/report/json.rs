@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{Observations, Verdict};
+use faultline_properties::{Observations, Verdict};
 
 /// The version of this document's shape; it changes only when a field does.
 pub const SCHEMA_VERSION: u32 = 1;

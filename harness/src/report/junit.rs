@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::json::SuiteReport;
-use super::{evidence, observed_and_threshold};
-use crate::{Outcome, Verdict};
+use super::observed_and_threshold;
+use faultline_properties::{Outcome, Verdict};
 
 /// The JUnit XML of a run.
 pub fn junit(suites: &[SuiteReport]) -> String {
@@ -50,7 +50,7 @@ fn status(verdict: &Verdict) -> TestCaseStatus {
                 verdict.phase
             ));
             failed.set_type("property failed");
-            failed.set_description(evidence(verdict));
+            failed.set_description(verdict.evidence_lines());
             failed
         }
         Outcome::Inconclusive => {
@@ -61,7 +61,7 @@ fn status(verdict: &Verdict) -> TestCaseStatus {
                     .clone()
                     .unwrap_or_else(|| "too few samples to judge".to_owned()),
             );
-            skipped.set_description(evidence(verdict));
+            skipped.set_description(verdict.evidence_lines());
             skipped
         }
     }

@@ -12,7 +12,7 @@ use tabled::{Table, Tabled};
 
 pub use outcome::{exit, RunOutcome};
 
-use crate::{Outcome, Verdict};
+use faultline_properties::{Outcome, Verdict};
 
 #[derive(Tabled)]
 struct Row<'a> {
@@ -36,40 +36,14 @@ pub(crate) fn verdict_word(outcome: Outcome) -> &'static str {
 }
 
 /// The observed value (or `-`) and the threshold, with enough digits that
-/// different values never read the same ([`crate::verdict::Measure::pair`]).
+/// different values never read the same ([`faultline_properties::Measure::pair`]).
 pub(crate) fn observed_and_threshold(verdict: &Verdict) -> (String, String) {
-    crate::verdict::Measure::pair(verdict.evidence.observed, verdict.evidence.threshold)
+    faultline_properties::Measure::pair(verdict.evidence.observed, verdict.evidence.threshold)
 }
 
 /// The observed value, or `-` (digits as [`observed_and_threshold`]).
 pub(crate) fn observed(verdict: &Verdict) -> String {
     observed_and_threshold(verdict).0
-}
-
-/// The evidence as lines of text.
-pub(crate) fn evidence(verdict: &Verdict) -> String {
-    let e = &verdict.evidence;
-    let (observed, threshold) = observed_and_threshold(verdict);
-    let mut lines = vec![
-        format!("property: {}", verdict.property),
-        format!("phase: {}", verdict.phase),
-        format!("observed: {observed}"),
-        format!("threshold: {threshold}"),
-        format!("samples: {}", e.samples),
-    ];
-    if let Some(at) = e.first_broke_ns {
-        lines.push(format!(
-            "first broke at: {:.3} s into the run",
-            at as f64 / 1e9
-        ));
-    }
-    if let Some(witness) = &e.witness {
-        lines.push(format!("witness: {witness}"));
-    }
-    if let Some(note) = &verdict.note {
-        lines.push(format!("note: {note}"));
-    }
-    lines.join("\n")
 }
 
 /// One row per verdict: suite, property, phase, verdict, observed vs threshold.

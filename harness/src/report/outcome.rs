@@ -12,7 +12,7 @@
 
 use crate::run::timeline::Abort;
 use crate::run::{Ended, Runs};
-use crate::Outcome;
+use faultline_properties::Outcome;
 
 /// The process's exit codes.
 pub mod exit {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::fault_control::{FaultControl, FaultControlError};
-use crate::Phase;
+use faultline_properties::Phase;
 
 /// How often the journals are drained while the run goes on.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);

@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::Verdict;
 use dependencies::dependencies;
 pub use error::{RunError, RunErrorKind};
 use fault_control::FaultControl;
+use faultline_properties::Verdict;
 use plan::{Plan, TargetPlan};
 pub use plan::{TargetOverride, DEFAULT_MAX_REQUESTS};
 use progress::Progress;
@@ -72,7 +72,7 @@ pub struct SuiteRun {
     /// the suite's `abort_when`.
     pub aborted: Option<crate::run::timeline::Abort>,
     /// What the run observed, for the reports.
-    pub observations: crate::Observations,
+    pub observations: faultline_properties::Observations,
     /// What the run could not leave as it found it (a remote server's
     /// standing faults it could not put back), for the user to see to.
     pub warnings: Vec<String>,
@@ -218,7 +218,7 @@ async fn run_against(
         sent += stats.requests();
         refused += stats
             .outcomes
-            .get(&crate::EdgeOutcome::ConnectError)
+            .get(&faultline_properties::EdgeOutcome::ConnectError)
             .copied()
             .unwrap_or(0);
     }

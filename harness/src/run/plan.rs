@@ -11,7 +11,7 @@ use fault_server::{DependencySpec, Fault};
 use serde::Deserialize;
 
 use crate::load::{Arrival, Endpoint, Load};
-use crate::properties::Expectation;
+use faultline_properties::Expectation;
 
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
 pub const DEFAULT_MAX_REQUESTS: u64 = 2_000_000;
@@ -25,7 +25,7 @@ pub enum TargetOverride<'a> {
     /// An already running system (`--target-url`).
     Url(&'a str),
     /// The demo shop in this profile (`--demo`).
-    Demo(demo_target::Profile),
+    Demo(faultline_demo::Profile),
 }
 
 /// One run of a suite, resolved: what is under test, the fault server and
@@ -68,7 +68,7 @@ pub enum TargetPlan {
     /// A command the harness starts, and stops at the end.
     Command(CommandTarget),
     /// The built-in demo shop in this profile, started by the harness.
-    Demo(demo_target::Profile),
+    Demo(faultline_demo::Profile),
 }
 
 /// A target the harness starts: `{port}` in its command and environment is

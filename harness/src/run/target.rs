@@ -155,7 +155,7 @@ pub async fn start(
 /// dependencies it knows of among `dependency_urls` (and `alerts` for its
 /// alert webhook). It reports its address on its first line of output.
 pub async fn start_demo(
-    profile: demo_target::Profile,
+    profile: faultline_demo::Profile,
     dependency_urls: &BTreeMap<String, String>,
 ) -> Result<Started, TargetError> {
     let program = std::env::current_exe()
@@ -176,7 +176,7 @@ pub async fn start_demo(
         "--profile",
         &profile.to_string(),
     ]);
-    for name in demo_target::DEPENDENCIES {
+    for name in faultline_demo::DEPENDENCIES {
         if let Some(url) = dependency_urls.get(name) {
             process.arg(format!("--{name}")).arg(url);
         }

@@ -16,7 +16,7 @@ use super::plan::{Limits, PhasePlan};
 use super::progress::{publish_progress, Progress};
 use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport, PhaseStarts};
 use crate::run::fault_control::{FaultControl, FaultControlError};
-use crate::{EdgeStats, Observations, Phase};
+use faultline_properties::{EdgeStats, Observations, Phase};
 
 /// What a run produced.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! `[[expect]]` entries: a property by name, its phase, the shared keys its
 //! property takes, and its own keys, each property's in its own file
-//! ([`crate::properties`]'s `SuiteKeys`). A key the property does not take
+//! ([`faultline_properties::keys`]'s `SuiteKeys`). A key the property does not take
 //! is refused where it stands, naming the keys it does take.
 //!
 //! ```toml
@@ -21,10 +21,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::SuiteError;
-use crate::properties::params::{self, Registered};
-use crate::properties::{CallSelector, Expectation, ParamError, Scope, SuiteNames, PROPERTIES};
 use fault_server::located::did_you_mean;
 use fault_server::located::Locator;
+use faultline_properties::keys::{self, ParamError, Registered, SuiteNames, PROPERTIES};
+use faultline_properties::{CallSelector, Expectation, Scope};
 
 /// One `[[expect]]` entry as written: its keys and values, with where each stands.
 pub(super) type RawExpect = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -36,7 +36,7 @@ struct Shared {
     /// The phase it judges.
     phase: String,
     /// Skipped at the start of the phase.
-    #[serde(default, deserialize_with = "params::optional_duration")]
+    #[serde(default, deserialize_with = "keys::optional_duration")]
     settle: Option<Duration>,
     /// Samples needed to judge (10).
     #[serde(default)]
@@ -71,7 +71,7 @@ pub(super) fn build(
     let registered = registered(property, at)?;
     let own = (registered.keys)();
     let takes = || ALWAYS.iter().chain(registered.shared).chain(own).copied();
-    let (mut shared, mut own_table) = (toml::Table::new(), toml::Table::new());
+    let (mut shared, mut own_table) = (serde_json::Map::new(), serde_json::Map::new());
     for (key, value) in keys {
         let name = key.get_ref().as_str();
         if !takes().any(|k| k == name) {
@@ -85,18 +85,15 @@ pub(super) fn build(
                 ),
             ));
         }
-        if let toml::Value::Float(f) = value.get_ref() {
-            if !f.is_finite() {
-                return Err(at.span(key.span(), format!("`{name}` must be a finite number")));
-            }
-        }
+        let value =
+            json(value.get_ref()).map_err(|why| at.span(key.span(), format!("`{name}` {why}")))?;
         let table = if own.contains(&name) {
             &mut own_table
         } else {
             &mut shared
         };
         if name != "property" {
-            table.insert(name.to_owned(), value.get_ref().clone());
+            table.insert(name.to_owned(), value);
         }
     }
     let locate = |e: ParamError| match e
@@ -110,9 +107,35 @@ pub(super) fn build(
         ),
         None => at.span(entry.span(), format!("{}: {}", registered.name, e.message)),
     };
-    let shared: Shared = params::deserialize(toml::Value::Table(shared)).map_err(locate)?;
+    let shared: Shared = keys::deserialize(serde_json::Value::Object(shared)).map_err(locate)?;
     let scope = scope(shared, names).map_err(locate)?;
-    (registered.build)(toml::Value::Table(own_table), scope, names).map_err(locate)
+    (registered.build)(serde_json::Value::Object(own_table), scope, names).map_err(locate)
+}
+
+/// An entry's value as the JSON its property's keys are read from
+/// ([`faultline_properties::keys`]), refusing what JSON cannot hold rather
+/// than letting it become `null` as `serde_json::to_value` would: a
+/// non-finite number (anywhere in the value) or a date.
+fn json(value: &toml::Value) -> Result<serde_json::Value, &'static str> {
+    Ok(match value {
+        toml::Value::String(s) => s.clone().into(),
+        toml::Value::Integer(i) => (*i).into(),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .ok_or("must be a finite number")?
+            .into(),
+        toml::Value::Boolean(b) => (*b).into(),
+        toml::Value::Datetime(_) => return Err("is a date, which no property takes"),
+        toml::Value::Array(values) => values
+            .iter()
+            .map(json)
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
+        toml::Value::Table(table) => table
+            .iter()
+            .map(|(key, value)| Ok((key.clone(), json(value)?)))
+            .collect::<Result<serde_json::Map<_, _>, _>>()?
+            .into(),
+    })
 }
 
 /// The property named at `property`.
@@ -191,9 +214,9 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use std::path::Path;
 
-    use crate::properties::PROPERTIES;
     use crate::suite::tests::GOOD;
     use crate::suite::Suite;
+    use faultline_properties::keys::PROPERTIES;
 
     /// A suite whose one `[[expect]]` is `entry`: `[[expect]]` at line 23,
     /// `phase` at 24, the entry from 25.
@@ -287,7 +310,7 @@ mod tests {
         assert_eq!(suite.expect[0].name(), "p99(all endpoints) <= 250ms");
         assert_eq!(
             suite.expect[0].scope().min_samples,
-            crate::properties::DEFAULT_MIN_SAMPLES
+            faultline_properties::DEFAULT_MIN_SAMPLES
         );
     }
 
@@ -313,7 +336,7 @@ mod tests {
                     property.name
                 );
             }
-            for key in super::params::JUDGES_CALLS {
+            for key in super::keys::JUDGES_CALLS {
                 assert_eq!(
                     shared.contains(&format!("`{key}`")),
                     property.shared.contains(key),

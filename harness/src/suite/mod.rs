@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use fault_server::DependencySpec;
 
-use crate::properties::SuiteNames;
+use faultline_properties::keys::SuiteNames;
 
 pub use crate::run::plan::{AbortWhen, PhasePlan, RemoteSpec};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::properties::Expectation;
 use fault_server::located::Locator;
+pub use faultline_properties::Expectation;
 pub use runs::run_suites;
 
 /// A suite that cannot be used: where (file:line:col), and why.
@@ -92,7 +92,7 @@ pub struct Target {
     /// URLs of the suite's `payments`, `catalog`, `profiles`, `crm` and
     /// `alerts` dependencies.
     #[serde(default)]
-    pub demo: Option<demo_target::Profile>,
+    pub demo: Option<faultline_demo::Profile>,
     /// Environment for the command, templated the same way.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -151,7 +151,7 @@ impl Suite {
     /// Parses and checks suite text; `path` names it in errors.
     ///
     /// ```
-    /// let err = harness::suite::Suite::parse("[target]\nbase_ur = \"http://127.0.0.1:1\"\n", "s.toml".as_ref()).unwrap_err();
+    /// let err = faultline_harness::suite::Suite::parse("[target]\nbase_ur = \"http://127.0.0.1:1\"\n", "s.toml".as_ref()).unwrap_err();
     /// assert!(err.to_string().starts_with("s.toml:2:1: unknown field `base_ur`"), "{err}");
     /// assert!(err.to_string().contains("did you mean `base_url`?"), "{err}");
     /// ```
@@ -503,7 +503,7 @@ phase = "crm slow"
         let demo = GOOD.replace("base_url = \"http://127.0.0.1:8080\"", "demo = \"naive\"");
         assert_eq!(
             parse(&demo).unwrap().target.demo,
-            Some(demo_target::Profile::Naive)
+            Some(faultline_demo::Profile::Naive)
         );
         let both = GOOD.replace("[target]\n", "[target]\ndemo = \"hardened\"\n");
         let err = parse(&both).unwrap_err();
@@ -658,7 +658,7 @@ phase = "crm slow"
             "exclude = { path = \"=/__health\" }\nmatch = { method = \"GET\" }\n",
         ));
         let property = &suite.expect[0];
-        let seen = crate::Observations::default();
+        let seen = faultline_properties::Observations::default();
         assert!(
             property
                 .check(&seen)

@@ -25,9 +25,9 @@ impl Suite {
     /// (`allow_hosts`), an endpoint whose path does not make a URL.
     ///
     /// ```
-    /// use harness::run::{plan::TargetPlan, TargetOverride};
+    /// use faultline_harness::run::{plan::TargetPlan, TargetOverride};
     ///
-    /// let suite = harness::suite::Suite::load("../suites/examples/payments-bulkhead.toml".as_ref()).unwrap();
+    /// let suite = faultline_harness::suite::Suite::load("../suites/examples/payments-bulkhead.toml".as_ref()).unwrap();
     /// let plan = suite.plan(TargetOverride::Url("http://127.0.0.1:8080/")).unwrap();
     /// assert_eq!(plan.target, TargetPlan::Url("http://127.0.0.1:8080".into()));
     /// assert_eq!(plan.phases.len(), suite.phases.len());

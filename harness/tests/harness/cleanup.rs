@@ -5,8 +5,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fault_server::Clock;
-use harness::run::lease::LEASE;
-use harness::run::remote::RemoteFaultServer;
+use faultline_harness::run::lease::LEASE;
+use faultline_harness::run::remote::RemoteFaultServer;
 
 use crate::common::{
     answering, checkout_service, faultline, scratch, standalone_fault_server, write_suite,

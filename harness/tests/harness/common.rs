@@ -36,7 +36,7 @@ use tower::util::rng::HasherRng;
 use tower::util::{BoxCloneService, ServiceExt};
 use tower::{BoxError, Service, ServiceBuilder};
 
-use demo_target::breaker::{BreakerLayer, BreakerOpen};
+use faultline_demo::breaker::{BreakerLayer, BreakerOpen};
 
 /// The defences a checkout service may have.
 #[derive(Debug, Clone, Copy, Default)]

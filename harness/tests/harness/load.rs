@@ -4,8 +4,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use harness::load::{drive, drive_from, Arrival, DriveOptions, Endpoint, Load, PhaseStarts};
-use harness::EdgeOutcome;
+use faultline_harness::load::{
+    drive, drive_from, Arrival, DriveOptions, Endpoint, Load, PhaseStarts,
+};
+use faultline_properties::EdgeOutcome;
 
 fn server() -> FaultServer {
     FaultServer::builder()

@@ -14,6 +14,4 @@ mod remote;
 mod reports;
 mod run;
 mod serve;
-mod sim;
-mod sim_demo;
 mod timeline;

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use fault_server::{DependencySpec, FaultServer, StubResponse};
-use harness::load::{Arrival, Endpoint, Load};
-use harness::properties::{
+use faultline_harness::load::{Arrival, Endpoint, Load};
+use faultline_harness::run::plan::PhasePlan;
+use faultline_harness::run::timeline::run;
+use faultline_properties::{
     Breaker, LatencyBound, LatencyLimit, MaxInFlight, Property, RetryAmplification, Scope,
     ShedFast, SuccessRate,
 };
-use harness::run::plan::PhasePlan;
-use harness::run::timeline::run;
-use harness::{Measure, Observations, Outcome};
+use faultline_properties::{Measure, Observations, Outcome};
 
 use crate::common::{checkout_service, Defences, Retries};
 
@@ -62,7 +62,7 @@ async fn a_bulkhead_keeps_max_in_flight_and_its_absence_fails_it() {
     assert_eq!(broke.outcome, Outcome::Fail, "{broke:?}");
     // 100 requests/s held 200 ms each: about 20 at once without a bulkhead.
     assert!(
-        matches!(broke.evidence.observed, Some(harness::Measure::Count(n)) if n >= 15),
+        matches!(broke.evidence.observed, Some(faultline_properties::Measure::Count(n)) if n >= 15),
         "{broke:?}"
     );
     assert!(
@@ -243,14 +243,14 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
     };
-    let limits = harness::run::plan::Limits {
+    let limits = faultline_harness::run::plan::Limits {
         grace: Duration::from_millis(300),
         ..Default::default()
     };
     let started = std::time::Instant::now();
     let stop = tokio_util::sync::CancellationToken::new();
-    let result = harness::run::timeline::run_until(
-        harness::run::fault_control::FaultControl::Local(&server),
+    let result = faultline_harness::run::timeline::run_until(
+        faultline_harness::run::fault_control::FaultControl::Local(&server),
         &phases,
         vec![load],
         9,
@@ -264,7 +264,7 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     let reason = result.aborted.unwrap();
     assert!(
-        matches!(reason, harness::run::timeline::Abort::HardCap(_)),
+        matches!(reason, faultline_harness::run::timeline::Abort::HardCap(_)),
         "{reason:?}"
     );
     assert!(reason.to_string().starts_with("hard cap"), "{reason}");

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::run::{run_plan, TargetOverride};
-use harness::suite::Suite;
-use harness::Outcome;
+use faultline_harness::run::{run_plan, TargetOverride};
+use faultline_harness::suite::Suite;
+use faultline_properties::Outcome;
 use tokio_util::sync::CancellationToken;
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_stock-service");
