@@ -19,36 +19,30 @@ use faultline_properties::Verdict;
 pub const CHECKLIST: [(&str, &str); 8] = [
     (
         "1-reserved-concurrency.toml",
-        include_str!("../../suites/checklist/1-reserved-concurrency.toml"),
+        include_str!("../checklist/1-reserved-concurrency.toml"),
     ),
     (
         "2-circuit-breakers.toml",
-        include_str!("../../suites/checklist/2-circuit-breakers.toml"),
+        include_str!("../checklist/2-circuit-breakers.toml"),
     ),
     (
         "3-queue-offload.toml",
-        include_str!("../../suites/checklist/3-queue-offload.toml"),
+        include_str!("../checklist/3-queue-offload.toml"),
     ),
     (
         "4-timeout-budgets.toml",
-        include_str!("../../suites/checklist/4-timeout-budgets.toml"),
+        include_str!("../checklist/4-timeout-budgets.toml"),
     ),
     (
         "5-retries-backoff.toml",
-        include_str!("../../suites/checklist/5-retries-backoff.toml"),
+        include_str!("../checklist/5-retries-backoff.toml"),
     ),
     (
         "6-load-shedding.toml",
-        include_str!("../../suites/checklist/6-load-shedding.toml"),
+        include_str!("../checklist/6-load-shedding.toml"),
     ),
-    (
-        "7-alerts.toml",
-        include_str!("../../suites/checklist/7-alerts.toml"),
-    ),
-    (
-        "cascade.toml",
-        include_str!("../../suites/checklist/cascade.toml"),
-    ),
+    ("7-alerts.toml", include_str!("../checklist/7-alerts.toml")),
+    ("cascade.toml", include_str!("../checklist/cascade.toml")),
 ];
 
 /// The built-in checklist, parsed.

@@ -107,6 +107,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod minimise;
 mod runner;
 mod scenario;
 pub mod strategy;

@@ -209,7 +209,10 @@ mod tests {
 
     /// A test that fails when at least `requests` requests and `faulted`
     /// faulted calls are in the scenario: the minimum is exactly that.
-    fn fails_from(requests: usize, faulted: usize) -> impl Fn(Scenario) -> Result<(), proptest::test_runner::TestCaseError> {
+    fn fails_from(
+        requests: usize,
+        faulted: usize,
+    ) -> impl Fn(Scenario) -> Result<(), proptest::test_runner::TestCaseError> {
         move |s: Scenario| {
             let with_faults = s.calls.iter().filter(|c| !c.is_empty()).count();
             if s.requests.len() >= requests && with_faults >= faulted {
@@ -225,7 +228,9 @@ mod tests {
     #[test]
     fn past_a_pass_that_stopped_the_edits_reach_the_minimum() {
         let mut s = Scenario::new(Duration::from_secs(60));
-        s.requests = (0..9).map(|i| EdgeRequest::at(Duration::from_millis(i))).collect();
+        s.requests = (0..9)
+            .map(|i| EdgeRequest::at(Duration::from_millis(i)))
+            .collect();
         s.calls = vec![vec![strategy::latency(Duration::from_millis(1))]; 6];
         s.calls.insert(2, vec![]);
         s.then = vec![strategy::error(503)];
@@ -256,7 +261,11 @@ mod tests {
             panic!("expected a failure");
         };
         assert_eq!(shrunk.requests.len(), 5, "{shrunk:?}");
-        assert_eq!(shrunk.calls.len(), 2, "no call slot beyond the two faulted: {shrunk:?}");
+        assert_eq!(
+            shrunk.calls.len(),
+            2,
+            "no call slot beyond the two faulted: {shrunk:?}"
+        );
         assert!(shrunk.calls.iter().all(|c| !c.is_empty()), "{shrunk:?}");
         assert!(shrunk.then.is_empty(), "{shrunk:?}");
     }

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 ///     "horizon": "30s"
 /// }"#).unwrap();
 /// assert_eq!(scenario.requests.len(), 3);
-/// let again: Scenario = serde_json::from_str(&serde_json::to_string(&scenario).unwrap()).unwrap();
+/// let printed = serde_json::to_string(&scenario).unwrap();
+/// assert!(!printed.contains("then"), "an empty list is left out: {printed}");
+/// let again: Scenario = serde_json::from_str(&printed).unwrap();
 /// assert_eq!(again, scenario);
 /// ```
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -28,10 +30,10 @@ pub struct Scenario {
     /// The faults the k-th call to reach the dependency gets (`[]`: none).
     /// By arrival order, not time, so the schedule means the same whatever
     /// the middleware's timing.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<Vec<Fault>>,
     /// The faults every call after the list gets (`[]`: none).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<Fault>,
     /// What the dependency answers when no fault says otherwise (200, empty).
     #[serde(default, skip_serializing_if = "is_default_response")]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use fault_server::Fault;
 use proptest::prelude::*;
 
+use crate::minimise::Minimising;
 use crate::{EdgeRequest, Scenario};
 
 /// The faults one call gets, benign first: none, a delay of up to
@@ -183,6 +184,15 @@ pub struct GiveUp {
 
 /// Whole scenarios: the dependency's schedule, the workload, a horizon.
 /// Calls past the schedule get no fault.
+///
+/// A failing scenario shrinks in two passes: proptest's own (the requests,
+/// then the calls' faults, each toward the benign end), then, where that
+/// stops, one over the scenario's parts that goes back to them — half the
+/// requests, each request, each call's faults, each call's slot, the faults
+/// after the schedule — keeping each cut that still fails, until none does.
+/// So a bulkhead that lets 5 calls through where 4 may shrinks to 5
+/// requests and the 4 calls held long enough to meet, not to the 9 requests
+/// proptest's one pass leaves.
 pub fn scenario(
     calls: impl Strategy<Value = Vec<Vec<Fault>>> + 'static,
     workload: &Workload,
@@ -190,13 +200,14 @@ pub fn scenario(
 ) -> BoxedStrategy<Scenario> {
     // The workload first: proptest shrinks a tuple's parts in order and does
     // not go back, and faults can only shrink as far as the requests allow.
-    (workload.strategy(), calls)
+    let scenarios = (workload.strategy(), calls)
         .prop_map(move |(requests, calls)| Scenario {
             calls,
             requests,
             ..Scenario::new(horizon)
         })
-        .boxed()
+        .boxed();
+    Minimising::new(scenarios).boxed()
 }
 
 fn delay(max: Duration) -> impl Strategy<Value = Duration> {
