@@ -29,7 +29,7 @@ need_oha
 
 # Built in separate commands so each binary gets only its own features.
 cargo build --release -q -p fault-server --example bare_hyper
-cargo build --release -q -p harness --example drive
+cargo build --release -q -p faultline-harness --example drive
 BARE=target/release/examples/bare_hyper
 DRIVE=target/release/examples/drive
 

@@ -34,7 +34,7 @@
 //! # }
 //! ```
 //!
-//! [faultline]: https://example.invalid/faultline
+//! [faultline]: https://docs.rs/faultline-harness
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
