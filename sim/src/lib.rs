@@ -56,7 +56,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! faultline-sim = "0.1"
+//! faultline-sim = "0.1"   # or, from a checkout: { path = "../faultline/sim" }
 //! proptest = "1"
 //! tokio = { version = "1", features = ["macros", "rt"] }
 //! tower = { version = "0.5", features = ["limit", "timeout"] }

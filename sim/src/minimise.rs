@@ -235,17 +235,7 @@ mod tests {
         s.calls.insert(2, vec![]);
         s.then = vec![strategy::error(503)];
         let strategy = Minimising::new(proptest::strategy::Just(s).boxed());
-        let mut runner = TestRunner::new(Config {
-            failure_persistence: None,
-            ..Config::default()
-        });
-        let Err(TestError::Fail(_, shrunk)) = runner.run(&strategy, fails_from(5, 4)) else {
-            panic!("expected a failure");
-        };
-        assert_eq!(shrunk.requests.len(), 5, "{shrunk:?}");
-        assert_eq!(shrunk.calls.len(), 4, "{shrunk:?}");
-        assert!(shrunk.calls.iter().all(|c| !c.is_empty()), "{shrunk:?}");
-        assert!(shrunk.then.is_empty(), "{shrunk:?}");
+        assert_minimal(&shrunk(&strategy, 5, 4), 5, 4);
     }
 
     #[test]
@@ -253,18 +243,33 @@ mod tests {
         let faults = strategy::schedule(30, strategy::slow_or_hung(Duration::from_secs(8)));
         let workload = strategy::Workload::new(1..=30, Duration::from_millis(100));
         let scenarios = strategy::scenario(faults, &workload, Duration::from_secs(60));
+        assert_minimal(&shrunk(&scenarios, 5, 2), 5, 2);
+    }
+
+    /// What `scenarios` shrinks to under [`fails_from`]`(requests, faulted)`.
+    fn shrunk(
+        scenarios: &impl Strategy<Value = Scenario>,
+        requests: usize,
+        faulted: usize,
+    ) -> Scenario {
         let mut runner = TestRunner::new(Config {
             failure_persistence: None,
             ..Config::default()
         });
-        let Err(TestError::Fail(_, shrunk)) = runner.run(&scenarios, fails_from(5, 2)) else {
-            panic!("expected a failure");
-        };
-        assert_eq!(shrunk.requests.len(), 5, "{shrunk:?}");
+        match runner.run(scenarios, fails_from(requests, faulted)) {
+            Err(TestError::Fail(_, shrunk)) => shrunk,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// Exactly `requests` requests and `faulted` call slots, each faulted,
+    /// nothing after.
+    fn assert_minimal(shrunk: &Scenario, requests: usize, faulted: usize) {
+        assert_eq!(shrunk.requests.len(), requests, "{shrunk:?}");
         assert_eq!(
             shrunk.calls.len(),
-            2,
-            "no call slot beyond the two faulted: {shrunk:?}"
+            faulted,
+            "no slot beyond the faulted: {shrunk:?}"
         );
         assert!(shrunk.calls.iter().all(|c| !c.is_empty()), "{shrunk:?}");
         assert!(shrunk.then.is_empty(), "{shrunk:?}");

@@ -14,7 +14,7 @@ use http::{Request, Response};
 use tower::{BoxError, Service, ServiceExt};
 
 use crate::{Scenario, Trace, DEPENDENCY, ENDPOINT, PHASE};
-use faultline_properties::{CorrelationId, EdgeOutcome, EdgeRecord, Observations, Phase};
+use faultline_properties::{CorrelationId, EdgeOutcome, EdgeRecord, Observations, Phase, Shown};
 
 /// The run number in every simulated request's correlation id: fixed, so the
 /// ids of two runs of one scenario match.
@@ -33,7 +33,7 @@ pub enum SimError {
     #[error("could not build the runtime: {0}")]
     Runtime(#[from] std::io::Error),
     /// Edge requests were still unanswered at the horizon.
-    #[error("{unanswered} of {requests} edge requests were still unanswered at the horizon ({horizon:?}): the stack hangs")]
+    #[error("{unanswered} of {requests} edge requests were still unanswered at the horizon ({}): the stack hangs", Shown(*.horizon))]
     Hung {
         /// Requests with no answer.
         unanswered: usize,
@@ -46,7 +46,7 @@ pub enum SimError {
     },
     /// The case took longer than its real-time limit: the stack spins, or
     /// waits on something other than tokio's timers.
-    #[error("the case ran past its real-time limit of {0:?} without reaching the horizon")]
+    #[error("the case ran past its real-time limit of {} without reaching the horizon", Shown(*.0))]
     WallClock(Duration),
     /// Two runs of the same scenario saw different things.
     #[error("two runs of the same scenario differ, first at {0}: the stack is not deterministic (a thread_rng, the wall clock, a shared global?)")]
