@@ -58,15 +58,15 @@
 //! [dev-dependencies]
 //! faultline-sim = "0.1"   # or, from a checkout: { path = "../faultline/sim" }
 //! proptest = "1"
-//! tokio = { version = "1", features = ["macros", "rt"] }
 //! tower = { version = "0.5", features = ["limit", "timeout"] }
 //! ```
 //!
-//! `PROPTEST_CASES` sets the number of cases as usual. In `tests/`,
-//! proptest's default place for failures looks for `lib.rs` or `main.rs`,
-//! prints "failed to find lib.rs or main.rs" on every failing run and saves
-//! nothing where you would look (proptest's issue #233); give it the file
-//! beside your test instead:
+//! `Fault`s and the rest of the fault server are `faultline_sim::fault_server`:
+//! no other dependency is needed. `PROPTEST_CASES` sets the number of cases
+//! as usual. In `tests/`, proptest's default place for failures looks for
+//! `lib.rs` or `main.rs` first and prints "failed to find lib.rs or main.rs"
+//! on every failing run (proptest's issue #233) before it falls back to a
+//! file beside the test; name that file yourself and the warning goes:
 //!
 //! ```
 //! use proptest::prelude::*;

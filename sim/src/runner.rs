@@ -104,11 +104,11 @@ where
 ///     ServiceBuilder::new().timeout(Duration::from_secs(1)).service(dependency)
 /// });
 /// let mut scenario = Scenario::new(Duration::from_secs(60));
-/// scenario.calls = vec![vec![fault_server::Fault::hang().into()]];
+/// scenario.calls = vec![vec![faultline_sim::fault_server::Fault::hang().into()]];
 /// scenario.requests = vec![EdgeRequest::at(Duration::ZERO)];
 /// let trace = sim.run(&scenario).unwrap();
 /// assert_eq!(trace.edge()[0].latency(), Duration::from_secs(1), "timed out after 1 s of virtual time");
-/// assert_eq!(trace.calls()[0].outcome, fault_server::CallOutcome::ClientGone);
+/// assert_eq!(trace.calls()[0].outcome, faultline_sim::fault_server::CallOutcome::ClientGone);
 /// ```
 pub struct Simulation<F> {
     make_stack: Arc<F>,

@@ -98,10 +98,19 @@ impl Scenario {
     }
 }
 
-/// As its JSON, so that proptest's "minimal failing input" can be saved and replayed as it is.
+/// As its JSON, so that proptest's "minimal failing input" can be saved and
+/// replayed as it is: indented with `{:#?}` (proptest's failure message), on
+/// one line with `{:?}` (the comment beside a kept seed in a
+/// `.regressions` file).
 impl std::fmt::Debug for Scenario {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_json())
+        if f.alternate() {
+            f.write_str(&self.to_json())
+        } else {
+            let line =
+                serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            f.write_str(&line)
+        }
     }
 }
 

@@ -134,6 +134,11 @@ impl Tally {
     pub fn assert_exercised(&self, property: &str, share: f64) {
         let (exercised, cases) = self.exercised(property);
         assert!(
+            cases > 0,
+            "no verdict named `{property}...` was recorded (a property's name begins \
+             as its verdicts do, e.g. `max_in_flight`); recorded:\n{self}"
+        );
+        assert!(
             exercised > 0 && exercised as f64 >= share * cases as f64,
             "`{property}` was exercised in {exercised} of {cases} cases (wanted {:.0}%): \
              the generated scenarios did not test the defence\n{self}",

@@ -22,6 +22,15 @@ impl Times {
     fn contains(&self, n: u64) -> bool {
         n >= self.low && self.high.is_none_or(|high| n <= high)
     }
+
+    /// "call" after a bound of one (`exactly 1 call`, `at most 1 call`), else "calls".
+    fn noun(&self) -> &'static str {
+        match self.high {
+            Some(1) => "call",
+            None if self.low == 1 => "call",
+            _ => "calls",
+        }
+    }
 }
 
 impl fmt::Display for Times {
@@ -227,15 +236,20 @@ impl FaultServer {
             (Ok(stats), Ok(records)) => (stats.total.calls, records),
             (Err(error), _) | (_, Err(error)) => {
                 return Some(format!(
-                    "expected {} calls at `{name}`: {error}",
-                    expected.times
+                    "expected {} {} at `{name}`: {error}",
+                    expected.times,
+                    expected.times.noun()
                 ))
             }
         };
         if expected.times.contains(calls) {
             return None;
         }
-        let mut line = format!("expected {} calls at `{name}`, saw {calls}", expected.times);
+        let mut line = format!(
+            "expected {} {} at `{name}`, saw {calls}",
+            expected.times,
+            expected.times.noun()
+        );
         for record in seen.iter().take(10) {
             line.push_str(&format!("\n  {}", describe(record)));
         }
@@ -256,7 +270,10 @@ fn idle(registry: &Registry, dependency: &str, timed_out: bool) -> Result<bool, 
     if in_flight > 0 && timed_out {
         return Err(ControlError::invalid(
             dependency,
-            format!("{in_flight} calls still in flight when the wait ran out"),
+            match in_flight {
+                1 => "1 call still in flight when the wait ran out".to_owned(),
+                n => format!("{n} calls still in flight when the wait ran out"),
+            },
         ));
     }
     Ok(in_flight == 0)
@@ -297,6 +314,20 @@ mod tests {
             assert_eq!(times.to_string(), said);
             assert!(inside.iter().all(|n| times.contains(*n)), "{said}");
             assert!(!outside.iter().any(|n| times.contains(*n)), "{said}");
+        }
+    }
+
+    #[test]
+    fn one_call_is_one_call() {
+        for (times, noun) in [
+            (Times::from(1), "call"),
+            ((..2).into(), "call"),
+            ((1..).into(), "call"),
+            (Times::from(2), "calls"),
+            ((1..=2).into(), "calls"),
+            (Times::from(0), "calls"),
+        ] {
+            assert_eq!(times.noun(), noun, "{times}");
         }
     }
 
