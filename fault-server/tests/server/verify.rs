@@ -74,7 +74,7 @@ async fn a_wait_until_idle_runs_out_while_a_call_is_held() {
         .await
         .unwrap_err();
     assert!(
-        error.to_string().contains("1 calls still in flight"),
+        error.to_string().contains("1 call still in flight"),
         "{error}"
     );
 }
