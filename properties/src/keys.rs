@@ -25,7 +25,7 @@ use crate::{
     alert_fired, backoff, breaker, calls, deadline, delivered, fast_accept, latency, max_attempts,
     max_in_flight, recovers_within, retry_amplification, shed_fast, status_share, success_rate,
 };
-use crate::{Property, Scope};
+use crate::{Bound, Property, Scope};
 use fault_server::fault::MAX_DURATION;
 use fault_server::located::did_you_mean;
 
@@ -200,6 +200,40 @@ pub(crate) fn fraction(key: &str, value: f64) -> Result<f64, ParamError> {
         Ok(value)
     } else {
         Err(ParamError::at(key, format!("is from 0 to 1, not {value}")))
+    }
+}
+
+/// The bound a property's `at_least`, `at_most` and `exactly` keys give:
+/// one of them, or `at_least` and `at_most` together (a range, least first);
+/// `exactly` alone. `show` writes a value as the suite would. `needs` says
+/// what the property takes when none is given (`a number of calls`).
+pub(crate) fn bound<T: PartialOrd + Copy>(
+    at_least: Option<T>,
+    at_most: Option<T>,
+    exactly: Option<T>,
+    needs: &str,
+    show: impl Fn(T) -> String,
+) -> Result<Bound<T>, ParamError> {
+    match (at_least, at_most, exactly) {
+        (None, None, Some(value)) => Ok(Bound::exactly(value)),
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(ParamError::at(
+            "exactly",
+            "goes alone, without `at_least` or `at_most`",
+        )),
+        (Some(least), Some(most), None) if least > most => Err(ParamError::at(
+            "at_least",
+            format!(
+                "must be at most `at_most` ({}), not {}",
+                show(most),
+                show(least)
+            ),
+        )),
+        (Some(least), Some(most), None) => Ok(Bound::between(least, most)),
+        (Some(least), None, None) => Ok(Bound::at_least(least)),
+        (None, Some(most), None) => Ok(Bound::at_most(most)),
+        (None, None, None) => Err(ParamError::whole(format!(
+            "needs `at_most`, `at_least` (or both) or `exactly`: {needs}"
+        ))),
     }
 }
 

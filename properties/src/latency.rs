@@ -1,6 +1,7 @@
-//! Latency bounds in the spirit of k6 thresholds: `p99 <= 250ms`, or
-//! `p99 <= baseline * 1.5`, per endpoint. `fast_fail` and `latency_budget`
-//! are this property with a fault phase and a tight bound.
+//! Latency bounds in the spirit of k6 thresholds: `p99 <= 250ms`,
+//! `p50 >= 200ms`, `min in 440ms..=1s`, or `p99 <= baseline * 1.5`, per
+//! endpoint. `fast_fail` and `latency_budget` are this property with a fault
+//! phase and a tight bound.
 
 use std::time::Duration;
 
@@ -10,14 +11,14 @@ use serde::Deserialize;
 
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure, Shown};
-use crate::{percentile, Judgement, Property, Reads, Samples, Scope};
+use crate::{percentile, Bound, Judgement, Property, Reads, Samples, Scope};
 use crate::{Observations, Phase};
 
 /// The bound a latency percentile is held to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LatencyLimit {
-    /// A fixed bound.
-    Absolute(Duration),
+    /// A fixed bound: at most, at least, or both.
+    Fixed(Bound<Duration>),
     /// The same percentile in another phase (the baseline), times `factor`.
     Baseline {
         /// The phase to compare against.
@@ -27,15 +28,28 @@ pub enum LatencyLimit {
     },
 }
 
-/// The `percentile` (0-100; 100 = max) of latency, measured from each
-/// request's intended send time, stays within `limit` for `endpoint` (every
-/// endpoint when `None`).
+impl LatencyLimit {
+    /// At most `bound`: `p99 <= 250ms`.
+    pub fn at_most(bound: Duration) -> Self {
+        LatencyLimit::Fixed(Bound::at_most(bound))
+    }
+
+    /// At least `bound`: `p50 >= 200ms` (a request that should wait behind
+    /// a slow dependency, or a shed that should not come too soon).
+    pub fn at_least(bound: Duration) -> Self {
+        LatencyLimit::Fixed(Bound::at_least(bound))
+    }
+}
+
+/// The `percentile` (0-100; 0 = min, 100 = max) of latency, measured from
+/// each request's intended send time, stays within `limit` for `endpoint`
+/// (every endpoint when `None`).
 ///
 /// ```
 /// use std::time::Duration;
 /// use faultline_properties::{LatencyBound, LatencyLimit, Property, Scope};
 ///
-/// let fast_fail = LatencyBound::new(99.0, LatencyLimit::Absolute(Duration::from_millis(100)), Scope::phase("crm down"))
+/// let fast_fail = LatencyBound::new(99.0, LatencyLimit::at_most(Duration::from_millis(100)), Scope::phase("crm down"))
 ///     .for_endpoint("crm_sync");
 /// assert_eq!(fast_fail.check(&Default::default()).outcome, faultline_properties::Outcome::Inconclusive);
 /// ```
@@ -43,7 +57,7 @@ pub enum LatencyLimit {
 pub struct LatencyBound {
     /// The endpoint; every endpoint when `None`.
     pub endpoint: Option<String>,
-    /// Which percentile (100 is the maximum).
+    /// Which percentile (0 is the minimum, 100 the maximum).
     pub percentile: f64,
     /// The bound.
     pub limit: LatencyLimit,
@@ -87,12 +101,19 @@ impl Property for LatencyBound {
     fn name(&self) -> String {
         let stat = if self.percentile >= 100.0 {
             "max".to_owned()
+        } else if self.percentile <= 0.0 {
+            "min".to_owned()
         } else {
             format!("p{}", self.percentile)
         };
         let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
         match &self.limit {
-            LatencyLimit::Absolute(bound) => format!("{stat}({subject}) <= {}", Shown(*bound)),
+            LatencyLimit::Fixed(bound) => {
+                format!(
+                    "{stat}({subject}) {}",
+                    bound.describe(|d| Shown(d).to_string())
+                )
+            }
             LatencyLimit::Baseline { phase, factor } => {
                 format!("{stat}({subject}) <= {phase} * {factor}")
             }
@@ -109,7 +130,7 @@ impl Property for LatencyBound {
 
     fn threshold(&self) -> Measure {
         match &self.limit {
-            LatencyLimit::Absolute(bound) => Measure::Duration(*bound),
+            LatencyLimit::Fixed(bound) => Measure::Duration(bound.threshold_for(None)),
             // Known once the baseline is read.
             LatencyLimit::Baseline { .. } => Measure::Duration(Duration::ZERO),
         }
@@ -121,7 +142,7 @@ impl Property for LatencyBound {
 
     fn judge(&self, seen: &Observations, phase: &Phase, evidence: &mut Evidence) -> Judgement {
         let bound = match &self.limit {
-            LatencyLimit::Absolute(bound) => *bound,
+            LatencyLimit::Fixed(bound) => *bound,
             LatencyLimit::Baseline { phase, factor } => {
                 let mut baseline = self
                     .latencies(seen, phase, Duration::ZERO)
@@ -134,28 +155,38 @@ impl Property for LatencyBound {
                     ));
                 }
                 let reference = percentile(&mut baseline, self.percentile).unwrap_or_default();
-                reference.mul_f64(factor.max(0.0))
+                Bound::at_most(reference.mul_f64(factor.max(0.0)))
             }
         };
-        evidence.threshold = Measure::Duration(bound);
+        evidence.threshold = Measure::Duration(bound.threshold_for(None));
         let records: Vec<_> = seen
             .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
             .collect();
         evidence.samples = records.len() as u64;
-        evidence.first_broke_ns = records
-            .iter()
-            .filter(|r| r.latency() > bound)
-            .map(|r| r.intended_ns)
-            .min();
-        evidence.witness = records
-            .iter()
-            .max_by_key(|r| r.latency())
-            .and_then(|r| r.witness());
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();
         let Some(observed) = percentile(&mut latencies, self.percentile) else {
             return Judgement::inconclusive("no requests in the phase");
         };
         evidence.observed = Some(Measure::Duration(observed));
+        evidence.threshold = Measure::Duration(bound.threshold_for(Some(observed)));
+        // Too fast is the breach when the lower side broke: the first request
+        // under it, and the fastest as the witness; else the slowest.
+        let too_fast = bound.lower().is_some_and(|least| observed < least);
+        evidence.first_broke_ns = records
+            .iter()
+            .filter(|r| match (too_fast, bound.broken_by(r.latency())) {
+                (true, Some(least)) => r.latency() < least,
+                (false, Some(most)) => r.latency() > most,
+                (_, None) => false,
+            })
+            .map(|r| r.intended_ns)
+            .min();
+        let witness = if too_fast {
+            records.iter().min_by_key(|r| r.latency())
+        } else {
+            records.iter().max_by_key(|r| r.latency())
+        };
+        evidence.witness = witness.and_then(|r| r.witness());
         let faulted = seen
             .dependencies
             .keys()
@@ -167,7 +198,7 @@ impl Property for LatencyBound {
         } else {
             "no call met a fault: the bound was not tested against one".to_owned()
         };
-        Judgement::held(observed <= bound).covering(faulted > 0, what)
+        Judgement::held(bound.holds(observed)).covering(faulted > 0, what)
     }
 }
 
@@ -175,12 +206,15 @@ impl Property for LatencyBound {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Keys {
-    /// Which percentile, above 0 and at most 100 (99; 100 is the maximum).
+    /// Which percentile, from 0 to 100 (99; 0 is the minimum, 100 the maximum).
     #[serde(default = "ninety_nine")]
     percentile: f64,
-    /// A fixed bound...
+    /// A fixed bound: at most...
     #[serde(default, deserialize_with = "keys::optional_duration")]
     at_most: Option<Duration>,
+    /// ...and/or at least...
+    #[serde(default, deserialize_with = "keys::optional_duration")]
+    at_least: Option<Duration>,
     /// ...or the same percentile in this phase...
     #[serde(default)]
     baseline: Option<String>,
@@ -200,32 +234,47 @@ impl SuiteKeys for Keys {
     const PROPERTY: &'static str = "latency";
 
     fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
-        if !(self.percentile > 0.0 && self.percentile <= 100.0) {
+        if !(0.0..=100.0).contains(&self.percentile) {
             return Err(ParamError::at(
                 "percentile",
-                format!("must be above 0 and at most 100, not {}", self.percentile),
+                format!(
+                    "must be from 0 (the minimum) to 100 (the maximum), not {}",
+                    self.percentile
+                ),
             ));
         }
-        let limit = match (self.at_most, self.baseline, self.factor) {
-            (Some(bound), None, None) => LatencyLimit::Absolute(bound),
-            (None, Some(phase), Some(factor)) => {
+        let fixed = self.at_most.is_some() || self.at_least.is_some();
+        let limit = match (fixed, self.baseline, self.factor) {
+            (true, None, None) => LatencyLimit::Fixed(keys::bound(
+                self.at_least,
+                self.at_most,
+                None,
+                "a latency",
+                |d| Shown(d).to_string(),
+            )?),
+            (false, Some(phase), Some(factor)) => {
                 names.phase("baseline", &phase)?;
                 if factor <= 0.0 {
                     return Err(ParamError::at("factor", "must be above 0"));
                 }
                 LatencyLimit::Baseline { phase, factor }
             }
-            (Some(_), _, _) => {
+            (true, _, _) => {
+                let key = if self.at_most.is_some() {
+                    "at_most"
+                } else {
+                    "at_least"
+                };
                 return Err(ParamError::at(
-                    "at_most",
+                    key,
                     "a fixed bound or `baseline` and `factor`, not both",
-                ))
+                ));
             }
-            (None, None, Some(_)) => return Err(ParamError::at("factor", "goes with `baseline`")),
-            (None, Some(_), None) => return Err(ParamError::at("baseline", "needs `factor`")),
-            (None, None, None) => {
+            (false, None, Some(_)) => return Err(ParamError::at("factor", "goes with `baseline`")),
+            (false, Some(_), None) => return Err(ParamError::at("baseline", "needs `factor`")),
+            (false, None, None) => {
                 return Err(ParamError::whole(
-                    "latency needs `at_most` (a duration) or `baseline` and `factor`",
+                    "latency needs `at_most` or `at_least` (durations; or both), or `baseline` and `factor`",
                 ))
             }
         };
@@ -253,10 +302,10 @@ mod tests {
         let mut seen = two_phases();
         requests(&mut seen, "checkout", 1_000, 95, 20, 200);
         requests(&mut seen, "checkout", 1_950, 5, 900, 200);
-        let p90 = LatencyBound::new(90.0, LatencyLimit::Absolute(ms(50)), Scope::phase("fault"))
+        let p90 = LatencyBound::new(90.0, LatencyLimit::at_most(ms(50)), Scope::phase("fault"))
             .check(&seen);
         assert_eq!(p90.outcome, Outcome::Pass, "{p90:?}");
-        let p99 = LatencyBound::new(99.0, LatencyLimit::Absolute(ms(50)), Scope::phase("fault"))
+        let p99 = LatencyBound::new(99.0, LatencyLimit::at_most(ms(50)), Scope::phase("fault"))
             .check(&seen);
         assert_eq!(p99.outcome, Outcome::Fail);
         assert_eq!(p99.evidence.observed, Some(Measure::Duration(ms(900))));
@@ -300,7 +349,7 @@ mod tests {
     fn is_inconclusive_with_too_few_requests_or_an_empty_baseline() {
         let mut seen = two_phases();
         requests(&mut seen, "search", 1_000, 5, 10, 200);
-        let few = LatencyBound::new(99.0, LatencyLimit::Absolute(ms(50)), Scope::phase("fault"))
+        let few = LatencyBound::new(99.0, LatencyLimit::at_most(ms(50)), Scope::phase("fault"))
             .check(&seen);
         assert_eq!(few.outcome, Outcome::Inconclusive);
         requests(&mut seen, "search", 1_100, 50, 10, 200);
@@ -314,5 +363,56 @@ mod tests {
         )
         .check(&seen);
         assert_eq!(no_baseline.outcome, Outcome::Inconclusive);
+    }
+
+    #[test]
+    fn a_lower_bound_fails_when_requests_come_back_too_soon() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 90, 250, 200);
+        requests(&mut seen, "checkout", 1_900, 10, 3, 503);
+        let waits = |p: f64| {
+            LatencyBound::new(p, LatencyLimit::at_least(ms(200)), Scope::phase("fault"))
+                .for_endpoint("checkout")
+                .check(&seen)
+        };
+        let p50 = waits(50.0);
+        assert_eq!(p50.outcome, Outcome::Pass, "{p50:?}");
+        assert_eq!(p50.property, "p50(checkout) >= 200ms");
+        let min = waits(0.0);
+        assert_eq!(min.property, "min(checkout) >= 200ms");
+        assert_eq!(min.outcome, Outcome::Fail);
+        assert_eq!(min.evidence.observed, Some(Measure::Duration(ms(3))));
+        assert_eq!(min.evidence.threshold, Measure::Duration(ms(200)));
+        assert_eq!(min.evidence.first_broke_ns, Some(1_900 * MS));
+        let fast: Vec<String> = (0..10)
+            .map(|i| id("checkout", 1_900, i).to_string())
+            .collect();
+        assert!(
+            fast.contains(&min.evidence.witness.unwrap()),
+            "the fastest is the witness"
+        );
+    }
+
+    #[test]
+    fn a_range_shows_the_side_it_broke() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 600, 200);
+        let range = |least, most| {
+            LatencyBound::new(
+                99.0,
+                LatencyLimit::Fixed(Bound::between(ms(least), ms(most))),
+                Scope::phase("fault"),
+            )
+            .check(&seen)
+        };
+        let held = range(440, 1_000);
+        assert_eq!(held.outcome, Outcome::Pass);
+        assert_eq!(held.property, "p99(all endpoints) in 440ms..=1s");
+        let slow = range(100, 500);
+        assert_eq!(slow.outcome, Outcome::Fail);
+        assert_eq!(slow.evidence.threshold, Measure::Duration(ms(500)));
+        let fast = range(700, 900);
+        assert_eq!(fast.outcome, Outcome::Fail);
+        assert_eq!(fast.evidence.threshold, Measure::Duration(ms(700)));
     }
 }

@@ -38,6 +38,7 @@
 
 mod alert_fired;
 mod backoff;
+mod bound;
 mod breaker;
 mod calls;
 mod deadline;
@@ -61,6 +62,7 @@ mod verdict;
 
 pub use alert_fired::AlertFired;
 pub use backoff::{Backoff, Jitter};
+pub use bound::Bound;
 pub use breaker::Breaker;
 pub use calls::Calls;
 pub use deadline::Deadline;

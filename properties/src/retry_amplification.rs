@@ -8,12 +8,14 @@ use serde::Deserialize;
 
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure};
-use crate::{ratio, Judgement, Property, Reads, Samples, Scope};
+use crate::{ratio, Bound, Judgement, Property, Reads, Samples, Scope};
 use crate::{Observations, Phase};
 
 /// Calls reaching `dependency` per edge request sent (to `endpoint`, or to
-/// every endpoint) in the phase stays at or under `at_most`: three immediate
-/// retries at one layer make it about 4, at two layers about 9-16.
+/// every endpoint) in the phase stays within `bound` — at most `k` (three
+/// immediate retries at one layer make it about 4, at two layers about
+/// 9-16), or exactly `k` (nginx's `proxy_next_upstream` over three failing
+/// servers makes exactly 3), or a range.
 ///
 /// Every call at the dependency counts, correlated or not; the witness is the
 /// correlation id that reached it most often.
@@ -29,8 +31,8 @@ pub struct RetryAmplification {
     pub dependency: String,
     /// Only requests to this endpoint count as edge requests; all when `None`.
     pub endpoint: Option<String>,
-    /// The most dependency calls per edge request.
-    pub at_most: f64,
+    /// Dependency calls per edge request.
+    pub bound: Bound<f64>,
     /// Where to look.
     pub scope: Scope,
 }
@@ -41,9 +43,15 @@ impl RetryAmplification {
         RetryAmplification {
             dependency: dependency.into(),
             endpoint: None,
-            at_most,
+            bound: Bound::at_most(at_most),
             scope,
         }
+    }
+
+    /// Holds the ratio to `bound` instead (`Bound::exactly(3.0)`).
+    pub fn within(mut self, bound: Bound<f64>) -> Self {
+        self.bound = bound;
+        self
     }
 
     /// Counts only requests to `endpoint`.
@@ -59,7 +67,7 @@ impl Property for RetryAmplification {
             Some(endpoint) => format!("{endpoint} -> {}", self.scope.subject(&self.dependency)),
             None => self.scope.subject(&self.dependency),
         };
-        format!("retry_amplification({subject}) <= {}", self.at_most)
+        format!("retry_amplification({subject}) {}", self.bound)
     }
 
     fn scope(&self) -> &Scope {
@@ -71,7 +79,7 @@ impl Property for RetryAmplification {
     }
 
     fn threshold(&self) -> Measure {
-        Measure::Ratio(self.at_most)
+        Measure::Ratio(self.bound.threshold_for(None))
     }
 
     fn samples(&self) -> Samples {
@@ -100,8 +108,9 @@ impl Property for RetryAmplification {
             return Judgement::inconclusive("no edge requests in the phase");
         };
         evidence.observed = Some(Measure::Ratio(ratio));
+        evidence.threshold = Measure::Ratio(self.bound.threshold_for(Some(ratio)));
         let retried = per_request.values().filter(|n| **n > 1).count();
-        Judgement::held(ratio <= self.at_most).covering(
+        Judgement::held(self.bound.holds(ratio)).covering(
             retried > 0,
             format!("{retried} of {requests} requests were retried"),
         )
@@ -114,8 +123,15 @@ impl Property for RetryAmplification {
 pub(crate) struct Keys {
     /// The dependency.
     dependency: String,
-    /// The most calls there per edge request.
-    at_most: f64,
+    /// The most calls there per edge request...
+    #[serde(default)]
+    at_most: Option<f64>,
+    /// ...and/or the least...
+    #[serde(default)]
+    at_least: Option<f64>,
+    /// ...or exactly this many.
+    #[serde(default)]
+    exactly: Option<f64>,
     /// The endpoint whose requests count; every endpoint when absent.
     #[serde(default)]
     endpoint: Option<String>,
@@ -127,10 +143,23 @@ impl SuiteKeys for Keys {
 
     fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
         names.dependency("dependency", &self.dependency)?;
-        if self.at_most < 0.0 {
-            return Err(ParamError::at("at_most", "must be 0 or more"));
+        for (key, value) in [
+            ("at_most", self.at_most),
+            ("at_least", self.at_least),
+            ("exactly", self.exactly),
+        ] {
+            if value.is_some_and(|v| v < 0.0) {
+                return Err(ParamError::at(key, "must be 0 or more"));
+            }
         }
-        let mut property = RetryAmplification::new(self.dependency, self.at_most, scope);
+        let bound = keys::bound(
+            self.at_least,
+            self.at_most,
+            self.exactly,
+            "calls per edge request",
+            |v| v.to_string(),
+        )?;
+        let mut property = RetryAmplification::new(self.dependency, 0.0, scope).within(bound);
         if let Some(endpoint) = self.endpoint {
             names.endpoint("endpoint", &endpoint)?;
             property.endpoint = Some(endpoint);
@@ -189,5 +218,25 @@ mod tests {
         let verdict =
             RetryAmplification::new("payments", 2.0, Scope::phase("baseline")).check(&storm(3));
         assert_eq!(verdict.outcome, Outcome::Inconclusive);
+    }
+
+    #[test]
+    fn exactly_three_calls_a_request_holds_only_at_three() {
+        let exactly = |k| {
+            RetryAmplification::new("payments", 0.0, Scope::phase("fault"))
+                .within(Bound::exactly(k))
+                .check(&storm(2))
+        };
+        let three = exactly(3.0);
+        assert_eq!(three.outcome, Outcome::Pass, "{three:?}");
+        assert_eq!(three.property, "retry_amplification(payments) == 3");
+        let four = exactly(4.0);
+        assert_eq!(four.outcome, Outcome::Fail, "too few calls break it too");
+        assert_eq!(four.evidence.threshold, Measure::Ratio(4.0));
+        let range = RetryAmplification::new("payments", 0.0, Scope::phase("fault"))
+            .within(Bound::between(1.5, 2.5))
+            .check(&storm(2));
+        assert_eq!(range.outcome, Outcome::Fail, "3 is past 2.5");
+        assert_eq!(range.evidence.threshold, Measure::Ratio(2.5));
     }
 }

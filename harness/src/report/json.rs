@@ -85,6 +85,8 @@ pub struct EndpointReport {
 /// Latency percentiles, in milliseconds.
 #[derive(Debug, Serialize)]
 pub struct Percentiles {
+    /// The shortest.
+    pub min: f64,
     /// Median.
     pub p50: f64,
     /// 90th percentile.
@@ -185,6 +187,11 @@ impl SuiteReport {
                         .map(|(outcome, n)| (outcome.to_string(), *n))
                         .collect(),
                     latency_ms: Percentiles {
+                        min: if empty {
+                            0.0
+                        } else {
+                            ms(stats.latency_us.min())
+                        },
                         p50: if empty { 0.0 } else { at(50.0) },
                         p90: if empty { 0.0 } else { at(90.0) },
                         p99: if empty { 0.0 } else { at(99.0) },

@@ -741,4 +741,48 @@ mod shipped {
         }
         assert!(found >= 1, "no suites found");
     }
+
+    /// Every `toml` example in suites/README.md parses, added to a suite
+    /// that defines the names the examples use.
+    #[test]
+    fn every_example_in_the_suite_guide_parses() {
+        const BASE: &str = r#"
+[target]
+base_url = "http://127.0.0.1:8080"
+[[dependencies]]
+name = "crm"
+[[dependencies]]
+name = "payments"
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+[[phases]]
+name = "crm slow"
+duration = "5s"
+[[phases]]
+name = "payments slow"
+duration = "5s"
+[[phases]]
+name = "payments down"
+duration = "5s"
+"#;
+        let guide = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/README.md"),
+        )
+        .unwrap();
+        let mut examples = 0;
+        let mut rest = guide.as_str();
+        while let Some(start) = rest.find("```toml\n") {
+            let body = &rest[start + "```toml\n".len()..];
+            let end = body.find("```").expect("a closed code block");
+            let example = &body[..end];
+            rest = &body[end..][3..];
+            let suite = Suite::parse(&format!("{BASE}\n{example}"), Path::new("README.toml"))
+                .unwrap_or_else(|e| panic!("suites/README.md example:\n{example}\n{e}"));
+            assert!(!suite.expect.is_empty(), "{example}");
+            examples += 1;
+        }
+        assert!(examples >= 2, "only {examples} examples found");
+    }
 }

@@ -137,6 +137,34 @@ dependency = "crm"
 at_most = 3
 phase = "crm down"
 match = {{ method = "GET", path = "=/sync" }}
+
+[[expect]]
+property = "retry_amplification"
+dependency = "crm"
+exactly = 3
+phase = "crm down"
+exclude = {{ path = "=/__health" }}
+
+[[expect]]
+property = "retry_amplification"
+dependency = "crm"
+exactly = 4
+phase = "crm down"
+exclude = {{ path = "=/__health" }}
+
+[[expect]]
+property = "max_attempts"
+dependency = "crm"
+exactly = 3
+phase = "crm down"
+match = {{ method = "GET", path = "=/sync" }}
+
+[[expect]]
+property = "max_attempts"
+dependency = "crm"
+at_least = 4
+phase = "crm down"
+match = {{ method = "GET", path = "=/sync" }}
 "#,
             haproxy = haproxy.display(),
             config = config.display(),
@@ -167,6 +195,21 @@ match = {{ method = "GET", path = "=/sync" }}
     let attempts = verdict(&report, "max_attempts(crm [GET =/sync]) <= 3");
     assert_eq!(attempts["outcome"], "pass", "{printed}");
     assert_eq!(attempts["evidence"]["observed"]["count"], 3, "{printed}");
+    // Bounds both ways: `retries 2` makes exactly three calls a request,
+    // neither more nor fewer, and a bound from below that asks for more
+    // fails on the side it broke.
+    let exactly = verdict(&report, "retry_amplification(crm [not =/__health]) == 3");
+    assert_eq!(exactly["outcome"], "pass", "{printed}");
+    let four = verdict(&report, "retry_amplification(crm [not =/__health]) == 4");
+    assert_eq!(four["outcome"], "fail", "{printed}");
+    assert_eq!(four["evidence"]["threshold"]["ratio"], 4.0, "{printed}");
+    assert_eq!(four["evidence"]["observed"]["ratio"], 3.0, "{printed}");
+    let each = verdict(&report, "attempts(crm [GET =/sync]) == 3 per request");
+    assert_eq!(each["outcome"], "pass", "{printed}");
+    let at_least = verdict(&report, "attempts(crm [GET =/sync]) >= 4 per request");
+    assert_eq!(at_least["outcome"], "fail", "{printed}");
+    assert_eq!(at_least["evidence"]["observed"]["count"], 3, "{printed}");
+    assert_eq!(at_least["evidence"]["threshold"]["count"], 4, "{printed}");
     assert_eq!(code, Some(1), "one verdict fails: {printed}");
 }
 
@@ -253,6 +296,21 @@ property = "retry_amplification"
 dependency = "crm"
 at_most = 1
 phase = "crm slow"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+percentile = 0
+at_least = "950ms"
+phase = "crm slow"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+percentile = 0
+at_least = "1500ms"
+at_most = "3s"
+phase = "crm slow"
 "#
         ),
     );
@@ -292,6 +350,25 @@ phase = "crm slow"
         .as_f64()
         .unwrap();
     assert!((1_000.0..1_100.0).contains(&p99), "{p99} ms: {printed}");
+    // From below: no answer came before nginx's read timeout...
+    let waited = verdict(&report, "min(sync) >= 950ms");
+    assert_eq!(waited["outcome"], "pass", "{printed}");
+    // ...and none waited for the 3 s dependency: a lower bound of 1.5 s
+    // fails on its lower side, at about the 1 s timeout.
+    let cut = verdict(&report, "min(sync) in 1.5s..=3s");
+    assert_eq!(cut["outcome"], "fail", "{printed}");
+    assert_eq!(
+        cut["evidence"]["threshold"]["duration_ms"], 1_500.0,
+        "{printed}"
+    );
+    let min = cut["evidence"]["observed"]["duration_ms"].as_f64().unwrap();
+    assert!((950.0..1_100.0).contains(&min), "{min} ms: {printed}");
+    let endpoint = &report["suites"][0]["endpoints"][0];
+    let reported = endpoint["latency_ms"]["min"].as_f64().unwrap();
+    assert!(
+        (950.0..=endpoint["latency_ms"]["p50"].as_f64().unwrap()).contains(&reported),
+        "report.json's min beside the percentiles: {endpoint}"
+    );
     let share = verdict(&report, "status_share");
     assert_eq!(
         share["outcome"], "fail",

@@ -166,7 +166,7 @@ async fn a_timeout_on_a_hung_dependency_fails_fast_and_its_absence_does_not() {
     let unguarded = run_with(Defences::default(), hung, Duration::from_millis(800)).await;
     let fast_fail = LatencyBound::new(
         99.0,
-        LatencyLimit::Absolute(Duration::from_millis(300)),
+        LatencyLimit::at_most(Duration::from_millis(300)),
         Scope::phase("payments failing"),
     )
     .for_endpoint("checkout");

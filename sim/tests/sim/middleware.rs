@@ -137,7 +137,7 @@ fn timeout_ends_every_request_by_its_limit_and_hung_calls_as_client_gone() {
     let workload = strategy::Workload::new(1..=20, ms(500));
     let scenarios = strategy::scenario(faults, &workload, 60 * SECOND);
     let tally = Tally::new();
-    let bound = LatencyBound::new(100.0, LatencyLimit::Absolute(limit + ms(1)), scope());
+    let bound = LatencyBound::new(100.0, LatencyLimit::at_most(limit + ms(1)), scope());
     proptest!(config(), |(scenario in scenarios)| {
         let trace = sim.replay(&scenario)?;
         tally.record(&trace.holds(&bound)?);
