@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure, Shown};
 use crate::{percentile, Bound, Judgement, Property, Reads, Samples, Scope};
-use crate::{Observations, Phase};
+use crate::{EdgeRecord, Observations, Outcomes, Phase};
 
 /// The bound a latency percentile is held to.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,8 @@ impl LatencyLimit {
 
 /// The `percentile` (0-100; 0 = min, 100 = max) of latency, measured from
 /// each request's intended send time, stays within `limit` for `endpoint`
-/// (every endpoint when `None`).
+/// (every endpoint when `None`), counting only the requests that ended with
+/// `status` when it is set (the shed 503s apart from the accepted 200s).
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,6 +58,8 @@ impl LatencyLimit {
 pub struct LatencyBound {
     /// The endpoint; every endpoint when `None`.
     pub endpoint: Option<String>,
+    /// Only requests that ended so; all when `None`.
+    pub status: Option<Outcomes>,
     /// Which percentile (0 is the minimum, 100 the maximum).
     pub percentile: f64,
     /// The bound.
@@ -70,6 +73,7 @@ impl LatencyBound {
     pub fn new(percentile: f64, limit: LatencyLimit, scope: Scope) -> Self {
         LatencyBound {
             endpoint: None,
+            status: None,
             percentile,
             limit,
             scope,
@@ -82,6 +86,24 @@ impl LatencyBound {
         self
     }
 
+    /// Judges only requests that ended with `status` (`"503"`, `"2xx"`,
+    /// `"timeout"`).
+    pub fn for_outcomes(mut self, status: Outcomes) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The requests it judges in `phase`: to its endpoint, ended as selected.
+    fn selected<'a>(
+        &'a self,
+        seen: &'a Observations,
+        phase: &'a Phase,
+        settle: Duration,
+    ) -> impl Iterator<Item = &'a EdgeRecord> + 'a {
+        seen.edge_in(phase, settle, self.endpoint.as_deref())
+            .filter(|r| self.status.as_ref().is_none_or(|s| s.matches(r.outcome)))
+    }
+
     fn latencies(
         &self,
         seen: &Observations,
@@ -90,7 +112,7 @@ impl LatencyBound {
     ) -> Option<Vec<Duration>> {
         let phase = seen.phase(phase)?;
         Some(
-            seen.edge_in(phase, settle, self.endpoint.as_deref())
+            self.selected(seen, phase, settle)
                 .map(|r| r.latency())
                 .collect(),
         )
@@ -106,7 +128,11 @@ impl Property for LatencyBound {
         } else {
             format!("p{}", self.percentile)
         };
-        let subject = self.endpoint.as_deref().unwrap_or("all endpoints");
+        let endpoint = self.endpoint.as_deref().unwrap_or("all endpoints");
+        let subject = match &self.status {
+            Some(status) => format!("{endpoint} [{status}]"),
+            None => endpoint.to_owned(),
+        };
         match &self.limit {
             LatencyLimit::Fixed(bound) => {
                 format!(
@@ -159,13 +185,14 @@ impl Property for LatencyBound {
             }
         };
         evidence.threshold = Measure::Duration(bound.threshold_for(None));
-        let records: Vec<_> = seen
-            .edge_in(phase, self.scope.settle, self.endpoint.as_deref())
-            .collect();
+        let records: Vec<_> = self.selected(seen, phase, self.scope.settle).collect();
         evidence.samples = records.len() as u64;
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();
         let Some(observed) = percentile(&mut latencies, self.percentile) else {
-            return Judgement::inconclusive("no requests in the phase");
+            return Judgement::inconclusive(match &self.status {
+                Some(status) => format!("no request in the phase ended with {status}"),
+                None => "no requests in the phase".to_owned(),
+            });
         };
         evidence.observed = Some(Measure::Duration(observed));
         evidence.threshold = Measure::Duration(bound.threshold_for(Some(observed)));
@@ -224,6 +251,9 @@ pub(crate) struct Keys {
     /// The endpoint; every endpoint when absent.
     #[serde(default)]
     endpoint: Option<String>,
+    /// Only requests that ended so (`503`, `"5xx"`, `"timeout"`, a list).
+    #[serde(default)]
+    status: Option<Outcomes>,
 }
 
 fn ninety_nine() -> f64 {
@@ -282,6 +312,9 @@ impl SuiteKeys for Keys {
         if let Some(endpoint) = self.endpoint {
             names.endpoint("endpoint", &endpoint)?;
             property = property.for_endpoint(endpoint);
+        }
+        if let Some(status) = self.status {
+            property = property.for_outcomes(status);
         }
         Ok(Arc::new(property))
     }
@@ -414,5 +447,32 @@ mod tests {
         let fast = range(700, 900);
         assert_eq!(fast.outcome, Outcome::Fail);
         assert_eq!(fast.evidence.threshold, Measure::Duration(ms(700)));
+    }
+
+    #[test]
+    fn a_status_selects_the_requests_judged() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 90, 250, 200);
+        requests(&mut seen, "checkout", 1_900, 10, 3, 503);
+        let of = |status: &str, limit| {
+            LatencyBound::new(99.0, limit, Scope::phase("fault"))
+                .for_endpoint("checkout")
+                .for_outcomes(status.parse().unwrap())
+                .check(&seen)
+        };
+        let shed = of("503", LatencyLimit::at_most(ms(10)));
+        assert_eq!(shed.outcome, Outcome::Pass, "{shed:?}");
+        assert_eq!(shed.property, "p99(checkout [503]) <= 10ms");
+        assert_eq!(shed.evidence.samples, 10);
+        let accepted = of("2xx", LatencyLimit::at_least(ms(200)));
+        assert_eq!(accepted.outcome, Outcome::Pass, "{accepted:?}");
+        assert_eq!(accepted.evidence.samples, 90);
+        // Unselected, the fast 503s drag the minimum down...
+        let all = LatencyBound::new(0.0, LatencyLimit::at_least(ms(200)), Scope::phase("fault"))
+            .check(&seen);
+        assert_eq!(all.outcome, Outcome::Fail);
+        // ...and a selection nothing ended with is no evidence.
+        let none = of("timeout", LatencyLimit::at_most(ms(10)));
+        assert_eq!(none.outcome, Outcome::Inconclusive, "{none:?}");
     }
 }

@@ -2,20 +2,19 @@
 //! under a bound (k6-style: `status_share(checkout, 429) <= 1%`): the
 //! cascade's "unrelated endpoints get throttled".
 
-use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure};
 use crate::{ratio, Judgement, Property, Reads, Samples, Scope};
-use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
+use crate::{EdgeRecord, Observations, Outcomes, Phase};
 
 /// At most `at_most` (a fraction) of the requests to `endpoint` (every
-/// endpoint when `None`) in the phase are answered with `status`: an exact
-/// code (`"429"`) or a class (`"5xx"`).
+/// endpoint when `None`) in the phase end with `status`: an exact code
+/// (`"429"`), a class (`"5xx"`), `timeout`, `connect_error` or `reset`, or
+/// several (see [`Outcomes`]).
 ///
 /// ```
 /// use faultline_properties::{Property, Scope, StatusShare};
@@ -27,10 +26,8 @@ use crate::{EdgeOutcome, EdgeRecord, Observations, Phase};
 pub struct StatusShare {
     /// The endpoint; every endpoint when `None`.
     pub endpoint: Option<String>,
-    /// As written: `"429"` or `"5xx"`.
-    pub status: String,
-    low: u16,
-    high: u16,
+    /// The endings counted.
+    pub status: Outcomes,
     /// The largest share allowed, 0 to 1.
     pub at_most: f64,
     /// Where to look.
@@ -38,17 +35,24 @@ pub struct StatusShare {
 }
 
 impl StatusShare {
-    /// `status_share(status) <= at_most` within `scope`; `status` is a code (`"429"`) or a class (`"4xx"`).
+    /// `status_share(status) <= at_most` within `scope`; `status` is a code
+    /// (`"429"`), a class (`"4xx"`) or an ending (`"timeout"`), or several
+    /// joined by `|`.
+    ///
+    /// # Errors
+    /// What [`Outcomes`]' parser says of `status`.
     pub fn new(status: &str, at_most: f64, scope: Scope) -> Result<Self, String> {
-        let (low, high) = status_range(status)?;
-        Ok(StatusShare {
+        Ok(StatusShare::of(status.parse()?, at_most, scope))
+    }
+
+    /// `status_share(status) <= at_most` within `scope`.
+    pub fn of(status: Outcomes, at_most: f64, scope: Scope) -> Self {
+        StatusShare {
             endpoint: None,
-            status: status.to_owned(),
-            low,
-            high,
+            status,
             at_most,
             scope,
-        })
+        }
     }
 
     /// Judges only requests to `endpoint`.
@@ -58,26 +62,7 @@ impl StatusShare {
     }
 
     fn matches(&self, record: &EdgeRecord) -> bool {
-        matches!(record.outcome, EdgeOutcome::Status(s) if (self.low..=self.high).contains(&s))
-    }
-}
-
-/// `"429"` is 429..=429, `"5xx"` is 500..=599.
-fn status_range(status: &str) -> Result<(u16, u16), String> {
-    let invalid = || format!("`{status}` is neither a status code (429) nor a class (5xx)");
-    match status.as_bytes() {
-        [class @ b'1'..=b'5', b'x', b'x'] => {
-            let base = u16::from(class - b'0') * 100;
-            Ok((base, base + 99))
-        }
-        _ => {
-            let code: u16 = status.parse().map_err(|_| invalid())?;
-            if (100..=599).contains(&code) {
-                Ok((code, code))
-            } else {
-                Err(invalid())
-            }
-        }
+        self.status.matches(record.outcome)
     }
 }
 
@@ -134,9 +119,9 @@ impl Property for StatusShare {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Keys {
-    /// A status code (`429` or `"429"`) or class (`"5xx"`).
-    #[serde(deserialize_with = "status_text")]
-    status: String,
+    /// A status code (`429` or `"429"`), a class (`"5xx"`), an ending
+    /// (`"timeout"`), or a list of them.
+    status: Outcomes,
     /// The largest share allowed, 0 to 1.
     at_most: f64,
     /// The endpoint; every endpoint when absent.
@@ -149,8 +134,7 @@ impl SuiteKeys for Keys {
 
     fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
         let at_most = keys::fraction("at_most", self.at_most)?;
-        let mut property = StatusShare::new(&self.status, at_most, scope)
-            .map_err(|e| ParamError::at("status", e))?;
+        let mut property = StatusShare::of(self.status, at_most, scope);
         if let Some(endpoint) = self.endpoint {
             names.endpoint("endpoint", &endpoint)?;
             property = property.for_endpoint(endpoint);
@@ -159,40 +143,11 @@ impl SuiteKeys for Keys {
     }
 }
 
-/// A status written as a number (`504`) or a string (`"504"`, `"5xx"`).
-fn status_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    struct StatusVisitor;
-    impl Visitor<'_> for StatusVisitor {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a status code (504) or class (\"5xx\")")
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-    }
-    deserializer.deserialize_any(StatusVisitor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::{requests, two_phases};
     use crate::Outcome;
-
-    #[test]
-    fn codes_and_classes_parse_and_nonsense_does_not() {
-        assert_eq!(status_range("429"), Ok((429, 429)));
-        assert_eq!(status_range("5xx"), Ok((500, 599)));
-        assert!(status_range("6xx").is_err());
-        assert!(status_range("abc").is_err());
-    }
 
     #[test]
     fn a_throttled_checkout_breaks_its_429_share() {

@@ -297,11 +297,14 @@ mod tests {
             ("property = \"retry_amplification\"\ndependency = \"crm\"\nat_least = -1", "retry_amplification `at_least`: must be 0 or more"),
             ("property = \"max_attempts\"\ndependency = \"crm\"\nat_least = 4\nat_most = 3", "max_attempts `at_least`: must be at most `at_most` (3), not 4"),
             ("property = \"max_attempts\"\ndependency = \"crm\"", "max_attempts: needs `at_most`, `at_least` (or both) or `exactly`: calls per edge request"),
+            ("property = \"latency\"\nat_most = \"1s\"\nstatus = []", "latency `status`: an empty list selects no request"),
+            ("property = \"latency\"\nat_most = \"1s\"\nstatus = 700", "latency `status`: 700 is not a status code (100 to 599)"),
+            ("property = \"status_share\"\nstatus = [\"503\", \"tiemout\"]\nat_most = 0.1", "status_share `status`: `tiemout` is neither a status code (429), a class (5xx), `timeout`, `connect_error` nor `reset`"),
             ("property = \"success_rate\"\nat_least = 1.5", "success_rate `at_least`: is from 0 to 1, not 1.5"),
             ("property = \"success_rate\"\nat_least = 0.9\nendpoint = \"chekout\"", "success_rate `endpoint`: no endpoint named `chekout`; did you mean `checkout`?"),
             ("property = \"breaker\"\ndependency = \"crm\"\nfailures = 0\nreset = \"1s\"", "breaker `failures`: must be at least 1"),
             ("property = \"deadline\"\ndependency = \"crm\"\nwithin = \"0s\"", "deadline `within`: must be above 0"),
-            ("property = \"status_share\"\nstatus = \"6xx\"\nat_most = 0.1", "status_share `status`: `6xx` is neither a status code (429) nor a class (5xx)"),
+            ("property = \"status_share\"\nstatus = \"6xx\"\nat_most = 0.1", "status_share `status`: `6xx` is neither a status code (429), a class (5xx), `timeout`, `connect_error` nor `reset`"),
             ("property = \"alert_fired\"\nalert = \"High\"\nwithin = \"2s\"\ndependency = \"pager\"", "alert_fired `dependency`: no dependency named `pager`"),
         ];
         for (entry, says) in cases {

@@ -683,7 +683,13 @@ phase = "crm slow"
 
     #[test]
     fn a_status_is_a_number_or_a_string() {
-        for status in ["504", "\"504\"", "\"5xx\""] {
+        for status in [
+            "504",
+            "\"504\"",
+            "\"5xx\"",
+            "\"timeout\"",
+            "[504, \"reset\"]",
+        ] {
             let text = GOOD.replace(
                 "property = \"max_in_flight\"\ndependency = \"crm\"\nat_most = 30\n",
                 &format!("property = \"status_share\"\nstatus = {status}\nat_most = 0.1\n"),
@@ -695,7 +701,10 @@ phase = "crm slow"
             "property = \"status_share\"\nstatus = 5.5\nat_most = 0.1\n",
         );
         let err = parse(&text).unwrap_err();
-        assert!(err.contains("a status code (504)"), "{err}");
+        assert!(
+            err.contains("invalid type: floating point `5.5`, expected a status code (503)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -383,3 +383,144 @@ phase = "crm slow"
     );
     assert_eq!(code, Some(1), "{printed}");
 }
+
+/// HAProxy as a queue in front of a dependency that takes 1 s: two requests
+/// at a time reach it (`maxconn 2`), the rest wait in HAProxy's queue and
+/// are shed with a 503 once they waited `timeout queue 300ms`. Selected by
+/// outcome, the 503s come no sooner than the queue's timeout and well before
+/// the dependency's second, and the 200s take the dependency's second: each
+/// bound is judged on its own requests, where together they would blur.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_sheds_from_its_queue_after_its_timeout_and_each_outcome_is_judged_apart() {
+    let haproxy = program("haproxy");
+    let dir = scratch("proxies-haproxy-queue");
+    let crm = free_port();
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 10s
+  timeout server 10s
+  timeout queue 300ms
+
+frontend shop
+  bind "127.0.0.1:${{PORT}}"
+  default_backend crm
+
+backend crm
+  server crm 127.0.0.1:{crm} maxconn 2
+"#
+        ),
+    )
+    .unwrap();
+    let suite = write_suite(
+        "proxies-haproxy-queue",
+        &format!(
+            r#"
+name = "haproxy queue"
+
+[target]
+command = ["{haproxy}", "-db", "-f", "{config}"]
+env = {{ PORT = "{{port}}" }}
+ready = "/sync"
+
+[[dependencies]]
+name = "crm"
+listen = "127.0.0.1:{crm}"
+
+[[load]]
+endpoint = "sync"
+path = "/sync"
+clients = 10
+timeout = "5s"
+
+[[phases]]
+name = "crm slow"
+duration = "3s"
+faults = {{ crm = [{{ latency = {{ fixed = "1s" }} }}] }}
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+status = 503
+percentile = 0
+at_least = "280ms"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+status = 503
+percentile = 99
+at_most = "600ms"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+status = "2xx"
+percentile = 50
+at_least = "950ms"
+min_samples = 3
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+status = "2xx"
+percentile = 99
+at_most = "600ms"
+min_samples = 3
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+percentile = 0
+at_least = "280ms"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "crm slow"
+status = "timeout"
+at_most = "1s"
+"#,
+            haproxy = haproxy.display(),
+            config = config.display(),
+        ),
+    );
+    let ran = run(&suite).await;
+    let (code, printed) = (ran.code, ran.printed());
+    let report = ran.report();
+    let shed_late = verdict(&report, "min(sync [503]) >= 280ms");
+    assert_eq!(shed_late["outcome"], "pass", "{printed}");
+    let shed_fast = verdict(&report, "p99(sync [503]) <= 600ms");
+    assert_eq!(shed_fast["outcome"], "pass", "{printed}");
+    assert!(
+        shed_fast["evidence"]["samples"].as_u64().unwrap() >= 10,
+        "{printed}"
+    );
+    let waited = verdict(&report, "p50(sync [2xx]) >= 950ms");
+    assert_eq!(waited["outcome"], "pass", "{printed}");
+    // The admitted requests waited the dependency's second: a bound meant
+    // for the shed answers fails on them.
+    let admitted = verdict(&report, "p99(sync [2xx]) <= 600ms");
+    assert_eq!(admitted["outcome"], "fail", "{printed}");
+    let p99 = admitted["evidence"]["observed"]["duration_ms"]
+        .as_f64()
+        .unwrap();
+    assert!((950.0..1_500.0).contains(&p99), "{p99} ms: {printed}");
+    // Both outcomes together: the minimum is the shed one's, so the bound
+    // from below still holds, and nothing ended in a timeout: no evidence.
+    let together = verdict(&report, "min(sync) >= 280ms");
+    assert_eq!(together["outcome"], "pass", "{printed}");
+    let timeouts = verdict(&report, "p99(sync [timeout]) <= 1s");
+    assert_eq!(timeouts["outcome"], "inconclusive", "{printed}");
+    assert_eq!(code, Some(1), "{printed}");
+}
