@@ -237,6 +237,38 @@ pub(crate) fn bound<T: PartialOrd + Copy>(
     }
 }
 
+/// A `window` length (a property judged in every window of it): above zero
+/// and no longer than its phase, less the phase's settle.
+pub(crate) fn window(
+    length: Duration,
+    scope: &Scope,
+    names: &SuiteNames<'_>,
+) -> Result<Duration, ParamError> {
+    let length = above_zero("window", length)?;
+    if let Some(&phase) = names.phases.get(scope.phase.as_str()) {
+        let room = phase.saturating_sub(scope.settle);
+        if length > room {
+            let settle = if scope.settle.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " less its settle of {}",
+                    humantime::format_duration(scope.settle)
+                )
+            };
+            return Err(ParamError::at(
+                "window",
+                format!(
+                    "is longer than phase `{}` ({}{settle})",
+                    scope.phase,
+                    humantime::format_duration(phase)
+                ),
+            ));
+        }
+    }
+    Ok(length)
+}
+
 /// A duration above zero at `key`.
 pub(crate) fn above_zero(key: &str, value: Duration) -> Result<Duration, ParamError> {
     if value.is_zero() {

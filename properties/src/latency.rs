@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure, Shown};
+use crate::windows::{self, Window};
 use crate::{percentile, Bound, Judgement, Property, Reads, Samples, Scope};
 use crate::{EdgeRecord, Observations, Outcomes, Phase};
 
@@ -64,6 +65,9 @@ pub struct LatencyBound {
     pub percentile: f64,
     /// The bound.
     pub limit: LatencyLimit,
+    /// Judged in every window of this length instead of the whole phase
+    /// (see [`crate::SuccessRate::over_windows`]).
+    pub window: Option<Duration>,
     /// Where to look.
     pub scope: Scope,
 }
@@ -76,8 +80,16 @@ impl LatencyBound {
             status: None,
             percentile,
             limit,
+            window: None,
             scope,
         }
+    }
+
+    /// Judges every window of `length` in the phase ("no 10 s window with a
+    /// p99 over 250 ms") instead of the phase as a whole.
+    pub fn over_windows(mut self, length: Duration) -> Self {
+        self.window = Some(length);
+        self
     }
 
     /// Judges only requests to `endpoint`.
@@ -133,7 +145,7 @@ impl Property for LatencyBound {
             Some(status) => format!("{endpoint} [{status}]"),
             None => endpoint.to_owned(),
         };
-        match &self.limit {
+        let claim = match &self.limit {
             LatencyLimit::Fixed(bound) => {
                 format!(
                     "{stat}({subject}) {}",
@@ -143,6 +155,10 @@ impl Property for LatencyBound {
             LatencyLimit::Baseline { phase, factor } => {
                 format!("{stat}({subject}) <= {phase} * {factor}")
             }
+        };
+        match self.window {
+            Some(length) => format!("{claim} in every {} window", Shown(length)),
+            None => claim,
         }
     }
 
@@ -185,6 +201,9 @@ impl Property for LatencyBound {
             }
         };
         evidence.threshold = Measure::Duration(bound.threshold_for(None));
+        if let Some(length) = self.window {
+            return self.judge_windows(seen, phase, bound, length, evidence);
+        }
         let records: Vec<_> = self.selected(seen, phase, self.scope.settle).collect();
         evidence.samples = records.len() as u64;
         let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency()).collect();
@@ -214,6 +233,13 @@ impl Property for LatencyBound {
             records.iter().max_by_key(|r| r.latency())
         };
         evidence.witness = witness.and_then(|r| r.witness());
+        self.covered(seen, phase, Judgement::held(bound.holds(observed)))
+    }
+}
+
+impl LatencyBound {
+    /// Whether any call in the phase met a fault (the bound was tested against one).
+    fn covered(&self, seen: &Observations, phase: &Phase, judgement: Judgement) -> Judgement {
         let faulted = seen
             .dependencies
             .keys()
@@ -225,7 +251,90 @@ impl Property for LatencyBound {
         } else {
             "no call met a fault: the bound was not tested against one".to_owned()
         };
-        Judgement::held(bound.holds(observed)).covering(faulted > 0, what)
+        judgement.covering(faulted > 0, what)
+    }
+
+    /// Every window judged on its own; the worst is the evidence: the one
+    /// past the upper side by the most, else the one past the lower side.
+    fn judge_windows(
+        &self,
+        seen: &Observations,
+        phase: &Phase,
+        bound: Bound<Duration>,
+        length: Duration,
+        evidence: &mut Evidence,
+    ) -> Judgement {
+        let mut records: Vec<&EdgeRecord> = self.selected(seen, phase, self.scope.settle).collect();
+        let windows = windows::sliding(&mut records, phase, self.scope.settle, length);
+        let judged: Vec<(Duration, &Window<'_, '_>)> = windows
+            .iter()
+            .filter(|w| w.records.len() as u64 >= self.scope.min_samples)
+            .filter_map(|w| {
+                let mut latencies: Vec<Duration> = w.records.iter().map(|r| r.latency()).collect();
+                Some((percentile(&mut latencies, self.percentile)?, w))
+            })
+            .collect();
+        let highest = judged.iter().max_by_key(|(p, _)| *p);
+        let lowest = judged.iter().min_by_key(|(p, _)| *p);
+        let worst = match (highest, lowest) {
+            (Some(high), _) if bound.upper().is_some_and(|most| high.0 > most) => high,
+            (_, Some(low)) if bound.lower().is_some_and(|least| low.0 < least) => low,
+            (Some(high), _) if bound.upper().is_some() => high,
+            (_, Some(low)) => low,
+            _ => {
+                evidence.samples = windows
+                    .iter()
+                    .map(|w| w.records.len() as u64)
+                    .max()
+                    .unwrap_or(0);
+                return Judgement::inconclusive(if windows.is_empty() {
+                    format!("the phase is shorter than one {} window", Shown(length))
+                } else {
+                    format!(
+                        "no {} window had {} requests (the most: {})",
+                        Shown(length),
+                        self.scope.min_samples,
+                        evidence.samples
+                    )
+                });
+            }
+        };
+        let &(observed, window) = worst;
+        evidence.samples = window.records.len() as u64;
+        evidence.observed = Some(Measure::Duration(observed));
+        evidence.threshold = Measure::Duration(bound.threshold_for(Some(observed)));
+        let too_fast = bound.lower().is_some_and(|least| observed < least);
+        let breach = |r: &EdgeRecord| match bound.broken_by(r.latency()) {
+            Some(least) if too_fast => r.latency() < least,
+            Some(most) => !too_fast && r.latency() > most,
+            None => false,
+        };
+        evidence.witness = window
+            .records
+            .iter()
+            .find(|r| breach(r))
+            .and_then(|r| r.witness());
+        evidence.first_broke_ns = judged
+            .iter()
+            .filter(|(p, _)| !bound.holds(*p))
+            .find_map(|(_, w)| w.records.iter().find(|r| breach(r)))
+            .map(|r| r.intended_ns);
+        let held = judged.iter().all(|(p, _)| bound.holds(*p));
+        let worst_at = format!("worst: {}", window.describe(phase));
+        if held {
+            if let Some(thin) = windows
+                .iter()
+                .find(|w| (w.records.len() as u64) < self.scope.min_samples)
+            {
+                return Judgement::inconclusive(format!(
+                    "{} had {} requests, fewer than the {} it takes to judge ({worst_at})",
+                    thin.describe(phase),
+                    thin.records.len(),
+                    self.scope.min_samples
+                ));
+            }
+        }
+        self.covered(seen, phase, Judgement::held(held).note(worst_at))
     }
 }
 
@@ -254,6 +363,9 @@ pub(crate) struct Keys {
     /// Only requests that ended so (`503`, `"5xx"`, `"timeout"`, a list).
     #[serde(default)]
     status: Option<Outcomes>,
+    /// Judged in every window of this length inside the phase.
+    #[serde(default, deserialize_with = "keys::optional_duration")]
+    window: Option<Duration>,
 }
 
 fn ninety_nine() -> f64 {
@@ -308,7 +420,12 @@ impl SuiteKeys for Keys {
                 ))
             }
         };
+        let window = self
+            .window
+            .map(|w| keys::window(w, &scope, names))
+            .transpose()?;
         let mut property = LatencyBound::new(self.percentile, limit, scope);
+        property.window = window;
         if let Some(endpoint) = self.endpoint {
             names.endpoint("endpoint", &endpoint)?;
             property = property.for_endpoint(endpoint);
@@ -474,5 +591,42 @@ mod tests {
         // ...and a selection nothing ended with is no evidence.
         let none = of("timeout", LatencyLimit::at_most(ms(10)));
         assert_eq!(none.outcome, Outcome::Inconclusive, "{none:?}");
+    }
+
+    #[test]
+    fn a_slow_burst_breaks_a_windowed_p99_that_the_phase_hides() {
+        let mut seen = two_phases();
+        requests(&mut seen, "checkout", 1_000, 50, 20, 200);
+        requests(&mut seen, "checkout", 1_500, 20, 900, 200);
+        requests(&mut seen, "checkout", 1_700, 30, 20, 200);
+        let p75 = |window: Option<u64>| {
+            let bound =
+                LatencyBound::new(75.0, LatencyLimit::at_most(ms(100)), Scope::phase("fault"));
+            match window {
+                Some(w) => bound.over_windows(ms(w)),
+                None => bound,
+            }
+            .check(&seen)
+        };
+        assert_eq!(
+            p75(None).outcome,
+            Outcome::Pass,
+            "80% of the phase was fast"
+        );
+        let windowed = p75(Some(300));
+        assert_eq!(windowed.outcome, Outcome::Fail, "{windowed:?}");
+        assert_eq!(
+            windowed.property,
+            "p75(all endpoints) <= 100ms in every 300ms window"
+        );
+        assert_eq!(windowed.evidence.observed, Some(Measure::Duration(ms(900))));
+        assert_eq!(windowed.evidence.first_broke_ns, Some(1_500 * MS));
+        // From below, the fast windows are the breach.
+        let waits = LatencyBound::new(50.0, LatencyLimit::at_least(ms(500)), Scope::phase("fault"))
+            .over_windows(ms(300))
+            .check(&seen);
+        assert_eq!(waits.outcome, Outcome::Fail);
+        assert_eq!(waits.evidence.observed, Some(Measure::Duration(ms(20))));
+        assert_eq!(waits.evidence.threshold, Measure::Duration(ms(500)));
     }
 }

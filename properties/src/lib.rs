@@ -60,6 +60,7 @@ mod shed_fast;
 mod status_share;
 mod success_rate;
 mod verdict;
+mod windows;
 
 pub use alert_fired::AlertFired;
 pub use backoff::{Backoff, Jitter};

@@ -768,13 +768,13 @@ path = "/checkout"
 rate = 50.0
 [[phases]]
 name = "crm slow"
-duration = "5s"
+duration = "1m"
 [[phases]]
 name = "payments slow"
-duration = "5s"
+duration = "1m"
 [[phases]]
 name = "payments down"
-duration = "5s"
+duration = "1m"
 "#;
         let guide = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/README.md"),

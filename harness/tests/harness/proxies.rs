@@ -213,14 +213,13 @@ match = {{ method = "GET", path = "=/sync" }}
     assert_eq!(code, Some(1), "one verdict fails: {printed}");
 }
 
-/// nginx as a gateway with `proxy_read_timeout 1s` in front of a dependency
-/// that takes 3 s: every request is a 504 after one second, and the
-/// dependency sees each request once (`proxy_next_upstream off`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_times_out_at_its_read_timeout_and_the_harness_reads_exactly_that() {
+/// nginx as a gateway on `port` in front of `upstream`, with
+/// `proxy_read_timeout 1s` and `proxy_next_upstream off` (each request one
+/// call); listening when this returns, killed when the child is dropped.
+async fn nginx(name: &str, port: u16, upstream: u16) -> tokio::process::Child {
     let nginx = program("nginx");
-    let dir = scratch("proxies-nginx");
-    let (port, crm) = (free_port(), free_port());
+    let dir = scratch(name);
+    let crm = upstream;
     let config = dir.join("nginx.conf");
     std::fs::write(
         &config,
@@ -253,6 +252,41 @@ http {{
         ),
     )
     .unwrap();
+    let mut server = tokio::process::Command::new(&nginx)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "nginx exited: see {}",
+            dir.display()
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+}
+
+/// nginx as a gateway with `proxy_read_timeout 1s` in front of a dependency
+/// that takes 3 s: every request is a 504 after one second, and the
+/// dependency sees each request once (`proxy_next_upstream off`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_times_out_at_its_read_timeout_and_the_harness_reads_exactly_that() {
+    let (port, crm) = (free_port(), free_port());
     let suite = write_suite(
         "proxies-nginx",
         &format!(
@@ -314,32 +348,7 @@ phase = "crm slow"
 "#
         ),
     );
-    let mut server = tokio::process::Command::new(&nginx)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            server.try_wait().unwrap().is_none(),
-            "nginx exited: see {}",
-            dir.display()
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nginx did not listen"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut server = nginx("proxies-nginx", port, crm).await;
     let ran = run(&suite).await;
     let (code, printed) = (ran.code, ran.printed());
     let report = ran.report();
@@ -522,5 +531,95 @@ at_most = "1s"
     assert_eq!(together["outcome"], "pass", "{printed}");
     let timeouts = verdict(&report, "p99(sync [timeout]) <= 1s");
     assert_eq!(timeouts["outcome"], "inconclusive", "{printed}");
+    assert_eq!(code, Some(1), "{printed}");
+}
+
+/// nginx in front of a dependency whose first 20 calls fail (503, passed
+/// through): half a second of outage in a 4 s phase. Over the whole phase
+/// the success rate is 87.5%; in the worst 1 s window it is half. Judged in
+/// every 1 s window, a bound of 80% fails on that window and one of 40%
+/// holds; judged over the phase, 80% holds and hides the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_passes_a_short_outage_through_and_only_a_windowed_threshold_sees_it() {
+    let (port, crm) = (free_port(), free_port());
+    let suite = write_suite(
+        "proxies-nginx-windows",
+        &format!(
+            r#"
+name = "nginx windows"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[[dependencies]]
+name = "crm"
+listen = "127.0.0.1:{crm}"
+
+[[load]]
+endpoint = "sync"
+path = "/sync"
+rate = 40.0
+timeout = "5s"
+
+[[phases]]
+name = "outage"
+duration = "4s"
+faults = {{ crm = [{{ error = {{ status = 503 }}, first = 20 }}] }}
+
+[[expect]]
+property = "success_rate"
+endpoint = "sync"
+phase = "outage"
+at_least = 0.8
+
+[[expect]]
+property = "success_rate"
+endpoint = "sync"
+phase = "outage"
+at_least = 0.8
+window = "1s"
+
+[[expect]]
+property = "success_rate"
+endpoint = "sync"
+phase = "outage"
+at_least = 0.4
+window = "1s"
+
+[[expect]]
+property = "latency"
+endpoint = "sync"
+phase = "outage"
+percentile = 99
+at_most = "500ms"
+window = "1s"
+"#
+        ),
+    );
+    let mut server = nginx("proxies-nginx-windows", port, crm).await;
+    let ran = run(&suite).await;
+    let (code, printed) = (ran.code, ran.printed());
+    let report = ran.report();
+    server.kill().await.unwrap();
+    let whole = verdict(&report, "success_rate(sync) >= 0.8");
+    assert_eq!(whole["outcome"], "pass", "the phase hides it: {printed}");
+    let windowed = verdict(&report, "success_rate(sync) >= 0.8 in every 1s window");
+    assert_eq!(windowed["outcome"], "fail", "{printed}");
+    let worst = windowed["evidence"]["observed"]["ratio"].as_f64().unwrap();
+    assert!(
+        (0.45..0.56).contains(&worst),
+        "about half: {worst}: {printed}"
+    );
+    assert!(
+        windowed["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("worst: the 0.0-1.0 s window"),
+        "{printed}"
+    );
+    let loose = verdict(&report, "success_rate(sync) >= 0.4 in every 1s window");
+    assert_eq!(loose["outcome"], "pass", "{printed}");
+    let fast = verdict(&report, "p99(sync) <= 500ms in every 1s window");
+    assert_eq!(fast["outcome"], "pass", "{printed}");
     assert_eq!(code, Some(1), "{printed}");
 }
