@@ -253,8 +253,8 @@ const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 impl Default for EdgeStats {
     fn default() -> Self {
         EdgeStats {
-            latency_us: histogram(),
-            service_us: histogram(),
+            latency_us: micros_histogram(),
+            service_us: micros_histogram(),
             outcomes: BTreeMap::new(),
             dropped: 0,
             max_lag: Duration::ZERO,
@@ -262,8 +262,11 @@ impl Default for EdgeStats {
     }
 }
 
-/// Microseconds from 1 to an hour at 3 significant digits (0.1% error).
-fn histogram() -> Histogram<u64> {
+/// An empty histogram of microseconds as the edge statistics keep them:
+/// 1 µs to an hour at three significant digits (0.1% error), fixed bounds,
+/// so `saturating_record` clamps only past an hour (an auto-resizing
+/// histogram clamps to its current range).
+pub fn micros_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).unwrap_or_else(|_| {
         // The bounds above are constants that hdrhistogram accepts.
         Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"))

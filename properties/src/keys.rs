@@ -22,8 +22,9 @@ use std::time::Duration;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use crate::{
-    alert_fired, backoff, breaker, calls, deadline, delivered, fast_accept, latency, max_attempts,
-    max_in_flight, recovers_within, retry_amplification, shed_fast, status_share, success_rate,
+    alert_fired, backoff, breaker, calls, deadline, delivered, fast_accept, hold_time, latency,
+    max_attempts, max_in_flight, recovers_within, retry_amplification, shed_fast, status_share,
+    success_rate,
 };
 use crate::{Bound, Property, Scope};
 use fault_server::fault::MAX_DURATION;
@@ -98,6 +99,7 @@ pub const PROPERTIES: &[Registered] = &[
     registered::<alert_fired::Keys>(),
     registered::<calls::Keys>(),
     registered::<status_share::Keys>(),
+    registered::<hold_time::Keys>(),
 ];
 
 fn build<K: SuiteKeys>(

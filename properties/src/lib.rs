@@ -12,7 +12,7 @@
 //! bulkhead), [`RetryAmplification`], [`MaxAttempts`], [`Backoff`],
 //! [`Breaker`], [`LatencyLimit`] (fast failure, latency budgets),
 //! [`SuccessRate`] (isolation), [`RecoversWithin`], [`Deadline`],
-//! [`ShedFast`], [`FastAccept`], [`Delivered`], [`AlertFired`], and the
+//! [`ShedFast`], [`FastAccept`], [`Delivered`], [`AlertFired`], [`HoldTime`], and the
 //! k6-style [`Calls`] and [`StatusShare`] — judges one phase of it into a
 //! [`Verdict`]: pass, fail or inconclusive, always with its [`Evidence`].
 //! No evidence is never a pass: a phase without samples, a dependency no
@@ -45,6 +45,7 @@ mod deadline;
 mod delivered;
 mod edge;
 mod fast_accept;
+mod hold_time;
 pub mod keys;
 mod latency;
 mod max_attempts;
@@ -69,8 +70,11 @@ pub use breaker::Breaker;
 pub use calls::Calls;
 pub use deadline::Deadline;
 pub use delivered::Delivered;
-pub use edge::{CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId};
+pub use edge::{
+    micros_histogram, CorrelationId, EdgeOutcome, EdgeRecord, EdgeStats, NotACorrelationId,
+};
 pub use fast_accept::FastAccept;
+pub use hold_time::HoldTime;
 pub use keys::Expectation;
 pub use latency::{LatencyBound, LatencyLimit};
 pub use max_attempts::MaxAttempts;

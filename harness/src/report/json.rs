@@ -10,7 +10,9 @@ use serde::Serialize;
 use faultline_properties::{Observations, Verdict};
 
 /// The version of this document's shape; it changes only when a field does.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: an endpoint's `latency_ms` has `min`; a dependency's row has
+/// `hold_ms` and `still_open`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole run.
 #[derive(Debug, Serialize)]
@@ -82,7 +84,7 @@ pub struct EndpointReport {
     pub dropped: u64,
 }
 
-/// Latency percentiles, in milliseconds.
+/// Latency percentiles, in milliseconds (all 0 when nothing was recorded).
 #[derive(Debug, Serialize)]
 pub struct Percentiles {
     /// The shortest.
@@ -99,6 +101,32 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+impl Percentiles {
+    /// From a histogram of microseconds.
+    fn of_micros(histogram: &hdrhistogram::Histogram<u64>) -> Self {
+        if histogram.is_empty() {
+            return Percentiles {
+                min: 0.0,
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+                p99_9: 0.0,
+                max: 0.0,
+            };
+        }
+        let ms = |us: u64| us as f64 / 1_000.0;
+        let at = |p: f64| ms(histogram.value_at_percentile(p));
+        Percentiles {
+            min: ms(histogram.min()),
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
+            p99_9: at(99.9),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
 /// What one dependency received in one phase.
 #[derive(Debug, Serialize)]
 pub struct DependencyReport {
@@ -113,6 +141,12 @@ pub struct DependencyReport {
     pub peak_in_flight: u64,
     /// Calls by status sent; calls that ended without one by how they ended.
     pub outcomes: BTreeMap<String, u64>,
+    /// How long the dependency held the calls that ended (departure less
+    /// arrival), in milliseconds.
+    pub hold_ms: Percentiles,
+    /// Calls that had not ended when the run last read the journal (not in
+    /// `hold_ms`).
+    pub still_open: u64,
     /// Calls the journal counted in the phase whose records the run could
     /// not read (a remote ring overwrote them): verdicts that needed them are
     /// inconclusive.
@@ -172,8 +206,6 @@ impl SuiteReport {
                     continue;
                 };
                 let requests = stats.requests();
-                let ms = |us: u64| us as f64 / 1_000.0;
-                let at = |p: f64| ms(stats.latency_us.value_at_percentile(p));
                 let empty = requests == 0;
                 endpoints.push(EndpointReport {
                     endpoint: endpoint.clone(),
@@ -186,22 +218,7 @@ impl SuiteReport {
                         .iter()
                         .map(|(outcome, n)| (outcome.to_string(), *n))
                         .collect(),
-                    latency_ms: Percentiles {
-                        min: if empty {
-                            0.0
-                        } else {
-                            ms(stats.latency_us.min())
-                        },
-                        p50: if empty { 0.0 } else { at(50.0) },
-                        p90: if empty { 0.0 } else { at(90.0) },
-                        p99: if empty { 0.0 } else { at(99.0) },
-                        p99_9: if empty { 0.0 } else { at(99.9) },
-                        max: if empty {
-                            0.0
-                        } else {
-                            ms(stats.latency_us.max())
-                        },
-                    },
+                    latency_ms: Percentiles::of_micros(&stats.latency_us),
                     max_lag_ms: stats.max_lag.as_secs_f64() * 1_000.0,
                     dropped: stats.dropped,
                 });
@@ -216,6 +233,8 @@ impl SuiteReport {
                     calls: 0,
                     peak_in_flight: 0,
                     outcomes: BTreeMap::new(),
+                    hold_ms: Percentiles::of_micros(&faultline_properties::micros_histogram()),
+                    still_open: 0,
                     lost_records: seen
                         .lost_calls
                         .get(dependency)
@@ -228,7 +247,16 @@ impl SuiteReport {
                 report.peak_in_flight = seen
                     .open_at_start(dependency, phase, std::time::Duration::ZERO)
                     .count() as u64;
+                let mut hold_us = faultline_properties::micros_histogram();
                 for call in seen.calls_in(dependency, phase, std::time::Duration::ZERO) {
+                    match call.departure_ns {
+                        Some(departure) => {
+                            hold_us.saturating_record(
+                                departure.saturating_sub(call.arrival_ns) / 1_000,
+                            );
+                        }
+                        None => report.still_open += 1,
+                    }
                     report.calls += 1;
                     report.peak_in_flight = report.peak_in_flight.max(call.in_flight);
                     let key = call
@@ -236,6 +264,7 @@ impl SuiteReport {
                         .map_or_else(|| call.outcome.as_str().to_owned(), |s| s.to_string());
                     *report.outcomes.entry(key).or_default() += 1;
                 }
+                report.hold_ms = Percentiles::of_micros(&hold_us);
                 dependencies.push(report);
             }
         }

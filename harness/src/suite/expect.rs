@@ -266,7 +266,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.ends_with("`status_share`; did you mean `max_in_flight`?"),
+            err.ends_with("`status_share`, `hold_time`; did you mean `max_in_flight`?"),
             "{err}"
         );
         let err = suite("dependency = \"crm\"").unwrap_err();

@@ -345,6 +345,20 @@ percentile = 0
 at_least = "1500ms"
 at_most = "3s"
 phase = "crm slow"
+
+[[expect]]
+property = "hold_time"
+dependency = "crm"
+percentile = 100
+at_most = "1200ms"
+phase = "crm slow"
+
+[[expect]]
+property = "hold_time"
+dependency = "crm"
+percentile = 50
+at_least = "2s"
+phase = "crm slow"
 "#
         ),
     );
@@ -372,6 +386,23 @@ phase = "crm slow"
     );
     let min = cut["evidence"]["observed"]["duration_ms"].as_f64().unwrap();
     assert!((950.0..1_100.0).contains(&min), "{min} ms: {printed}");
+    // nginx lets go of each call at its timeout: the 3 s dependency holds
+    // none for more than about a second.
+    let let_go = verdict(&report, "hold_time(crm, max) <= 1.2s");
+    assert_eq!(let_go["outcome"], "pass", "{printed}");
+    let held = verdict(&report, "hold_time(crm, p50) >= 2s");
+    assert_eq!(held["outcome"], "fail", "{printed}");
+    let p50 = held["evidence"]["observed"]["duration_ms"]
+        .as_f64()
+        .unwrap();
+    assert!((950.0..1_200.0).contains(&p50), "{p50} ms: {printed}");
+    let crm = &report["suites"][0]["dependencies"][0];
+    let hold = crm["hold_ms"]["max"].as_f64().unwrap();
+    assert!(
+        (950.0..1_200.0).contains(&hold),
+        "report.json's hold_ms: {crm}"
+    );
+    assert_eq!(crm["still_open"], 0, "{crm}");
     let endpoint = &report["suites"][0]["endpoints"][0];
     let reported = endpoint["latency_ms"]["min"].as_f64().unwrap();
     assert!(
