@@ -16,6 +16,7 @@ mod request;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::HeaderName;
 use http::{HeaderMap, Method, Uri};
 
 pub use driver::{drive, drive_from, DriveOptions, LoadReport};
@@ -34,8 +35,34 @@ pub struct Endpoint {
     pub headers: HeaderMap,
     /// Request body.
     pub body: Bytes,
+    /// What each request carries of its own: header values and a body in
+    /// which [`REQUEST_ID`] is the request's correlation id. Set here, they
+    /// take the place of `headers` of the same name and of `body`.
+    pub per_request: PerRequest,
     /// How long a request may take before it counts as a timeout.
     pub timeout: Duration,
+}
+
+/// In a [`PerRequest`] header value or body, replaced in each request by its
+/// own correlation id (32 hex digits): an idempotency key or an order id no
+/// other request carries, which the journal ties back to the request.
+pub const REQUEST_ID: &str = "{request_id}";
+
+/// Headers and a body made afresh for each request, [`REQUEST_ID`] in them
+/// replaced by its correlation id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerRequest {
+    /// Headers, each value a template.
+    pub headers: Vec<(HeaderName, String)>,
+    /// The body, a template.
+    pub body: Option<String>,
+}
+
+impl PerRequest {
+    /// Whether there is nothing to make per request.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.body.is_none()
+    }
 }
 
 impl Endpoint {
@@ -47,6 +74,7 @@ impl Endpoint {
             url,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            per_request: PerRequest::default(),
             timeout: Duration::from_secs(10),
         }
     }

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::Endpoint;
+use super::{Endpoint, PerRequest, REQUEST_ID};
 use faultline_properties::{CorrelationId, EdgeOutcome, EdgeRecord};
 
 pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -64,7 +64,26 @@ fn build(endpoint: &Endpoint, id: CorrelationId, origin_form: bool) -> Request<F
             value,
         );
     }
+    if !endpoint.per_request.is_empty() {
+        made_for(&mut request, &endpoint.per_request, id);
+    }
     request
+}
+
+/// Puts the request's own header values and body on it, [`REQUEST_ID`]
+/// replaced by `id`.
+fn made_for(request: &mut Request<Full<Bytes>>, per_request: &PerRequest, id: CorrelationId) {
+    let hex = id.hex();
+    let hex = std::str::from_utf8(&hex).unwrap_or_default();
+    for (name, template) in &per_request.headers {
+        // Checked with a sample id when the suite was read.
+        if let Ok(value) = HeaderValue::from_str(&template.replace(REQUEST_ID, hex)) {
+            request.headers_mut().insert(name.clone(), value);
+        }
+    }
+    if let Some(body) = &per_request.body {
+        *request.body_mut() = Full::new(Bytes::from(body.replace(REQUEST_ID, hex)));
+    }
 }
 
 /// Times `exchange`, sent at `sent`, against the endpoint's timeout and records it.

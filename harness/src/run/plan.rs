@@ -10,7 +10,7 @@ use std::time::Duration;
 use fault_server::{DependencySpec, Fault};
 use serde::Deserialize;
 
-use crate::load::{Arrival, Endpoint, Load};
+use crate::load::{Arrival, Endpoint, Load, REQUEST_ID};
 use faultline_properties::Expectation;
 
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
@@ -128,6 +128,11 @@ pub struct LoadPlan {
     pub timeout: Duration,
     /// How long it lasts: the whole run.
     pub duration: Duration,
+    /// Headers every request carries, checked when the suite was read; in a
+    /// value, [`crate::load::REQUEST_ID`] is the request's own id.
+    pub headers: Vec<(String, String)>,
+    /// The body every request carries, the same way.
+    pub body: Option<String>,
 }
 
 impl LoadPlan {
@@ -137,6 +142,23 @@ impl LoadPlan {
         let url = format!("{base}{}", self.path).parse().ok()?;
         let mut endpoint = Endpoint::get(self.endpoint.clone(), url).with_timeout(self.timeout);
         endpoint.method = self.method.clone();
+        for (name, value) in &self.headers {
+            let name = http::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+            if value.contains(REQUEST_ID) {
+                endpoint.per_request.headers.push((name, value.clone()));
+            } else {
+                endpoint
+                    .headers
+                    .insert(name, http::HeaderValue::from_str(value).ok()?);
+            }
+        }
+        match &self.body {
+            Some(body) if body.contains(REQUEST_ID) => {
+                endpoint.per_request.body = Some(body.clone())
+            }
+            Some(body) => endpoint.body = bytes::Bytes::from(body.clone()),
+            None => {}
+        }
         Some(Load {
             endpoint,
             arrival: self.arrival,
@@ -270,6 +292,17 @@ impl fmt::Display for Plan {
                 load.path,
                 seconds(load.timeout)
             )?;
+            for (name, value) in &load.headers {
+                writeln!(f, "    header {name}: {value}")?;
+            }
+            if let Some(body) = &load.body {
+                let per_request = if body.contains(REQUEST_ID) {
+                    format!(", {REQUEST_ID} made per request")
+                } else {
+                    String::new()
+                };
+                writeln!(f, "    body: {} bytes{per_request}", body.len())?;
+            }
         }
         let mut at = Duration::ZERO;
         for phase in &self.phases {

@@ -3,6 +3,7 @@
 //! `suites/README.md` for the format by example.
 
 mod expect;
+mod load;
 mod plan;
 mod runs;
 
@@ -20,6 +21,7 @@ use toml::Spanned;
 
 use fault_server::located::Locator;
 pub use faultline_properties::Expectation;
+pub use load::LoadSpec;
 pub use runs::run_suites;
 
 /// A suite that cannot be used: where (file:line:col), and why.
@@ -108,36 +110,7 @@ fn root() -> String {
     "/".to_owned()
 }
 
-/// One `[[load]]` entry: an endpoint and how requests arrive at it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoadSpec {
-    /// The endpoint's name in verdicts and reports.
-    pub endpoint: String,
-    /// Path and query, joined to the target's base URL.
-    pub path: String,
-    /// Request method.
-    #[serde(default = "get")]
-    pub method: String,
-    /// Open loop: requests per second.
-    #[serde(default)]
-    pub rate: Option<f64>,
-    /// Open loop: the rate at the end of the run, ramping linearly from `rate`.
-    #[serde(default)]
-    pub ramp_to: Option<f64>,
-    /// Closed loop: concurrent clients.
-    #[serde(default)]
-    pub clients: Option<usize>,
-    /// Client timeout.
-    #[serde(default = "ten_seconds", with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-fn get() -> String {
-    "GET".to_owned()
-}
-
-fn ten_seconds() -> Duration {
+pub(super) fn ten_seconds() -> Duration {
     Duration::from_secs(10)
 }
 
@@ -225,39 +198,7 @@ impl Suite {
                     ),
                 ));
             }
-            check_load(load, run_for).map_err(|e| at.span(spanned.span(), e))?;
-            match (load.rate, load.clients) {
-                (Some(rate), None) if rate.is_finite() && rate > 0.0 => {}
-                (None, Some(clients)) if clients > 0 => {}
-                (Some(_), Some(_)) => {
-                    return Err(at.span(
-                        spanned.span(),
-                        "a load is open (`rate`) or closed (`clients`), not both",
-                    ))
-                }
-                _ => {
-                    return Err(at.span(
-                        spanned.span(),
-                        "a load needs `rate` (requests/s above 0) or `clients` (at least 1)",
-                    ))
-                }
-            }
-            if load
-                .ramp_to
-                .is_some_and(|to| !(to.is_finite() && to >= 0.0))
-                || (load.ramp_to.is_some() && load.rate.is_none())
-            {
-                return Err(at.span(
-                    spanned.span(),
-                    "ramp_to goes with rate, and is a rate of 0 or more",
-                ));
-            }
-            if http::Method::from_bytes(load.method.as_bytes()).is_err() {
-                return Err(at.span(
-                    spanned.span(),
-                    format!("`{}` is not an HTTP method", load.method),
-                ));
-            }
+            load::check(load, run_for).map_err(|e| at.span(spanned.span(), e))?;
         }
         check_target(&file.target, &names).map_err(|e| at.whole(format!("[target]: {e}")))?;
         let phase_names: Vec<&str> = file
@@ -333,7 +274,14 @@ impl Suite {
             path: path.to_owned(),
             target: file.target,
             dependencies,
-            load: file.load.into_iter().map(Spanned::into_inner).collect(),
+            load: file
+                .load
+                .into_iter()
+                .map(|spanned| {
+                    let span = spanned.span();
+                    load::with_body_file(spanned.into_inner(), path).map_err(|e| at.span(span, e))
+                })
+                .collect::<Result<_, _>>()?,
             phases: file.phases.into_iter().map(Spanned::into_inner).collect(),
             expect,
             fault_server: file.fault_server,
@@ -342,38 +290,6 @@ impl Suite {
             abort_when: file.abort_when.map(Spanned::into_inner),
         })
     }
-}
-
-/// A load's numbers mean something: a rate one driver could keep that sends
-/// at least one request over the run, clients the process can hold, a
-/// timeout above zero.
-fn check_load(load: &LoadSpec, run_for: Duration) -> Result<(), String> {
-    for (key, rate) in [("rate", load.rate), ("ramp_to", load.ramp_to)] {
-        if rate.is_some_and(|r| !r.is_finite() || r > MAX_RATE) {
-            return Err(format!("{key}: at most {MAX_RATE} requests/s"));
-        }
-    }
-    if let Some(rate) = load.rate {
-        let mean = (rate + load.ramp_to.unwrap_or(rate)) / 2.0;
-        if rate > 0.0 && mean * run_for.as_secs_f64() < 1.0 {
-            return Err(format!(
-                "at {mean} requests/s over the run's {} not one request goes out",
-                humantime::format_duration(run_for)
-            ));
-        }
-    }
-    if load.clients.is_some_and(|c| c > MAX_CLIENTS) {
-        return Err(format!(
-            "clients: at most {MAX_CLIENTS} (each holds a connection; split a larger load over processes)"
-        ));
-    }
-    if load.timeout.is_zero() || load.timeout > MAX_DURATION {
-        return Err(format!(
-            "timeout must be above 0 and at most {}",
-            humantime::format_duration(MAX_DURATION)
-        ));
-    }
-    Ok(())
 }
 
 /// A target is a URL or a command, and a command's placeholders name dependencies.

@@ -69,6 +69,12 @@ impl Suite {
                 arrival,
                 timeout: spec.timeout,
                 duration: run_for,
+                headers: spec
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                body: spec.body.clone(),
             };
             if load.at(base).is_none() {
                 return Err(RunError::new(

@@ -230,3 +230,104 @@ async fn closed_loop_clients_reconnect_after_a_closed_connection_and_stop_at_the
     );
     assert_eq!(server.stats("target").unwrap().total.calls, 300);
 }
+
+/// What a capturing server saw of each request: its `x-faultline-request`,
+/// its `idempotency-key` and `x-tenant` headers, and its body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<[String; 4]>>>;
+
+/// A server on loopback that answers 200 and keeps what each request carried.
+async fn capturing() -> (std::net::SocketAddr, Seen) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Seen::default();
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let kept = kept.clone();
+                        async move {
+                            let header = |name: &str| {
+                                request
+                                    .headers()
+                                    .get(name)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_owned()
+                            };
+                            let heard = [
+                                header("x-faultline-request"),
+                                header("idempotency-key"),
+                                header("x-tenant"),
+                            ];
+                            let body = request
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let [id, key, tenant] = heard;
+                            kept.lock().unwrap().push([
+                                id,
+                                key,
+                                tenant,
+                                String::from_utf8_lossy(&body).into_owned(),
+                            ]);
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Open and closed loops alike: each request's `Idempotency-Key` and body
+/// carry its own correlation id where the load put `{request_id}`, and a
+/// fixed header goes as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_carries_its_own_id_where_the_load_asked_for_it() {
+    use faultline_harness::load::REQUEST_ID;
+    for arrival in [
+        Arrival::Open { rate: 100.0 },
+        Arrival::Closed { clients: 2 },
+    ] {
+        let (addr, seen) = capturing().await;
+        let mut endpoint =
+            Endpoint::get("orders", format!("http://{addr}/orders").parse().unwrap())
+                .with_timeout(Duration::from_secs(2));
+        endpoint.method = http::Method::POST;
+        endpoint.headers.insert("x-tenant", "acme".parse().unwrap());
+        endpoint.per_request.headers.push((
+            http::header::HeaderName::from_static("idempotency-key"),
+            format!("order-{REQUEST_ID}"),
+        ));
+        endpoint.per_request.body = Some(format!(r#"{{"order": "{REQUEST_ID}"}}"#));
+        let load = Load {
+            endpoint,
+            arrival,
+            duration: Duration::from_millis(300),
+        };
+        let report = drive(vec![load], fault_server::Clock::start(), 1).await;
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() >= 10, "{arrival:?}: {} requests", seen.len());
+        assert_eq!(seen.len(), report.records.len(), "{arrival:?}");
+        let mut ids = BTreeSet::new();
+        for [id, key, tenant, body] in &seen {
+            assert_eq!(id.len(), 32, "{arrival:?}: {id}");
+            assert_eq!(key, &format!("order-{id}"), "{arrival:?}");
+            assert_eq!(tenant, "acme", "{arrival:?}");
+            assert_eq!(body, &format!(r#"{{"order": "{id}"}}"#), "{arrival:?}");
+            assert!(ids.insert(id.clone()), "{arrival:?}: {id} sent twice");
+        }
+    }
+}

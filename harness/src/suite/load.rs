@@ -1,0 +1,237 @@
+//! A suite's `[[load]]` entries: an endpoint, how requests arrive at it, and
+//! what each request carries (headers, a body, a value unique to it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::{MAX_CLIENTS, MAX_DURATION, MAX_RATE};
+
+pub use crate::load::REQUEST_ID;
+
+/// Headers faultline sets on every request itself, which a load may not set.
+const SET_BY_FAULTLINE: [&str; 4] = [
+    "traceparent",
+    fault_server::journal::REQUEST_ID_HEADER,
+    "host",
+    "content-length",
+];
+
+/// One `[[load]]` entry: an endpoint and how requests arrive at it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The endpoint's name in verdicts and reports.
+    pub endpoint: String,
+    /// Path and query, joined to the target's base URL.
+    pub path: String,
+    /// Request method.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Open loop: requests per second.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Open loop: the rate at the end of the run, ramping linearly from `rate`.
+    #[serde(default)]
+    pub ramp_to: Option<f64>,
+    /// Closed loop: concurrent clients.
+    #[serde(default)]
+    pub clients: Option<usize>,
+    /// Client timeout.
+    #[serde(default = "super::ten_seconds", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Headers every request carries; [`REQUEST_ID`] in a value is the
+    /// request's own correlation id.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body every request carries (UTF-8 text; [`REQUEST_ID`] in it is
+    /// the request's own id); after reading, also a `body_file`'s contents.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// ...or a file holding it, relative to the suite's file.
+    #[serde(default)]
+    pub body_file: Option<PathBuf>,
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+/// A load means something: a rate one driver could keep that sends at
+/// least one request over the run, clients the process can hold, a timeout
+/// above zero, a method, headers that are headers. An error names its key.
+pub(super) fn check(load: &LoadSpec, run_for: Duration) -> Result<(), String> {
+    for (key, rate) in [("rate", load.rate), ("ramp_to", load.ramp_to)] {
+        if rate.is_some_and(|r| !r.is_finite() || r > MAX_RATE) {
+            return Err(format!("{key}: at most {MAX_RATE} requests/s"));
+        }
+    }
+    if let Some(rate) = load.rate {
+        let mean = (rate + load.ramp_to.unwrap_or(rate)) / 2.0;
+        if rate > 0.0 && mean * run_for.as_secs_f64() < 1.0 {
+            return Err(format!(
+                "at {mean} requests/s over the run's {} not one request goes out",
+                humantime::format_duration(run_for)
+            ));
+        }
+    }
+    if load.clients.is_some_and(|c| c > MAX_CLIENTS) {
+        return Err(format!(
+            "clients: at most {MAX_CLIENTS} (each holds a connection; split a larger load over processes)"
+        ));
+    }
+    if load.timeout.is_zero() || load.timeout > MAX_DURATION {
+        return Err(format!(
+            "timeout must be above 0 and at most {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    match (load.rate, load.clients) {
+        (Some(rate), None) if rate.is_finite() && rate > 0.0 => {}
+        (None, Some(clients)) if clients > 0 => {}
+        (Some(_), Some(_)) => {
+            return Err("a load is open (`rate`) or closed (`clients`), not both".into())
+        }
+        _ => {
+            return Err("a load needs `rate` (requests/s above 0) or `clients` (at least 1)".into())
+        }
+    }
+    if load
+        .ramp_to
+        .is_some_and(|to| !(to.is_finite() && to >= 0.0))
+        || (load.ramp_to.is_some() && load.rate.is_none())
+    {
+        return Err("ramp_to goes with rate, and is a rate of 0 or more".into());
+    }
+    if http::Method::from_bytes(load.method.as_bytes()).is_err() {
+        return Err(format!("`{}` is not an HTTP method", load.method));
+    }
+    for (name, value) in &load.headers {
+        check_header(name, value).map_err(|e| format!("headers: `{name}`: {e}"))?;
+    }
+    if load.body.is_some() && load.body_file.is_some() {
+        return Err("`body` or `body_file`, not both".into());
+    }
+    Ok(())
+}
+
+/// A header a load may set: a valid name faultline does not set itself, and
+/// a value that is valid whatever id replaces [`REQUEST_ID`].
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let header =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| "is not a header name".to_owned())?;
+    if SET_BY_FAULTLINE.contains(&header.as_str()) {
+        return Err(
+            "faultline sets it on every request itself (the correlation id, the target's host, the body's length)"
+                .into(),
+        );
+    }
+    let sample = value.replace(REQUEST_ID, &"0".repeat(32));
+    HeaderValue::from_str(&sample).map_err(|_| "its value is not a header value".to_owned())?;
+    Ok(())
+}
+
+/// `load` with its `body_file` (relative to `suite`'s folder) read into
+/// `body`.
+///
+/// # Errors
+/// The file cannot be read, or is not UTF-8 text.
+pub(super) fn with_body_file(mut load: LoadSpec, suite: &Path) -> Result<LoadSpec, String> {
+    if let Some(file) = &load.body_file {
+        let path = suite.parent().unwrap_or(Path::new(".")).join(file);
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("body_file `{}`: {e}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("body_file `{}`: not UTF-8 text", path.display()))?;
+        load.body = Some(text);
+    }
+    Ok(load)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::run::TargetOverride;
+    use crate::suite::tests::GOOD;
+    use crate::suite::Suite;
+
+    fn with_load(keys: &str, path: &Path) -> Result<Suite, String> {
+        let text = GOOD.replace(
+            "rate = 50.0\n",
+            &format!("rate = 50.0\nmethod = \"POST\"\n{keys}\n"),
+        );
+        Suite::parse(&text, path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn headers_and_a_body_reach_the_plan_the_request_id_made_per_request() {
+        let suite = with_load(
+            "headers = { \"Idempotency-Key\" = \"order-{request_id}\", \"x-tenant\" = \"acme\" }\nbody = '{\"order\": \"{request_id}\"}'",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        let plan = suite.plan(TargetOverride::None).unwrap();
+        let load = plan.loads[0].at("http://127.0.0.1:8080").unwrap();
+        assert_eq!(load.endpoint.headers["x-tenant"], "acme");
+        assert_eq!(load.endpoint.per_request.headers.len(), 1);
+        assert_eq!(
+            load.endpoint.per_request.body.as_deref(),
+            Some("{\"order\": \"{request_id}\"}")
+        );
+        assert!(
+            load.endpoint.body.is_empty(),
+            "the body is made per request"
+        );
+    }
+
+    #[test]
+    fn a_body_file_is_read_beside_the_suite() {
+        let dir = std::env::temp_dir().join(format!("faultline-body-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("order.json"), "{\"items\": 3}").unwrap();
+        let suite = with_load("body_file = \"order.json\"", &dir.join("s.toml")).unwrap();
+        assert_eq!(suite.load[0].body.as_deref(), Some("{\"items\": 3}"));
+        let err = with_load("body_file = \"missing.json\"", &dir.join("s.toml")).unwrap_err();
+        assert!(
+            err.starts_with(&format!("{}:", dir.join("s.toml").display())),
+            "{err}"
+        );
+        assert!(err.contains("missing.json"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn headers_faultline_sets_and_nonsense_are_refused_at_the_load() {
+        let cases = [
+            (
+                "headers = { traceparent = \"00-x\" }",
+                "headers: `traceparent`: faultline sets it on every request itself",
+            ),
+            (
+                "headers = { \"x-faultline-request\" = \"x\" }",
+                "headers: `x-faultline-request`: faultline sets it",
+            ),
+            (
+                "headers = { \"bad name\" = \"x\" }",
+                "headers: `bad name`: is not a header name",
+            ),
+            (
+                "headers = { \"x-a\" = \"line\\nbreak\" }",
+                "headers: `x-a`: its value is not a header value",
+            ),
+            (
+                "body = \"a\"\nbody_file = \"b\"",
+                "`body` or `body_file`, not both",
+            ),
+        ];
+        for (keys, says) in cases {
+            let err = with_load(keys, Path::new("s.toml")).unwrap_err();
+            assert!(err.starts_with("s.toml:"), "{err}");
+            assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
+        }
+    }
+}
