@@ -18,7 +18,7 @@ pub(crate) use spec::check_tcp_upstream;
 pub use spec::DependencySpec;
 
 use crate::alerts::{AlertLog, AlertRecord};
-use crate::fault::{Decision, Ending, Fault, FaultSet, HangEnd, HangFault, RequestView};
+use crate::fault::{CallKeys, Decision, Ending, Fault, FaultSet, HangEnd, HangFault, RequestView};
 use crate::journal::{CallInfo, CallOutcome, Journal, Ticket};
 use crate::response::ResponseTemplate;
 use crate::{Clock, ControlError, Distribution, StubResponse};
@@ -204,6 +204,11 @@ impl Dependency {
         let seq = state.journal.next_seq();
         let mut rng = CallRng::new(this.seed, seq);
         let in_flight_before = state.journal.in_flight();
+        let keys = CallKeys {
+            request: info.correlation_id,
+            idempotency_key: info.idempotency_key,
+            seed: this.seed,
+        };
         let Decision {
             mut delay,
             terminal,
@@ -218,11 +223,11 @@ impl Dependency {
             Some(scheduled) => {
                 let mut own = FaultSet::default();
                 own.replace(scheduled.clone(), None, now);
-                own.decide(request, in_flight_before, &mut rng, now)
+                own.decide(request, &keys, in_flight_before, &mut rng, now)
             }
             None => state
                 .faults
-                .decide(request, in_flight_before, &mut rng, now),
+                .decide(request, &keys, in_flight_before, &mut rng, now),
         };
         if let Some(latency) = &state.stub.latency {
             let normal = latency.sample(&mut rng);

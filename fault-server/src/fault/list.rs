@@ -84,6 +84,11 @@ macro_rules! fault_kinds {
                     Fault::from(self).first(n)
                 }
 
+                /// As a fault counted and drawn per request: [`Fault::per`].
+                pub fn per(self, per: Per) -> Fault {
+                    Fault::from(self).per(per)
+                }
+
                 /// As a fault for the calls `matcher` matches only: [`Fault::when`].
                 pub fn when(self, matcher: RequestMatch) -> Fault {
                     Fault::from(self).when(matcher)
@@ -122,6 +127,8 @@ macro_rules! fault_kinds {
             matcher: Option<RequestMatch>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             first: Option<u64>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            per: Option<Per>,
             #[serde(
                 default,
                 with = "humantime_serde::option",

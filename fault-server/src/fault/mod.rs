@@ -12,6 +12,12 @@
 //! lease = "60s"              # remove itself after 60 s
 //! ```
 //!
+//! With `per = "request"` (or `"idempotency_key"`), `first` counts and
+//! `probability` draws per request rather than per call: `first = 2, per =
+//! "request"` fails each request's first two calls and lets its third
+//! through (the retry that recovers); `probability = 0.3, per = "request"`
+//! fails every attempt of 30% of the requests and none of the others.
+//!
 //! How several faults on one dependency compose is documented on [`FaultSet`].
 
 #[macro_use]
@@ -25,6 +31,7 @@ mod kind;
 mod latency;
 mod malformed;
 mod matcher;
+pub(crate) mod per;
 mod reset;
 mod saturation;
 mod set;
@@ -45,6 +52,8 @@ pub use hang::{HangEnd, HangFault};
 pub use latency::LatencyFault;
 pub use malformed::MalformedFault;
 pub use matcher::{RequestMatch, RequestView};
+pub(crate) use per::CallKeys;
+pub use per::REMEMBERED_REQUESTS;
 pub use reset::ResetFault;
 pub use saturation::SaturationFault;
 pub use set::{ActiveFault, FaultSet};
@@ -127,8 +136,12 @@ pub struct Fault {
     pub probability: f64,
     /// Which calls it may apply to; all when absent.
     pub matcher: Option<RequestMatch>,
-    /// Apply to this many calls, then stop applying.
+    /// Apply to this many calls, then stop applying (with [`Fault::per`],
+    /// this many calls of each request).
     pub first: Option<u64>,
+    /// Counts `first` and draws `probability` per request rather than per
+    /// call: by the request's correlation id, or by its idempotency key.
+    pub per: Option<Per>,
     /// Remove the fault this long after it was injected.
     pub lease: Option<Duration>,
     /// For a TCP proxy's faults, the direction of data they act on
@@ -137,6 +150,19 @@ pub struct Fault {
     /// A name, unique among the dependency's faults, by which it is shown,
     /// updated or removed (a Toxiproxy toxic's name); 1 to 200 bytes.
     pub name: Option<String>,
+}
+
+/// What a fault's `first` and `probability` count by when not by call:
+/// `per = "request"` or `per = "idempotency_key"` in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    /// The request's correlation id (`x-faultline-request`, or
+    /// `traceparent`'s trace-id): one edge request and all its retries.
+    Request,
+    /// The request's `Idempotency-Key`: every attempt at one operation,
+    /// whatever the edge request that made it.
+    IdempotencyKey,
 }
 
 fault_kinds! {
@@ -182,6 +208,7 @@ impl Fault {
             probability: 1.0,
             matcher: None,
             first: None,
+            per: None,
             lease: None,
             stream: None,
             name: None,
@@ -219,6 +246,16 @@ impl Fault {
         self
     }
 
+    /// Counts `first` and draws `probability` for each request (`per`): by
+    /// its correlation id (`x-faultline-request`, or `traceparent`'s
+    /// trace-id; [`Per::Request`]) or its `Idempotency-Key`
+    /// ([`Per::IdempotencyKey`]). "Each request's first 2 calls fail, then it
+    /// succeeds" is `Fault::error(503).first(2).per(Per::Request)`.
+    pub fn per(mut self, per: Per) -> Self {
+        self.per = Some(per);
+        self
+    }
+
     /// Removes itself `lease` after it was added.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
@@ -240,6 +277,20 @@ impl Fault {
                 "probability must be between 0 and 1, got {}",
                 self.probability
             ));
+        }
+        if self.per.is_some() {
+            if self.first.is_none() && self.probability >= 1.0 {
+                return Err(
+                    "per: goes with `first` or a `probability` under 1 (it says what they count per)"
+                        .into(),
+                );
+            }
+            if !self.for_http() {
+                return Err(format!(
+                    "per: `{}` acts on a TCP proxy's connections, which carry no request to count by",
+                    self.kind.name().as_str()
+                ));
+            }
         }
         self.kind
             .validate()
@@ -273,6 +324,11 @@ impl Fault {
             }
             if self.matcher.is_some() {
                 return Err("`match` selects HTTP requests; a TCP proxy has none".into());
+            }
+            if self.per.is_some() {
+                return Err(
+                    "`per` counts HTTP requests; a TCP proxy's connections carry none".into(),
+                );
             }
         } else {
             if !self.for_http() {
@@ -390,6 +446,7 @@ impl TryFrom<RawFault> for Fault {
             probability: raw.probability,
             matcher: raw.matcher,
             first: raw.first,
+            per: raw.per,
             lease: raw.lease,
             stream: raw.stream,
             name: raw.name,
@@ -406,6 +463,7 @@ impl From<Fault> for RawFault {
             probability: fault.probability,
             matcher: fault.matcher,
             first: fault.first,
+            per: fault.per,
             lease: fault.lease,
             name: fault.name,
             ..RawFault::default()

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::kind::Call;
+use super::per::{self, CallKeys, PerKey};
 use super::throttle::TokenBucket;
 use super::{Fault, FaultKind, FaultKinds, HangFault, RequestView};
 use crate::response::ResponseTemplate;
@@ -82,6 +83,8 @@ struct Entry {
     /// The end of the fault's own lease, which no renewal extends.
     own_expiry: Option<Instant>,
     applied: u64,
+    /// With `per`: calls it applied to, per request.
+    per_key: PerKey,
     bucket: Option<TokenBucket>,
 }
 
@@ -247,6 +250,7 @@ impl FaultSet {
             expires_at,
             own_expiry,
             applied: 0,
+            per_key: PerKey::default(),
             bucket,
         });
     }
@@ -367,6 +371,7 @@ impl FaultSet {
     pub(crate) fn decide<R: Rng>(
         &mut self,
         request: &RequestView<'_>,
+        keys: &CallKeys<'_>,
         in_flight_before: u64,
         rng: &mut R,
         now: Instant,
@@ -375,9 +380,22 @@ impl FaultSet {
         let mut decision = Decision::default();
         for entry in &mut self.entries {
             let fault = &entry.fault;
-            if fault.first.is_some_and(|n| entry.applied >= n)
+            // With `per`, a call counts and draws as part of its request; a
+            // call that carries no key is a request of its own.
+            let key = fault.per.and_then(|per| keys.key(per));
+            let used = match key {
+                Some(key) => entry.per_key.applied(key),
+                None if fault.per.is_some() => 0,
+                None => entry.applied,
+            };
+            let drawn = fault.probability >= 1.0
+                || match key {
+                    Some(key) => per::drawn(keys.seed, entry.id, key, fault.probability),
+                    None => rng.gen::<f64>() < fault.probability,
+                };
+            if fault.first.is_some_and(|n| used >= n)
                 || fault.matcher.as_ref().is_some_and(|m| !m.matches(request))
-                || (fault.probability < 1.0 && rng.gen::<f64>() >= fault.probability)
+                || !drawn
             {
                 continue;
             }
@@ -391,6 +409,9 @@ impl FaultSet {
             let applied = fault.kind.decide(&mut call);
             if applied {
                 entry.applied += 1;
+                if let Some(key) = key {
+                    entry.per_key.count(key);
+                }
                 decision.applied.insert(fault.kind.name());
             }
             if decision.terminal.is_some() {
@@ -416,7 +437,13 @@ mod tests {
             path: "/",
             headers: &headers,
         };
-        set.decide(&view, 0, &mut ChaCha8Rng::seed_from_u64(0), now)
+        set.decide(
+            &view,
+            &CallKeys::default(),
+            0,
+            &mut ChaCha8Rng::seed_from_u64(0),
+            now,
+        )
     }
 
     fn error(status: u16) -> Fault {

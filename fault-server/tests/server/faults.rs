@@ -8,7 +8,7 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{eventually, fault, get, one_stub, raw_get};
+use crate::common::{eventually, fault, get, one_stub, raw_get, send};
 
 #[tokio::test]
 async fn a_fixed_latency_delays_the_answer_by_its_delay() {
@@ -314,4 +314,116 @@ async fn latency_before_an_error_makes_a_slow_error() {
         serde_json::to_string(&record.faults).unwrap(),
         r#"["latency","error"]"#
     );
+}
+
+/// `first` per request: each request's first 2 calls fail and its third
+/// succeeds, however the requests' calls interleave (the retry that
+/// recovers); by correlation id and by idempotency key alike, the typed
+/// form and the file form the same. A call with no key is a request of its own.
+#[tokio::test]
+async fn first_per_request_fails_each_request_s_first_calls_and_lets_its_retry_through() {
+    use fault_server::fault::Per;
+    use fault_server::Fault;
+    for (per, header, json) in [
+        (
+            Per::Request,
+            "x-faultline-request",
+            r#"{"error": {"status": 503}, "first": 2, "per": "request"}"#,
+        ),
+        (
+            Per::IdempotencyKey,
+            "idempotency-key",
+            r#"{"error": {"status": 503}, "first": 2, "per": "idempotency_key"}"#,
+        ),
+    ] {
+        assert_eq!(fault(json), Fault::error(503).first(2).per(per));
+        let server = one_stub();
+        server.add_fault("dep", fault(json)).unwrap();
+        let url = server.url("dep").unwrap();
+        let ids: Vec<String> = (1..=4).map(|i| format!("{i:032x}")).collect();
+        let mut statuses = vec![Vec::new(); ids.len()];
+        // Round-robin: the first attempt of every request, then the second, ...
+        for _attempt in 0..3 {
+            for (i, id) in ids.iter().enumerate() {
+                let answer = send(http::Method::GET, &url, &[(header, id)])
+                    .await
+                    .unwrap();
+                statuses[i].push(answer.status.as_u16());
+            }
+        }
+        for (i, seen) in statuses.iter().enumerate() {
+            assert_eq!(seen, &[503, 503, 200], "{per:?}: request {i}");
+        }
+        let lone = get(&url).await.unwrap();
+        assert_eq!(
+            lone.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{per:?}: no key, its own first call"
+        );
+    }
+}
+
+/// `probability` per request: every call of a request shares one draw, so a
+/// request either fails on each attempt or on none; about the given share
+/// of requests do, the same ones for the same seed.
+#[tokio::test]
+async fn probability_per_request_draws_once_for_all_a_request_s_attempts() {
+    let draw = || async {
+        let server = one_stub();
+        server
+            .add_fault(
+                "dep",
+                fault(r#"{"error": {"status": 503}, "probability": 0.3, "per": "request"}"#),
+            )
+            .unwrap();
+        let url = server.url("dep").unwrap();
+        let mut failed = Vec::new();
+        for i in 0..200u32 {
+            let id = format!("{i:032x}");
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let answer = send(http::Method::GET, &url, &[("x-faultline-request", &id)])
+                    .await
+                    .unwrap();
+                seen.push(answer.status.as_u16());
+            }
+            assert!(
+                seen == [503; 3] || seen == [200; 3],
+                "request {i}: {seen:?}"
+            );
+            failed.push(seen[0] == 503);
+        }
+        failed
+    };
+    let first = draw().await;
+    let share = first.iter().filter(|f| **f).count();
+    assert!((40..=80).contains(&share), "{share} of 200 at 0.3");
+    assert_eq!(first, draw().await, "the same seed draws the same requests");
+}
+
+#[tokio::test]
+async fn per_without_a_count_or_a_draw_or_on_a_tcp_proxy_is_refused() {
+    let err = serde_json::from_str::<fault_server::Fault>(
+        r#"{"error": {"status": 503}, "per": "request"}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("per: goes with `first` or a `probability` under 1"),
+        "{err}"
+    );
+    let err = serde_json::from_str::<fault_server::Fault>(
+        r#"{"reset_peer": {"timeout": "0s"}, "first": 1, "per": "request"}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("per: `reset_peer` acts on a TCP proxy's connections"),
+        "{err}"
+    );
+    let latency = fault(r#"{"latency": {"fixed": "1ms"}, "first": 1, "per": "request"}"#);
+    assert!(latency
+        .check_for(true)
+        .unwrap_err()
+        .contains("`per` counts HTTP requests"));
 }

@@ -104,6 +104,11 @@ name = "crm down"
 duration = "2s"
 faults = {{ crm = [{{ error = {{ status = 503 }}, match = {{ path = "/sync" }} }}] }}
 
+[[phases]]
+name = "crm flaky"
+duration = "2s"
+faults = {{ crm = [{{ error = {{ status = 503 }}, first = 2, per = "request", match = {{ path = "/sync" }} }}] }}
+
 [[expect]]
 property = "max_in_flight"
 dependency = "crm"
@@ -165,6 +170,19 @@ dependency = "crm"
 at_least = 4
 phase = "crm down"
 match = {{ method = "GET", path = "=/sync" }}
+
+[[expect]]
+property = "success_rate"
+endpoint = "sync"
+phase = "crm flaky"
+at_least = 1.0
+
+[[expect]]
+property = "max_attempts"
+dependency = "crm"
+exactly = 3
+phase = "crm flaky"
+exclude = {{ path = "=/__health" }}
 "#,
             haproxy = haproxy.display(),
             config = config.display(),
@@ -210,6 +228,13 @@ match = {{ method = "GET", path = "=/sync" }}
     assert_eq!(at_least["outcome"], "fail", "{printed}");
     assert_eq!(at_least["evidence"]["observed"]["count"], 3, "{printed}");
     assert_eq!(at_least["evidence"]["threshold"]["count"], 4, "{printed}");
+    // Each request's first two calls fail (per = "request"): HAProxy's two
+    // retries carry every request through, on exactly its third call.
+    let recovered = verdict(&report, "success_rate(sync) >= 1");
+    assert_eq!(recovered["outcome"], "pass", "{printed}");
+    let third = verdict(&report, "attempts(crm [not =/__health]) == 3 per request");
+    assert_eq!(third["outcome"], "pass", "{printed}");
+    assert!(third["evidence"]["samples"].as_u64().unwrap() >= 20, "{printed}");
     assert_eq!(code, Some(1), "one verdict fails: {printed}");
 }
 

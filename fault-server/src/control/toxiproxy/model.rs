@@ -332,6 +332,7 @@ pub(crate) fn updated(current: &ActiveFault, input: ToxicIn, tcp: bool) -> Resul
     fault.probability = merged.toxicity.unwrap_or(current.fault.probability);
     fault.matcher = current.fault.matcher.clone();
     fault.first = current.fault.first;
+    fault.per = current.fault.per;
     fault.lease = current.fault.lease;
     fault.stream = current.fault.stream;
     fault
