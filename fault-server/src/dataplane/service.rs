@@ -68,6 +68,12 @@ impl Service<Request<Incoming>> for DependencyService {
         );
         let alert_sink = self.link.dependency.alert_sink;
         let head = parts.method == Method::HEAD;
+        // A fault decided how the call ends before its body was read: a
+        // client that asked to be told first (`Expect: 100-continue`) is
+        // answered without being asked for the body (hyper sends `100
+        // Continue` only once the body is read), as a server that rejects
+        // at the headers would.
+        let unread = arrival.terminal.is_some() && !alert_sink && expects_continue(&parts.headers);
         if body.is_end_stream() && arrival.delay.is_zero() && !alert_sink {
             if let Some(template) = immediate(&mut arrival) {
                 return Either::Left(ready(Ok(respond(template, arrival, head))));
@@ -76,12 +82,12 @@ impl Service<Request<Incoming>> for DependencyService {
         let link = Arc::clone(&self.link);
         Either::Right(Box::pin(async move {
             if arrival.forward {
-                return Ok(answer_proxied(arrival, &link, parts, body, head).await);
+                return Ok(answer_proxied(arrival, &link, parts, body, head, unread).await);
             }
             // Read the whole request, as a real service would: a client still
             // sending would otherwise stall, and hyper notices a client that
             // leaves only once the request is read.
-            if !body.is_end_stream() {
+            if !body.is_end_stream() && !unread {
                 let read = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
                     .collect()
                     .await;
@@ -92,6 +98,13 @@ impl Service<Request<Incoming>> for DependencyService {
             Ok(answer(arrival, &link, head).await)
         }))
     }
+}
+
+/// Whether the request asks to be told before it sends its body.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// The response of a call that ends with one and nothing else: the stub's,
@@ -143,11 +156,12 @@ async fn answer_proxied(
     parts: http::request::Parts,
     body: Incoming,
     head: bool,
+    unread: bool,
 ) -> Response<JournalBody> {
     match arrival.ending(|delay| wait(link, delay)).await {
         Ending::Forward => forward(arrival, link, parts, body, head).await,
         ending => {
-            if !body.is_end_stream() {
+            if !body.is_end_stream() && !unread {
                 let _ = http_body_util::Limited::new(body, MAX_DRAINED_BODY)
                     .collect()
                     .await;

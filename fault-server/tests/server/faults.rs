@@ -427,3 +427,58 @@ async fn per_without_a_count_or_a_draw_or_on_a_tcp_proxy_is_refused() {
         .unwrap_err()
         .contains("`per` counts HTTP requests"));
 }
+
+/// What a raw client that sends `Expect: 100-continue` and holds its body
+/// back reads first: the status line of the first answer.
+async fn first_answer_to_expect_continue(addr: std::net::SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /charge HTTP/1.1\r\nhost: dep\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    let mut buf = [0u8; 512];
+    while !read.windows(2).any(|w| w == b"\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed before any answer");
+        read.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&read).into_owned();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A fault that rejects decides at the headers: a client that asked to be
+/// told before sending its body (`Expect: 100-continue`) reads the
+/// rejection, not `100 Continue`; with no fault it is asked for the body.
+#[tokio::test]
+async fn a_rejecting_fault_answers_expect_continue_before_the_body_is_sent() {
+    let server = one_stub();
+    let addr = server.addr("dep").unwrap();
+    assert_eq!(
+        first_answer_to_expect_continue(addr).await,
+        "HTTP/1.1 100 Continue"
+    );
+    server
+        .add_fault("dep", fault(r#"{"error": {"status": 503}}"#))
+        .unwrap();
+    assert_eq!(
+        first_answer_to_expect_continue(addr).await,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    server.clear_faults("dep").unwrap();
+    server
+        .add_fault("dep", fault(r#"{"throttle": {"rate": 0.001, "burst": 1}}"#))
+        .unwrap();
+    assert_eq!(
+        first_answer_to_expect_continue(addr).await,
+        "HTTP/1.1 100 Continue",
+        "within the burst"
+    );
+    assert_eq!(
+        first_answer_to_expect_continue(addr).await,
+        "HTTP/1.1 429 Too Many Requests"
+    );
+}

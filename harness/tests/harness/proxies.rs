@@ -234,7 +234,10 @@ exclude = {{ path = "=/__health" }}
     assert_eq!(recovered["outcome"], "pass", "{printed}");
     let third = verdict(&report, "attempts(crm [not =/__health]) == 3 per request");
     assert_eq!(third["outcome"], "pass", "{printed}");
-    assert!(third["evidence"]["samples"].as_u64().unwrap() >= 20, "{printed}");
+    assert!(
+        third["evidence"]["samples"].as_u64().unwrap() >= 20,
+        "{printed}"
+    );
     assert_eq!(code, Some(1), "one verdict fails: {printed}");
 }
 
