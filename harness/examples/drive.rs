@@ -62,6 +62,7 @@ async fn main() -> Result<(), String> {
         endpoint: Endpoint::get("bench", args.url).with_timeout(args.timeout),
         arrival,
         duration: args.duration,
+        pacing: Default::default(),
     };
     let defaults = DriveOptions::new(Clock::start(), 1);
     let options = DriveOptions {

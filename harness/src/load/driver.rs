@@ -102,6 +102,8 @@ struct Shared {
     next_id: AtomicU64,
     in_flight: AtomicUsize,
     recorder: Mutex<Recorder>,
+    /// Requests each load asked to send so far, by endpoint.
+    load_sent: BTreeMap<String, AtomicU64>,
 }
 
 impl Shared {
@@ -117,6 +119,17 @@ impl Shared {
 
     fn spent(&self) -> bool {
         self.next_id.load(Ordering::Relaxed) >= self.max_requests
+    }
+
+    /// Whether `load` may send one more request under its own cap
+    /// ([`super::Pacing::requests`]); counts it when it may.
+    fn load_may_send(&self, load: &Load) -> bool {
+        let Some(cap) = load.pacing.requests else {
+            return true;
+        };
+        self.load_sent
+            .get(&load.endpoint.name)
+            .is_some_and(|sent| sent.fetch_add(1, Ordering::Relaxed) < cap)
     }
 
     fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
@@ -159,6 +172,10 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         workers: options.workers,
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
+        load_sent: loads
+            .iter()
+            .map(|l| (l.endpoint.name.clone(), AtomicU64::new(0)))
+            .collect(),
         recorder: Mutex::new(Recorder::with_live(
             options.phase_starts,
             options.capacity,
@@ -245,8 +262,23 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
     let load = Arc::new(load);
     let mut k = 0u32;
     let mut requests = JoinSet::new();
-    while let Some(due) = schedule.due(k).and_then(|offset| start.checked_add(offset)) {
+    while let Some(offset) = schedule.due(k) {
+        let Some(due) = start.checked_add(offset) else {
+            break;
+        };
         if due >= end || shared.spent() || shared.stop.is_cancelled() {
+            break;
+        }
+        match load.pacing.at(offset) {
+            Ok(()) => {}
+            // Outside the stretches it sends in: on to the next due inside one.
+            Err(Some(_)) => {
+                k += 1;
+                continue;
+            }
+            Err(None) => break,
+        }
+        if !shared.load_may_send(&load) {
             break;
         }
         if due > Instant::now() {
@@ -350,8 +382,22 @@ async fn clients_loop(
         loops.spawn(async move {
             let mut connection = Connection::default();
             loop {
-                let now = Instant::now();
-                let Some(id) = shared.next_id().filter(|_| now < end) else {
+                let mut now = Instant::now();
+                match load.pacing.at(now.saturating_duration_since(start)) {
+                    Ok(()) => {}
+                    Err(Some(next)) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(start + next) => {}
+                            () = shared.stop.cancelled() => break,
+                        }
+                        now = Instant::now();
+                    }
+                    Err(None) => break,
+                }
+                if now >= end || !shared.load_may_send(&load) {
+                    break;
+                }
+                let Some(id) = shared.next_id() else {
                     break;
                 };
                 let send = connection.send(&load.endpoint, &name, shared.clock, now, id);
@@ -364,8 +410,16 @@ async fn clients_loop(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(record);
-                if refused {
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                let pause = if refused {
+                    RECONNECT_PAUSE.max(load.pacing.pause)
+                } else {
+                    load.pacing.pause
+                };
+                if !pause.is_zero() {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shared.stop.cancelled() => break,
+                    }
                 }
             }
         });

@@ -118,6 +118,47 @@ pub struct Load {
     pub arrival: Arrival,
     /// For how long.
     pub duration: Duration,
+    /// When within that it sends, how much at most, and a closed loop's pause.
+    pub pacing: Pacing,
+}
+
+/// A load's pacing beyond its arrival: only during some stretches of the
+/// drive, at most so many requests, and a think time between a closed-loop
+/// client's requests (k6's `sleep`). The default sends throughout, without
+/// a cap or a pause.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pacing {
+    /// The stretches it sends in, as offsets from the drive's start (`from`
+    /// included, `to` excluded), in order; throughout when empty.
+    pub during: Vec<(Duration, Duration)>,
+    /// Requests it sends at most.
+    pub requests: Option<u64>,
+    /// How long a closed-loop client waits after each answer before it
+    /// sends again.
+    pub pause: Duration,
+}
+
+impl Pacing {
+    /// Whether it sends at `offset` from the start; if not, the offset of
+    /// the next stretch it sends in (`None`: no stretch is left).
+    pub fn at(&self, offset: Duration) -> Result<(), Option<Duration>> {
+        if self.during.is_empty() {
+            return Ok(());
+        }
+        if self
+            .during
+            .iter()
+            .any(|(from, to)| (*from..*to).contains(&offset))
+        {
+            return Ok(());
+        }
+        Err(self
+            .during
+            .iter()
+            .map(|(from, _)| *from)
+            .filter(|from| *from > offset)
+            .min())
+    }
 }
 
 /// Requests a driver keeps in flight at most; a send due past it is dropped and counted.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fault_server::{DependencySpec, Fault};
 use serde::Deserialize;
 
-use crate::load::{Arrival, Endpoint, Load, REQUEST_ID};
+use crate::load::{Arrival, Endpoint, Load, Pacing, REQUEST_ID};
 use faultline_properties::Expectation;
 
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
@@ -133,6 +133,9 @@ pub struct LoadPlan {
     pub headers: Vec<(String, String)>,
     /// The body every request carries, the same way.
     pub body: Option<String>,
+    /// When it sends (its phases' stretches of the run), how much, and a
+    /// closed loop's pause.
+    pub pacing: Pacing,
 }
 
 impl LoadPlan {
@@ -163,6 +166,7 @@ impl LoadPlan {
             endpoint,
             arrival: self.arrival,
             duration: self.duration,
+            pacing: self.pacing.clone(),
         })
     }
 }
@@ -294,6 +298,25 @@ impl fmt::Display for Plan {
             )?;
             for (name, value) in &load.headers {
                 writeln!(f, "    header {name}: {value}")?;
+            }
+            if !load.pacing.during.is_empty() {
+                let stretches: Vec<String> = load
+                    .pacing
+                    .during
+                    .iter()
+                    .map(|(from, to)| format!("{}-{}", seconds(*from), seconds(*to)))
+                    .collect();
+                writeln!(f, "    sends during {}", stretches.join(", "))?;
+            }
+            if let Some(cap) = load.pacing.requests {
+                writeln!(f, "    at most {cap} requests")?;
+            }
+            if !load.pacing.pause.is_zero() {
+                writeln!(
+                    f,
+                    "    pause {} after each answer",
+                    seconds(load.pacing.pause)
+                )?;
             }
             if let Some(body) = &load.body {
                 let per_request = if body.contains(REQUEST_ID) {

@@ -54,6 +54,17 @@ pub struct LoadSpec {
     /// ...or a file holding it, relative to the suite's file.
     #[serde(default)]
     pub body_file: Option<PathBuf>,
+    /// Closed loop: how long each client waits after an answer before it
+    /// sends again (think time).
+    #[serde(default, with = "humantime_serde::option")]
+    pub pause: Option<Duration>,
+    /// The most requests this load sends over the run.
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// The phases it sends in (every phase when absent): a burst only
+    /// during "overload".
+    #[serde(default)]
+    pub phases: Option<Vec<String>>,
 }
 
 fn get() -> String {
@@ -63,7 +74,7 @@ fn get() -> String {
 /// A load means something: a rate one driver could keep that sends at
 /// least one request over the run, clients the process can hold, a timeout
 /// above zero, a method, headers that are headers. An error names its key.
-pub(super) fn check(load: &LoadSpec, run_for: Duration) -> Result<(), String> {
+pub(super) fn check(load: &LoadSpec, run_for: Duration, phases: &[&str]) -> Result<(), String> {
     for (key, rate) in [("rate", load.rate), ("ramp_to", load.ramp_to)] {
         if rate.is_some_and(|r| !r.is_finite() || r > MAX_RATE) {
             return Err(format!("{key}: at most {MAX_RATE} requests/s"));
@@ -114,6 +125,37 @@ pub(super) fn check(load: &LoadSpec, run_for: Duration) -> Result<(), String> {
     }
     if load.body.is_some() && load.body_file.is_some() {
         return Err("`body` or `body_file`, not both".into());
+    }
+    if let Some(pause) = load.pause {
+        if load.clients.is_none() {
+            return Err(
+                "pause: a closed loop's think time (`clients`); an open loop's requests go out on its schedule"
+                    .into(),
+            );
+        }
+        if pause > MAX_DURATION {
+            return Err(format!(
+                "pause: at most {}",
+                humantime::format_duration(MAX_DURATION)
+            ));
+        }
+    }
+    if load.requests == Some(0) {
+        return Err("requests: at least 1".into());
+    }
+    if let Some(named) = &load.phases {
+        if named.is_empty() {
+            return Err("phases: name at least one (or leave it out: every phase)".into());
+        }
+        for (i, name) in named.iter().enumerate() {
+            if !phases.contains(&name.as_str()) {
+                let hint = fault_server::located::did_you_mean(name, phases.iter().copied());
+                return Err(format!("phases: no phase named `{name}`{hint}"));
+            }
+            if named[..i].contains(name) {
+                return Err(format!("phases: `{name}` is named twice"));
+            }
+        }
     }
     Ok(())
 }
@@ -230,6 +272,62 @@ mod tests {
         ];
         for (keys, says) in cases {
             let err = with_load(keys, Path::new("s.toml")).unwrap_err();
+            assert!(err.starts_with("s.toml:"), "{err}");
+            assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod pacing {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::run::TargetOverride;
+    use crate::suite::tests::GOOD;
+    use crate::suite::Suite;
+
+    fn with_load(keys: &str) -> Result<Suite, String> {
+        let text = GOOD.replace("rate = 50.0\n", &format!("{keys}\n"));
+        Suite::parse(&text, Path::new("s.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_load_s_phases_become_its_stretches_of_the_run_and_its_count_and_pause_carry_over() {
+        let suite =
+            with_load("clients = 4\npause = \"100ms\"\nrequests = 500\nphases = [\"crm slow\"]")
+                .unwrap();
+        let plan = suite.plan(TargetOverride::None).unwrap();
+        let pacing = &plan.loads[0].pacing;
+        // baseline 2 s, then crm slow 5 s.
+        assert_eq!(
+            pacing.during,
+            vec![(Duration::from_secs(2), Duration::from_secs(7))]
+        );
+        assert_eq!(pacing.requests, Some(500));
+        assert_eq!(pacing.pause, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn pacing_that_means_nothing_is_refused_at_the_load() {
+        let cases = [
+            (
+                "rate = 50.0\npause = \"100ms\"",
+                "pause: a closed loop's think time",
+            ),
+            ("rate = 50.0\nrequests = 0", "requests: at least 1"),
+            ("rate = 50.0\nphases = []", "phases: name at least one"),
+            (
+                "rate = 50.0\nphases = [\"crm slwo\"]",
+                "phases: no phase named `crm slwo`; did you mean `crm slow`?",
+            ),
+            (
+                "rate = 50.0\nphases = [\"baseline\", \"baseline\"]",
+                "phases: `baseline` is named twice",
+            ),
+        ];
+        for (keys, says) in cases {
+            let err = with_load(keys).unwrap_err();
             assert!(err.starts_with("s.toml:"), "{err}");
             assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
         }

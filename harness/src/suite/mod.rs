@@ -186,6 +186,11 @@ impl Suite {
                 ));
             }
         }
+        let phase_list: Vec<&str> = file
+            .phases
+            .iter()
+            .map(|p| p.get_ref().name.as_str())
+            .collect();
         let mut seen_endpoints = std::collections::BTreeSet::new();
         for spanned in &file.load {
             let load = spanned.get_ref();
@@ -198,7 +203,7 @@ impl Suite {
                     ),
                 ));
             }
-            load::check(load, run_for).map_err(|e| at.span(spanned.span(), e))?;
+            load::check(load, run_for, &phase_list).map_err(|e| at.span(spanned.span(), e))?;
         }
         check_target(&file.target, &names).map_err(|e| at.whole(format!("[target]: {e}")))?;
         let phase_names: Vec<&str> = file

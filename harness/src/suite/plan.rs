@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Suite;
-use crate::load::Arrival;
+use crate::load::{Arrival, Pacing};
 use crate::run::plan::{CommandTarget, Limits, LoadPlan, PhasePlan, Plan, TargetPlan};
 use crate::run::{RunError, RunErrorKind, TargetOverride, DEFAULT_MAX_REQUESTS};
 
@@ -75,6 +75,14 @@ impl Suite {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 body: spec.body.clone(),
+                pacing: Pacing {
+                    during: spec
+                        .phases
+                        .as_ref()
+                        .map_or_else(Vec::new, |named| stretches(&self.phases, named)),
+                    requests: spec.requests,
+                    pause: spec.pause.unwrap_or_default(),
+                },
             };
             if load.at(base).is_none() {
                 return Err(RunError::new(
@@ -184,6 +192,24 @@ fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
     } else {
         Err(host)
     }
+}
+
+/// The stretches of the run, as offsets from its start, that the phases
+/// `named` take up, in order (adjacent ones joined).
+fn stretches(phases: &[PhasePlan], named: &[String]) -> Vec<(Duration, Duration)> {
+    let mut at = Duration::ZERO;
+    let mut stretches: Vec<(Duration, Duration)> = Vec::new();
+    for phase in phases {
+        let end = at + phase.duration;
+        if named.contains(&phase.name) {
+            match stretches.last_mut() {
+                Some((_, to)) if *to == at => *to = end,
+                _ => stretches.push((at, end)),
+            }
+        }
+        at = end;
+    }
+    stretches
 }
 
 #[cfg(test)]

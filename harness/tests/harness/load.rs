@@ -24,6 +24,7 @@ fn load(server: &FaultServer, arrival: Arrival, duration: Duration) -> Load {
         endpoint: Endpoint::get("checkout", url).with_timeout(Duration::from_millis(500)),
         arrival,
         duration,
+        pacing: Default::default(),
     }
 }
 
@@ -145,6 +146,7 @@ async fn a_refused_connection_is_a_connect_error() {
             endpoint: Endpoint::get("gone", url),
             arrival: Arrival::Open { rate: 20.0 },
             duration: Duration::from_millis(200),
+            pacing: Default::default(),
         }],
         server.clock(),
         4,
@@ -316,6 +318,7 @@ async fn each_request_carries_its_own_id_where_the_load_asked_for_it() {
             endpoint,
             arrival,
             duration: Duration::from_millis(300),
+            pacing: Default::default(),
         };
         let report = drive(vec![load], fault_server::Clock::start(), 1).await;
         let seen = seen.lock().unwrap().clone();
@@ -330,4 +333,75 @@ async fn each_request_carries_its_own_id_where_the_load_asked_for_it() {
             assert!(ids.insert(id.clone()), "{arrival:?}: {id} sent twice");
         }
     }
+}
+
+/// A load paced to stretches of the drive sends only inside them; a cap on
+/// its requests stops it; a closed loop's pause spaces each client's
+/// requests by at least the pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_keeps_a_load_to_its_stretches_its_count_and_its_pause() {
+    use faultline_harness::load::Pacing;
+    let ms = Duration::from_millis;
+    let server = server();
+    let sent_at = |report: &faultline_harness::load::LoadReport,
+                   clock: fault_server::Clock,
+                   start: tokio::time::Instant| {
+        let origin = clock.ns_at(start);
+        report
+            .records
+            .iter()
+            .map(|r| Duration::from_nanos(r.intended_ns - origin))
+            .collect::<Vec<_>>()
+    };
+    // Open loop at 200/s over 600 ms, sending only from 200 ms to 400 ms.
+    let mut during = load(&server, Arrival::Open { rate: 200.0 }, ms(600));
+    during.pacing = Pacing {
+        during: vec![(ms(200), ms(400))],
+        ..Pacing::default()
+    };
+    let start = tokio::time::Instant::now();
+    let report = drive_from(vec![during], start, DriveOptions::new(server.clock(), 1)).await;
+    let offsets = sent_at(&report, server.clock(), start);
+    assert_eq!(offsets.len(), 40, "200/s for 200 ms");
+    assert!(
+        offsets.iter().all(|o| (ms(200)..ms(400)).contains(o)),
+        "{offsets:?}"
+    );
+    // A cap of 25 requests stops a load that would send 200.
+    let mut capped = load(
+        &server,
+        Arrival::Open { rate: 200.0 },
+        Duration::from_secs(1),
+    );
+    capped.pacing.requests = Some(25);
+    let report = drive(vec![capped], server.clock(), 2).await;
+    assert_eq!(report.records.len(), 25);
+    let mut capped = load(
+        &server,
+        Arrival::Closed { clients: 3 },
+        Duration::from_secs(1),
+    );
+    capped.pacing.requests = Some(25);
+    let report = drive(vec![capped], server.clock(), 3).await;
+    assert_eq!(
+        report.records.len(),
+        25,
+        "closed loop: the cap is the load's, over its clients"
+    );
+    // One client pausing 50 ms after each answer, over 500 ms: about 10.
+    let mut paused = load(&server, Arrival::Closed { clients: 1 }, ms(500));
+    paused.pacing.pause = ms(50);
+    let start = tokio::time::Instant::now();
+    let report = drive_from(vec![paused], start, DriveOptions::new(server.clock(), 4)).await;
+    let mut offsets = sent_at(&report, server.clock(), start);
+    offsets.sort();
+    assert!(
+        (5..=11).contains(&offsets.len()),
+        "{} requests",
+        offsets.len()
+    );
+    assert!(
+        offsets.windows(2).all(|w| w[1] - w[0] >= ms(50)),
+        "{offsets:?}"
+    );
 }

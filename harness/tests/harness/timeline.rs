@@ -42,6 +42,7 @@ async fn payments_slow_run(bulkhead: Option<usize>) -> Observations {
         arrival: Arrival::Open { rate: 100.0 },
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
+        pacing: Default::default(),
     };
     let result = run(&server, &phases, vec![load], 1).await.unwrap();
     assert!(
@@ -121,6 +122,7 @@ async fn run_with(defences: Defences, fault: &str, client_timeout: Duration) -> 
         arrival: Arrival::Open { rate: 50.0 },
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
+        pacing: Default::default(),
     };
     run(&server, &phases, vec![load], 2)
         .await
@@ -242,6 +244,7 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
         arrival: Arrival::Open { rate: 20.0 },
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
+        pacing: Default::default(),
     };
     let limits = faultline_harness::run::plan::Limits {
         grace: Duration::from_millis(300),
