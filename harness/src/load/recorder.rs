@@ -18,6 +18,9 @@ pub const DEFAULT_RECORD_CAPACITY: usize = 1_000_000;
 pub struct LiveCounts {
     sent: AtomicU64,
     phases: Vec<(AtomicU64, AtomicU64)>,
+    /// Each phase's latencies so far, in µs, when asked for
+    /// ([`LiveCounts::with_latency`]): a lock per request, paid only then.
+    latency: Option<Vec<std::sync::Mutex<hdrhistogram::Histogram<u64>>>>,
 }
 
 impl LiveCounts {
@@ -28,16 +31,46 @@ impl LiveCounts {
             phases: (0..phases.max(1))
                 .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
                 .collect(),
+            latency: None,
         }
     }
 
-    fn count(&self, phase: usize, succeeded: bool) {
+    /// Counters that also keep each phase's latencies, readable while the
+    /// run goes on ([`LiveCounts::latency`]).
+    pub fn with_latency(phases: usize) -> Self {
+        LiveCounts {
+            latency: Some(
+                (0..phases.max(1))
+                    .map(|_| std::sync::Mutex::new(faultline_properties::micros_histogram()))
+                    .collect(),
+            ),
+            ..LiveCounts::new(phases)
+        }
+    }
+
+    fn count(&self, phase: usize, succeeded: bool, latency: std::time::Duration) {
         if let Some((done, ok)) = self.phases.get(phase) {
             done.fetch_add(1, Ordering::Relaxed);
             if succeeded {
                 ok.fetch_add(1, Ordering::Relaxed);
             }
         }
+        if let Some(histogram) = self.latency.as_ref().and_then(|l| l.get(phase)) {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            histogram
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .saturating_record(micros.max(1));
+        }
+    }
+
+    /// The `percentile` latency of `phase`'s requests ended so far; `None`
+    /// when none has, or latencies are not kept.
+    pub fn latency(&self, phase: usize, percentile: f64) -> Option<std::time::Duration> {
+        let histogram = self.latency.as_ref()?.get(phase)?;
+        let histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
+        (!histogram.is_empty())
+            .then(|| std::time::Duration::from_micros(histogram.value_at_percentile(percentile)))
     }
 
     /// Counts a request sent.
@@ -217,7 +250,7 @@ impl Recorder {
     /// Counts a request and keeps its record while there is room.
     pub(crate) fn push(&mut self, record: EdgeRecord) {
         let phase = self.phase_of(record.intended_ns);
-        self.live.count(phase, record.succeeded());
+        self.live.count(phase, record.succeeded(), record.latency());
         self.stats_mut(&record.endpoint, phase).record(&record);
         if self.kept.fetch_add(1, Ordering::Relaxed) < self.capacity {
             if self.records.capacity() == 0 {

@@ -228,16 +228,31 @@ impl Default for Limits {
     }
 }
 
-/// Stop the run at the end of `phase` if its success rate (over every
-/// endpoint, requests ended by then) was under `success_rate_below`: e.g. a
-/// target already unhealthy in the baseline is not worth injecting faults into.
+/// Stop the run when `phase` is unhealthy: its success rate under
+/// `success_rate_below`, or its `percentile` latency over `latency_above`
+/// (over every endpoint, the requests ended so far). Judged as the phase
+/// goes — every half second from `delay` into it, once it has
+/// [`crate::run::timeline::MIN_LIVE_SAMPLES`] requests (k6's `abortOnFail`
+/// with `delayAbortEval`) — and at its end: a target already unhealthy in
+/// the baseline is not worth injecting faults into, and a run whose target
+/// has fallen over need not run its course.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortWhen {
-    /// The phase judged (usually the baseline).
+    /// The phase judged (the baseline, say).
     pub phase: String,
     /// The success rate under which the run stops (0 to 1).
-    pub success_rate_below: f64,
+    #[serde(default)]
+    pub success_rate_below: Option<f64>,
+    /// The latency over which the run stops...
+    #[serde(default, with = "humantime_serde::option")]
+    pub latency_above: Option<Duration>,
+    /// ...at this percentile (99; 100 is the maximum).
+    #[serde(default = "ninety_nine")]
+    pub percentile: f64,
+    /// How far into the phase judging starts (1s).
+    #[serde(default = "one_second", with = "humantime_serde")]
+    pub delay: Duration,
 }
 
 /// The plan as `faultline validate --plan` prints it: what will run, for
@@ -358,10 +373,23 @@ impl fmt::Display for Plan {
             seconds(self.limits.grace)
         )?;
         if let Some(rule) = &self.limits.abort_when {
+            let mut conditions = Vec::new();
+            if let Some(rate) = rule.success_rate_below {
+                conditions.push(format!("its success rate is under {rate}"));
+            }
+            if let Some(latency) = rule.latency_above {
+                conditions.push(format!(
+                    "its p{} is over {}",
+                    rule.percentile,
+                    seconds(latency)
+                ));
+            }
             writeln!(
                 f,
-                "  stops after phase {} if its success rate is under {}",
-                rule.phase, rule.success_rate_below
+                "  stops during or after phase {} (judged from {} into it) if {}",
+                rule.phase,
+                seconds(rule.delay),
+                conditions.join(" or ")
             )?;
         }
         for expect in &self.expect {
@@ -374,4 +402,12 @@ impl fmt::Display for Plan {
 /// A duration in seconds as people write it (`2s`, `0.5s`).
 fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
+}
+
+fn ninety_nine() -> f64 {
+    99.0
+}
+
+fn one_second() -> Duration {
+    Duration::from_secs(1)
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fault_server::FaultServer;
 use futures_util::TryFutureExt;
@@ -16,7 +17,7 @@ use super::plan::{Limits, PhasePlan};
 use super::progress::{publish_progress, Progress};
 use crate::load::{drive_from, DriveOptions, LiveCounts, Load, LoadReport, PhaseStarts};
 use crate::run::fault_control::{FaultControl, FaultControlError};
-use faultline_properties::{EdgeStats, Observations, Phase};
+use faultline_properties::{EdgeStats, Observations, Phase, Shown};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -140,7 +141,10 @@ pub async fn run_until(
         at += phase.duration;
     }
     let end = at;
-    let live = Arc::new(LiveCounts::new(phases.len()));
+    let live = Arc::new(match &limits.abort_when {
+        Some(rule) if rule.latency_above.is_some() => LiveCounts::with_latency(phases.len()),
+        _ => LiveCounts::new(phases.len()),
+    });
     let options = DriveOptions {
         phase_starts: Arc::clone(&phase_starts),
         stop: stop.clone(),
@@ -228,8 +232,9 @@ pub async fn run_until(
         stats,
     } = report;
     let aborted_at_ns = match &unhealthy {
-        // Stopped at a phase boundary: the phase not entered is not seen.
-        Some((_, index)) => starts.get(*index).map(|at| clock.ns_at(*at)),
+        // Stopped where the condition held: at a phase boundary, the phase
+        // not entered is not seen; in a phase, the rest of it is not.
+        Some((_, at)) => Some(clock.ns_at(*at)),
         None => stop.is_cancelled().then(|| clock.now_ns()),
     };
     let aborted = aborted_at_ns.map(|_| match unhealthy {
@@ -308,9 +313,10 @@ async fn switch_to(
 }
 
 /// Switches to each phase after the first at its planned start, then waits
-/// out the last. Before switching, checks `abort_when` on the phase just
-/// over: when it holds, returns why and the phase not entered, without
-/// switching (the caller stops the run).
+/// out the last, watching `abort_when` while it waits ([`watch`]). Before
+/// switching, checks `abort_when` on the phase just over. When it holds,
+/// returns why and the instant the run stops (the phase not entered, or the
+/// instant in the phase), without switching (the caller stops the run).
 async fn switch_phases(
     server: FaultControl<'_>,
     phases: &[PhasePlan],
@@ -318,12 +324,15 @@ async fn switch_phases(
     starts: &[Instant],
     (live, limits): (&LiveCounts, &Limits),
     (begun, windows): (&PhaseStarts, &std::sync::Mutex<Vec<BTreeMap<String, u32>>>),
-) -> Result<Option<(String, usize)>, FaultControlError> {
+) -> Result<Option<(String, Instant)>, FaultControlError> {
     let clock = server.clock();
     for (index, (phase, start)) in phases.iter().zip(starts).enumerate().skip(1) {
-        tokio::time::sleep_until(*start).await;
-        if let Some(why) = unhealthy(&phases[index - 1], index - 1, live, limits) {
-            return Ok(Some((why, index)));
+        let previous = (&phases[index - 1], index - 1, starts[index - 1]);
+        if let Some(tripped) = watch(previous, *start, live, limits).await {
+            return Ok(Some(tripped));
+        }
+        if let Some(why) = unhealthy(previous.0, previous.1, live, limits, None) {
+            return Ok(Some((why, *start)));
         }
         let opened = switch_to(server, phase, dependencies).await?;
         begun.begin(index, clock.now_ns());
@@ -336,32 +345,97 @@ async fn switch_phases(
         }
     }
     if let (Some(last), Some(start)) = (phases.last(), starts.last()) {
-        tokio::time::sleep_until(*start + last.duration).await;
+        let index = phases.len() - 1;
+        if let Some(tripped) =
+            watch((last, index, *start), *start + last.duration, live, limits).await
+        {
+            return Ok(Some(tripped));
+        }
     }
     Ok(None)
 }
 
-/// Why the run should stop after `phase`, if `abort_when` says so.
+/// Requests a phase must have ended before `abort_when` judges it while it
+/// goes (its end is judged whatever it has).
+pub const MIN_LIVE_SAMPLES: u64 = 10;
+
+/// How often `abort_when` looks at the phase it watches.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// Waits until `until`, judging `abort_when` every [`WATCH_EVERY`] when it
+/// watches `phase` (from its `delay` into it, once [`MIN_LIVE_SAMPLES`]
+/// requests ended): why and when it held, if it did.
+async fn watch(
+    (phase, index, began): (&PhasePlan, usize, Instant),
+    until: Instant,
+    live: &LiveCounts,
+    limits: &Limits,
+) -> Option<(String, Instant)> {
+    let Some(rule) = limits.abort_when.as_ref().filter(|r| r.phase == phase.name) else {
+        tokio::time::sleep_until(until).await;
+        return None;
+    };
+    let mut next = began + rule.delay;
+    while next < until {
+        tokio::time::sleep_until(next).await;
+        let now = Instant::now();
+        if let Some(why) = unhealthy(phase, index, live, limits, Some(now - began)) {
+            return Some((why, now));
+        }
+        next = now + WATCH_EVERY;
+    }
+    tokio::time::sleep_until(until).await;
+    None
+}
+
+/// Why the run should stop, if `abort_when` says so of `phase`: `into`
+/// the phase while it goes (`None`: at its end). Its success rate and its
+/// latency over the requests ended so far; while it goes, only once it has
+/// [`MIN_LIVE_SAMPLES`].
 fn unhealthy(
     phase: &PhasePlan,
     index: usize,
     live: &LiveCounts,
     limits: &Limits,
+    into: Option<Duration>,
 ) -> Option<String> {
     let rule = limits
         .abort_when
         .as_ref()
         .filter(|r| r.phase == phase.name)?;
     let (ended, ok) = live.ended(index);
+    if into.is_some() && ended < MIN_LIVE_SAMPLES {
+        return None;
+    }
+    let when = match into {
+        Some(into) => format!("{} into `{}`", Shown(into), phase.name),
+        None => format!("at the end of `{}`", phase.name),
+    };
+    let after = match into {
+        Some(_) => "the run stopped there",
+        None => "no fault was injected after it",
+    };
     let rate = if ended == 0 {
         0.0
     } else {
         ok as f64 / ended as f64
     };
-    (rate < rule.success_rate_below).then(|| {
+    if let Some(below) = rule.success_rate_below.filter(|below| rate < *below) {
+        return Some(format!(
+            "abort_when: {when}, the success rate was {rate:.3} ({ok} of {ended}), under {below}; {after}"
+        ));
+    }
+    let latency = rule
+        .latency_above
+        .zip(live.latency(index, rule.percentile))
+        .filter(|(above, seen)| seen > above);
+    latency.map(|(above, seen)| {
         format!(
-            "abort_when: the success rate in `{}` was {rate:.3} ({ok} of {ended}), under {}; no fault was injected after it",
-            phase.name, rule.success_rate_below
+            "abort_when: {when}, p{} latency was {} over {} requests, over {}; {after}",
+            rule.percentile,
+            Shown(seen),
+            ended,
+            Shown(above)
         )
     })
 }

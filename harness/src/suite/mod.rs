@@ -239,18 +239,31 @@ impl Suite {
             let AbortWhen {
                 phase,
                 success_rate_below,
+                latency_above,
+                percentile,
+                delay,
             } = rule.get_ref();
-            let last = phase_names.last() == Some(&phase.as_str());
-            if !phase_names.contains(&phase.as_str()) || last {
+            if !phase_names.contains(&phase.as_str()) {
+                let hint = fault_server::located::did_you_mean(phase, phase_names.iter().copied());
                 return Err(at.span(
                     rule.span(),
-                    format!(
-                        "abort_when: `{phase}` is not a phase of this suite followed by another"
-                    ),
+                    format!("abort_when: no phase named `{phase}`{hint}"),
                 ));
             }
-            if !(0.0..=1.0).contains(success_rate_below) {
-                return Err(at.span(rule.span(), "abort_when: success_rate_below is from 0 to 1"));
+            let refuse = |why: &str| Err(at.span(rule.span(), format!("abort_when: {why}")));
+            if success_rate_below.is_none() && latency_above.is_none() {
+                return refuse("needs `success_rate_below` or `latency_above` (or both)");
+            }
+            if success_rate_below.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+                return refuse("success_rate_below is from 0 to 1");
+            }
+            if !(*percentile > 0.0 && *percentile <= 100.0) {
+                return refuse("percentile is above 0 and at most 100");
+            }
+            if latency_above.is_some_and(|l| l.is_zero() || l > MAX_DURATION)
+                || *delay > MAX_DURATION
+            {
+                return refuse("latency_above is above 0, and it and delay at most a day");
             }
         }
         let names = SuiteNames {
@@ -392,6 +405,45 @@ phase = "crm slow"
 
     fn parse_ok(text: &str) -> Suite {
         parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn abort_when_names_a_phase_and_a_condition_that_mean_something() {
+        let with = |rule: &str| parse(&format!("{GOOD}\n[abort_when]\n{rule}\n"));
+        let ok =
+            with("phase = \"crm slow\"\nlatency_above = \"2s\"\npercentile = 95\ndelay = \"3s\"")
+                .unwrap();
+        let rule = ok.abort_when.unwrap();
+        assert_eq!(
+            (rule.latency_above, rule.percentile, rule.success_rate_below),
+            (Some(Duration::from_secs(2)), 95.0, None)
+        );
+        for (rule, says) in [
+            (
+                "phase = \"crm slwo\"\nsuccess_rate_below = 0.9",
+                "abort_when: no phase named `crm slwo`; did you mean `crm slow`?",
+            ),
+            (
+                "phase = \"baseline\"",
+                "abort_when: needs `success_rate_below` or `latency_above` (or both)",
+            ),
+            (
+                "phase = \"baseline\"\nsuccess_rate_below = 1.5",
+                "abort_when: success_rate_below is from 0 to 1",
+            ),
+            (
+                "phase = \"baseline\"\nlatency_above = \"1s\"\npercentile = 0",
+                "abort_when: percentile is above 0 and at most 100",
+            ),
+            (
+                "phase = \"baseline\"\nlatency_above = \"0s\"",
+                "abort_when: latency_above is above 0",
+            ),
+        ] {
+            let err = with(rule).unwrap_err();
+            assert!(err.starts_with("s.toml:"), "{err}");
+            assert!(err.contains(says), "{rule}:\n{err}\nnot: {says}");
+        }
     }
 
     #[test]

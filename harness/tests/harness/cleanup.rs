@@ -227,7 +227,7 @@ phase = "payments down"
         "stopped at the baseline's end"
     );
     assert!(
-        stderr.contains("abort_when: the success rate in `baseline` was 0.000"),
+        stderr.contains("abort_when: at the end of `baseline`, the success rate was 0.000"),
         "{stderr}"
     );
     let report: serde_json::Value =
@@ -242,6 +242,74 @@ phase = "payments down"
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["baseline"], "the fault phase never began");
+}
+
+/// A target gone slow mid-run: `abort_when` on latency stops the run while
+/// the phase goes (k6's `abortOnFail`), not at its end, and says which
+/// condition held and when; the verdicts judge what was seen until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latency_threshold_aborts_the_run_as_it_goes_and_says_when() {
+    let slow = answering(200, Duration::from_millis(300)).await;
+    let path = write_suite(
+        "slow-abort",
+        &format!(
+            r#"
+[target]
+base_url = "http://{slow}"
+
+[abort_when]
+phase = "load"
+latency_above = "100ms"
+delay = "500ms"
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+
+[[phases]]
+name = "load"
+duration = "20s"
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "load"
+"#
+        ),
+    );
+    let reports = path.with_extension("reports");
+    let started = Instant::now();
+    let Outcome { code, stderr, .. } = faultline([
+        "run",
+        path.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped well before the phase's 20 s: {:?}",
+        started.elapsed()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    let why = report["aborted_reason"].as_str().unwrap();
+    assert!(why.contains("aborted by abort_when: "), "{why}");
+    assert!(
+        why.contains(" into `load`, p99 latency was 3"),
+        "which condition, and when: {why}"
+    );
+    assert!(why.contains("over 100ms; the run stopped there"), "{why}");
+    assert!(stderr.contains(why), "{stderr}");
+    let phase = &report["suites"][0]["phases"][0];
+    let lasted = phase["end_ns"].as_u64().unwrap() - phase["start_ns"].as_u64().unwrap();
+    assert!(
+        lasted < 3_000_000_000,
+        "the phase was cut where the run stopped: {phase}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
