@@ -63,6 +63,7 @@ async fn main() -> Result<(), String> {
         arrival,
         duration: args.duration,
         pacing: Default::default(),
+        variants: Default::default(),
     };
     let defaults = DriveOptions::new(Clock::start(), 1);
     let options = DriveOptions {

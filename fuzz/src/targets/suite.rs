@@ -99,9 +99,15 @@ fn start_up(suite: &Suite, runtime: &tokio::runtime::Runtime) -> Result<Option<u
             })?;
             for (i, _) in plan.phases.iter().enumerate() {
                 let load = &suite.load[i % suite.load.len()];
+                // The load's path, or its first variant's.
+                let (method, path) = match (&load.path, load.variants.first()) {
+                    (Some(path), _) => (load.method.as_str(), path.as_str()),
+                    (None, Some(variant)) => (variant.method.as_str(), variant.path.as_str()),
+                    (None, None) => (load.method.as_str(), "/"),
+                };
                 let request = http::Request::builder()
-                    .method(load.method.as_str())
-                    .uri(load.path.as_str())
+                    .method(method)
+                    .uri(path)
                     .header("x-test", "abc")
                     .body(Bytes::from_static(b"{}"))
                     .or_else(|_| http::Request::builder().body(Bytes::new()))

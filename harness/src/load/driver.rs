@@ -104,6 +104,8 @@ struct Shared {
     recorder: Mutex<Recorder>,
     /// Requests each load asked to send so far, by endpoint.
     load_sent: BTreeMap<String, AtomicU64>,
+    /// Each load's next turn among its variants, by endpoint.
+    load_turns: BTreeMap<String, AtomicU64>,
 }
 
 impl Shared {
@@ -119,6 +121,13 @@ impl Shared {
 
     fn spent(&self) -> bool {
         self.next_id.load(Ordering::Relaxed) >= self.max_requests
+    }
+
+    /// The turn of `load`'s next send among its variants.
+    fn next_variant(&self, load: &Load) -> u64 {
+        self.load_turns
+            .get(&load.endpoint.name)
+            .map_or(0, |turn| turn.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Whether `load` may send one more request under its own cap
@@ -173,6 +182,10 @@ pub async fn drive_from(loads: Vec<Load>, start: Instant, options: DriveOptions)
         next_id: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         load_sent: loads
+            .iter()
+            .map(|l| (l.endpoint.name.clone(), AtomicU64::new(0)))
+            .collect(),
+        load_turns: loads
             .iter()
             .map(|l| (l.endpoint.name.clone(), AtomicU64::new(0)))
             .collect(),
@@ -295,10 +308,12 @@ async fn open_loop(shared: Arc<Shared>, load: Load, start: Instant, schedule: Sc
         }
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let (shared, load, name) = (Arc::clone(&shared), Arc::clone(&load), Arc::clone(&name));
+        let turn = shared.next_variant(&load);
         requests.spawn(async move {
             if let Some(id) = shared.next_id() {
                 let client = &shared.client;
-                let send = send_pooled(client, &load.endpoint, &name, shared.clock, due, id);
+                let endpoint = load.request(turn);
+                let send = send_pooled(client, endpoint, &name, shared.clock, due, id);
                 tokio::select! {
                     record = send => shared.recorder().push(record),
                     () = shared.stop.cancelled() => {}
@@ -400,7 +415,8 @@ async fn clients_loop(
                 let Some(id) = shared.next_id() else {
                     break;
                 };
-                let send = connection.send(&load.endpoint, &name, shared.clock, now, id);
+                let endpoint = load.request(shared.next_variant(&load));
+                let send = connection.send(endpoint, &name, shared.clock, now, id);
                 let record = tokio::select! {
                     record = send => record,
                     () = shared.stop.cancelled() => break,

@@ -120,6 +120,88 @@ pub struct Load {
     pub duration: Duration,
     /// When within that it sends, how much at most, and a closed loop's pause.
     pub pacing: Pacing,
+    /// Several requests taken in turn by weight instead of `endpoint`'s
+    /// one (k6's scenarios, vegeta's targets): none by default.
+    pub variants: Variants,
+}
+
+impl Load {
+    /// The request its `k`-th send makes: `endpoint`, or its variant in turn.
+    pub fn request(&self, k: u64) -> &Endpoint {
+        self.variants.get(k).unwrap_or(&self.endpoint)
+    }
+}
+
+/// Requests a load takes in turn, each as often as its weight says, in a
+/// fixed interleaved order (nginx's smooth weighted round-robin: weights 3
+/// and 1 go a, a, b, a, and again), so any stretch of sends holds the
+/// weights' shares, with no randomness in the mix. All carry the load's
+/// name and timeout.
+#[derive(Debug, Clone, Default)]
+pub struct Variants {
+    endpoints: Vec<Endpoint>,
+    order: Vec<usize>,
+}
+
+impl Variants {
+    /// `endpoints`, each with its weight (weights of 0 never sent).
+    pub fn weighted(endpoints: Vec<(u32, Endpoint)>) -> Self {
+        let total: i64 = endpoints.iter().map(|(w, _)| i64::from(*w)).sum();
+        let mut current = vec![0i64; endpoints.len()];
+        let mut order = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for _ in 0..total {
+            for (c, (w, _)) in current.iter_mut().zip(&endpoints) {
+                *c += i64::from(*w);
+            }
+            let Some(best) =
+                (0..endpoints.len()).max_by_key(|i| (current[*i], std::cmp::Reverse(*i)))
+            else {
+                break;
+            };
+            current[best] -= total;
+            order.push(best);
+        }
+        Variants {
+            endpoints: endpoints.into_iter().map(|(_, e)| e).collect(),
+            order,
+        }
+    }
+
+    /// The `k`-th request in turn; `None` when there are no variants.
+    pub fn get(&self, k: u64) -> Option<&Endpoint> {
+        let len = u64::try_from(self.order.len()).ok().filter(|l| *l > 0)?;
+        let at = usize::try_from(k % len).ok()?;
+        self.endpoints.get(*self.order.get(at)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_go_in_turn_by_weight_interleaved() {
+        let at =
+            |path: &str| Endpoint::get(path, format!("http://127.0.0.1:1{path}").parse().unwrap());
+        let variants = Variants::weighted(vec![(3, at("/cart")), (1, at("/checkout"))]);
+        let paths: Vec<&str> = (0..8)
+            .map(|k| variants.get(k).unwrap().url.path())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/cart",
+                "/cart",
+                "/checkout",
+                "/cart",
+                "/cart",
+                "/cart",
+                "/checkout",
+                "/cart"
+            ]
+        );
+        assert!(Variants::default().get(0).is_none());
+    }
 }
 
 /// A load's pacing beyond its arrival: only during some stretches of the

@@ -186,12 +186,12 @@ async fn run_against(
     };
     let mut loads = Vec::with_capacity(plan.loads.len());
     for load in &plan.loads {
-        loads.push(load.at(&base).ok_or_else(|| {
+        loads.push(load.at(&base).map_err(|url| {
             RunError::new(
                 name(),
                 RunErrorKind::BadUrl {
                     endpoint: load.endpoint.clone(),
-                    url: format!("{base}{}", load.path),
+                    url,
                 },
             )
         })?);

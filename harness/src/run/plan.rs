@@ -10,7 +10,7 @@ use std::time::Duration;
 use fault_server::{DependencySpec, Fault};
 use serde::Deserialize;
 
-use crate::load::{Arrival, Endpoint, Load, Pacing, REQUEST_ID};
+use crate::load::{Arrival, Endpoint, Load, Pacing, Variants, REQUEST_ID};
 use faultline_properties::Expectation;
 
 /// Requests a suite sends at most unless it says otherwise (`max_requests`).
@@ -118,32 +118,73 @@ pub struct RemoteSpec {
 pub struct LoadPlan {
     /// The endpoint's name in verdicts and reports.
     pub endpoint: String,
-    /// Request method.
-    pub method: http::Method,
-    /// Path and query, joined to the target's base URL.
-    pub path: String,
+    /// What it sends: one request, or variants taken in turn by weight.
+    pub requests: Vec<RequestPlan>,
     /// How requests arrive.
     pub arrival: Arrival,
     /// Client timeout.
     pub timeout: Duration,
     /// How long it lasts: the whole run.
     pub duration: Duration,
-    /// Headers every request carries, checked when the suite was read; in a
-    /// value, [`crate::load::REQUEST_ID`] is the request's own id.
-    pub headers: Vec<(String, String)>,
-    /// The body every request carries, the same way.
-    pub body: Option<String>,
     /// When it sends (its phases' stretches of the run), how much, and a
     /// closed loop's pause.
     pub pacing: Pacing,
 }
 
+/// One request a load sends: its method, path, headers and body, and (among
+/// a load's variants) its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPlan {
+    /// Its share among the load's variants (1 for a load's one request).
+    pub weight: u32,
+    /// Request method.
+    pub method: http::Method,
+    /// Path and query, joined to the target's base URL.
+    pub path: String,
+    /// Headers it carries, checked when the suite was read; in a value,
+    /// [`crate::load::REQUEST_ID`] is the request's own id.
+    pub headers: Vec<(String, String)>,
+    /// The body it carries, the same way.
+    pub body: Option<String>,
+}
+
 impl LoadPlan {
-    /// The load against the target at `base` (no trailing `/`); `None` when
-    /// the two do not make a URL.
-    pub fn at(&self, base: &str) -> Option<Load> {
-        let url = format!("{base}{}", self.path).parse().ok()?;
-        let mut endpoint = Endpoint::get(self.endpoint.clone(), url).with_timeout(self.timeout);
+    /// The load against the target at `base` (no trailing `/`).
+    ///
+    /// # Errors
+    /// The URL `base` and a request's path do not make.
+    pub fn at(&self, base: &str) -> Result<Load, String> {
+        let mut endpoints = Vec::with_capacity(self.requests.len());
+        for request in &self.requests {
+            let url = format!("{base}{}", request.path);
+            let endpoint = request
+                .endpoint(&self.endpoint, &url, self.timeout)
+                .ok_or(url)?;
+            endpoints.push((request.weight, endpoint));
+        }
+        let endpoint = endpoints
+            .first()
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| base.to_owned())?;
+        Ok(Load {
+            endpoint,
+            arrival: self.arrival,
+            duration: self.duration,
+            pacing: self.pacing.clone(),
+            variants: if endpoints.len() > 1 {
+                Variants::weighted(endpoints)
+            } else {
+                Variants::default()
+            },
+        })
+    }
+}
+
+impl RequestPlan {
+    /// The request as the driver sends it, to `url`, named `name`; `None`
+    /// when `url` is no URL.
+    fn endpoint(&self, name: &str, url: &str, timeout: Duration) -> Option<Endpoint> {
+        let mut endpoint = Endpoint::get(name.to_owned(), url.parse().ok()?).with_timeout(timeout);
         endpoint.method = self.method.clone();
         for (name, value) in &self.headers {
             let name = http::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
@@ -162,12 +203,7 @@ impl LoadPlan {
             Some(body) => endpoint.body = bytes::Bytes::from(body.clone()),
             None => {}
         }
-        Some(Load {
-            endpoint,
-            arrival: self.arrival,
-            duration: self.duration,
-            pacing: self.pacing.clone(),
-        })
+        Some(endpoint)
     }
 }
 
@@ -303,16 +339,35 @@ impl fmt::Display for Plan {
                 }
                 Arrival::Closed { clients } => format!("closed loop, {clients} clients"),
             };
+            let shown = match load.requests.as_slice() {
+                [one] => format!("{} {}", one.method, one.path),
+                variants => format!("{} variants", variants.len()),
+            };
             writeln!(
                 f,
-                "  load {}: {} {}, {rate}, timeout {}",
+                "  load {}: {shown}, {rate}, timeout {}",
                 load.endpoint,
-                load.method,
-                load.path,
                 seconds(load.timeout)
             )?;
-            for (name, value) in &load.headers {
-                writeln!(f, "    header {name}: {value}")?;
+            for request in &load.requests {
+                if load.requests.len() > 1 {
+                    writeln!(
+                        f,
+                        "    variant {} {} (weight {})",
+                        request.method, request.path, request.weight
+                    )?;
+                }
+                for (name, value) in &request.headers {
+                    writeln!(f, "    header {name}: {value}")?;
+                }
+                if let Some(body) = &request.body {
+                    let per_request = if body.contains(REQUEST_ID) {
+                        format!(", {REQUEST_ID} made per request")
+                    } else {
+                        String::new()
+                    };
+                    writeln!(f, "    body: {} bytes{per_request}", body.len())?;
+                }
             }
             if !load.pacing.during.is_empty() {
                 let stretches: Vec<String> = load
@@ -332,14 +387,6 @@ impl fmt::Display for Plan {
                     "    pause {} after each answer",
                     seconds(load.pacing.pause)
                 )?;
-            }
-            if let Some(body) = &load.body {
-                let per_request = if body.contains(REQUEST_ID) {
-                    format!(", {REQUEST_ID} made per request")
-                } else {
-                    String::new()
-                };
-                writeln!(f, "    body: {} bytes{per_request}", body.len())?;
             }
         }
         let mut at = Duration::ZERO;

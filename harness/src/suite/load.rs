@@ -26,8 +26,9 @@ const SET_BY_FAULTLINE: [&str; 4] = [
 pub struct LoadSpec {
     /// The endpoint's name in verdicts and reports.
     pub endpoint: String,
-    /// Path and query, joined to the target's base URL.
-    pub path: String,
+    /// Path and query, joined to the target's base URL (or `variants`).
+    #[serde(default)]
+    pub path: Option<String>,
     /// Request method.
     #[serde(default = "get")]
     pub method: String,
@@ -65,6 +66,39 @@ pub struct LoadSpec {
     /// during "overload".
     #[serde(default)]
     pub phases: Option<Vec<String>>,
+    /// Several requests taken in turn by weight, instead of `path` (k6's
+    /// scenarios, vegeta's targets): a checkout mix of GETs and POSTs.
+    #[serde(default)]
+    pub variants: Vec<VariantSpec>,
+}
+
+/// One of a load's `variants`: a request of its own and its weight. The
+/// load's `headers` go with every variant (a variant's own of the same name
+/// win), and its `body` with those that have none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// Path and query.
+    pub path: String,
+    /// Request method.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Its share of the load's requests (1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Headers of its own.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A body of its own...
+    #[serde(default)]
+    pub body: Option<String>,
+    /// ...or a file holding it, relative to the suite's file.
+    #[serde(default)]
+    pub body_file: Option<PathBuf>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn get() -> String {
@@ -126,6 +160,31 @@ pub(super) fn check(load: &LoadSpec, run_for: Duration, phases: &[&str]) -> Resu
     if load.body.is_some() && load.body_file.is_some() {
         return Err("`body` or `body_file`, not both".into());
     }
+    match (&load.path, load.variants.is_empty()) {
+        (Some(_), false) => return Err("`path` or `variants`, not both".into()),
+        (None, true) => return Err("a load needs `path` (or `variants`)".into()),
+        _ => {}
+    }
+    for (i, variant) in load.variants.iter().enumerate() {
+        let at = |e: String| format!("variants[{i}]: {e}");
+        if http::Method::from_bytes(variant.method.as_bytes()).is_err() {
+            return Err(at(format!("`{}` is not an HTTP method", variant.method)));
+        }
+        if variant.weight == 0 {
+            return Err(at(
+                "weight: at least 1 (leave a variant out to send none)".into()
+            ));
+        }
+        for (name, value) in &variant.headers {
+            check_header(name, value).map_err(|e| at(format!("headers: `{name}`: {e}")))?;
+        }
+        if variant.body.is_some() && variant.body_file.is_some() {
+            return Err(at("`body` or `body_file`, not both".into()));
+        }
+    }
+    if !load.variants.is_empty() && load.method != "GET" {
+        return Err("`method` goes with `path`; each variant has its own".into());
+    }
     if let Some(pause) = load.pause {
         if load.clients.is_none() {
             return Err(
@@ -183,14 +242,21 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 /// The file cannot be read, or is not UTF-8 text.
 pub(super) fn with_body_file(mut load: LoadSpec, suite: &Path) -> Result<LoadSpec, String> {
     if let Some(file) = &load.body_file {
-        let path = suite.parent().unwrap_or(Path::new(".")).join(file);
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("body_file `{}`: {e}", path.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("body_file `{}`: not UTF-8 text", path.display()))?;
-        load.body = Some(text);
+        load.body = Some(read_body(file, suite)?);
+    }
+    for variant in &mut load.variants {
+        if let Some(file) = &variant.body_file {
+            variant.body = Some(read_body(file, suite)?);
+        }
     }
     Ok(load)
+}
+
+/// The text of `file`, relative to `suite`'s folder.
+fn read_body(file: &Path, suite: &Path) -> Result<String, String> {
+    let path = suite.parent().unwrap_or(Path::new(".")).join(file);
+    let bytes = std::fs::read(&path).map_err(|e| format!("body_file `{}`: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("body_file `{}`: not UTF-8 text", path.display()))
 }
 
 #[cfg(test)]
@@ -329,6 +395,84 @@ mod pacing {
         for (keys, says) in cases {
             let err = with_load(keys).unwrap_err();
             assert!(err.starts_with("s.toml:"), "{err}");
+            assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod variants {
+    use std::path::Path;
+
+    use crate::run::TargetOverride;
+    use crate::suite::tests::GOOD;
+    use crate::suite::Suite;
+
+    fn with_load(keys: &str) -> Result<Suite, String> {
+        let text = GOOD.replace("path = \"/checkout\"\n", &format!("{keys}\n"));
+        Suite::parse(&text, Path::new("s.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn variants_reach_the_plan_with_the_load_s_headers_under_their_own() {
+        let suite = with_load(
+            "headers = { \"x-tenant\" = \"acme\", \"x-a\" = \"load\" }\nbody = \"{}\"\nvariants = [\n  { path = \"/cart\", weight = 3 },\n  { method = \"POST\", path = \"/checkout\", headers = { \"x-a\" = \"mine\" }, body = \"{\\\"pay\\\": 1}\" },\n]",
+        )
+        .unwrap();
+        let plan = suite.plan(TargetOverride::None).unwrap();
+        let requests = &plan.loads[0].requests;
+        assert_eq!(requests.len(), 2);
+        assert_eq!(
+            (requests[0].weight, requests[0].path.as_str()),
+            (3, "/cart")
+        );
+        assert_eq!(requests[1].method, http::Method::POST);
+        assert!(requests[1]
+            .headers
+            .contains(&("x-a".to_owned(), "mine".to_owned())));
+        assert!(requests[1]
+            .headers
+            .contains(&("x-tenant".to_owned(), "acme".to_owned())));
+        assert_eq!(
+            requests[0].body.as_deref(),
+            Some("{}"),
+            "the load's body where a variant has none"
+        );
+        assert_eq!(requests[1].body.as_deref(), Some("{\"pay\": 1}"));
+        assert!(
+            plan.to_string()
+                .contains("variant POST /checkout (weight 1)"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn variants_that_mean_nothing_are_refused_at_the_load() {
+        let cases = [
+            (
+                "path = \"/x\"\nvariants = [{ path = \"/y\" }]",
+                "`path` or `variants`, not both",
+            ),
+            ("timeout = \"1s\"", "a load needs `path` (or `variants`)"),
+            (
+                "variants = [{ path = \"/y\", weight = 0 }]",
+                "variants[0]: weight: at least 1",
+            ),
+            (
+                "variants = [{ path = \"/y\", method = \"G T\" }]",
+                "variants[0]: `G T` is not an HTTP method",
+            ),
+            (
+                "variants = [{ path = \"/y\", headers = { traceparent = \"x\" } }]",
+                "variants[0]: headers: `traceparent`: faultline sets it",
+            ),
+            (
+                "method = \"POST\"\nvariants = [{ path = \"/y\" }]",
+                "`method` goes with `path`; each variant has its own",
+            ),
+        ];
+        for (keys, says) in cases {
+            let err = with_load(keys).unwrap_err();
             assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
         }
     }

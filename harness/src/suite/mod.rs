@@ -21,7 +21,7 @@ use toml::Spanned;
 
 use fault_server::located::Locator;
 pub use faultline_properties::Expectation;
-pub use load::LoadSpec;
+pub use load::{LoadSpec, VariantSpec};
 pub use runs::run_suites;
 
 /// A suite that cannot be used: where (file:line:col), and why.

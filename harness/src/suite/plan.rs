@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::Suite;
 use crate::load::{Arrival, Pacing};
-use crate::run::plan::{CommandTarget, Limits, LoadPlan, PhasePlan, Plan, TargetPlan};
+use crate::run::plan::{CommandTarget, Limits, LoadPlan, PhasePlan, Plan, RequestPlan, TargetPlan};
 use crate::run::{RunError, RunErrorKind, TargetOverride, DEFAULT_MAX_REQUESTS};
+use crate::suite::LoadSpec;
 
 /// Where a started target (a command, the demo) listens: loopback, on a
 /// port known once it runs. The plan checks its loads' URLs against it.
@@ -64,17 +65,10 @@ impl Suite {
             };
             let load = LoadPlan {
                 endpoint: spec.endpoint.clone(),
-                method: http::Method::from_bytes(spec.method.as_bytes()).unwrap_or_default(),
-                path: spec.path.clone(),
+                requests: requests(spec),
                 arrival,
                 timeout: spec.timeout,
                 duration: run_for,
-                headers: spec
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                body: spec.body.clone(),
                 pacing: Pacing {
                     during: spec
                         .phases
@@ -84,12 +78,12 @@ impl Suite {
                     pause: spec.pause.unwrap_or_default(),
                 },
             };
-            if load.at(base).is_none() {
+            if let Err(url) = load.at(base) {
                 return Err(RunError::new(
                     name(),
                     RunErrorKind::BadUrl {
                         endpoint: spec.endpoint.clone(),
-                        url: format!("{base}{}", spec.path),
+                        url,
                     },
                 ));
             }
@@ -192,6 +186,36 @@ fn check_host(base: &str, allowed: &[String]) -> Result<(), String> {
     } else {
         Err(host)
     }
+}
+
+/// What a load sends: its one request, or its variants, the load's headers
+/// under each variant's own and its body where a variant has none.
+fn requests(spec: &LoadSpec) -> Vec<RequestPlan> {
+    let method = |m: &str| http::Method::from_bytes(m.as_bytes()).unwrap_or_default();
+    let headers = |own: &std::collections::BTreeMap<String, String>| {
+        let mut all = spec.headers.clone();
+        all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.into_iter().collect()
+    };
+    if spec.variants.is_empty() {
+        return vec![RequestPlan {
+            weight: 1,
+            method: method(&spec.method),
+            path: spec.path.clone().unwrap_or_default(),
+            headers: headers(&Default::default()),
+            body: spec.body.clone(),
+        }];
+    }
+    spec.variants
+        .iter()
+        .map(|v| RequestPlan {
+            weight: v.weight,
+            method: method(&v.method),
+            path: v.path.clone(),
+            headers: headers(&v.headers),
+            body: v.body.clone().or_else(|| spec.body.clone()),
+        })
+        .collect()
 }
 
 /// The stretches of the run, as offsets from its start, that the phases

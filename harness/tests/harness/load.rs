@@ -25,6 +25,7 @@ fn load(server: &FaultServer, arrival: Arrival, duration: Duration) -> Load {
         arrival,
         duration,
         pacing: Default::default(),
+        variants: Default::default(),
     }
 }
 
@@ -147,6 +148,7 @@ async fn a_refused_connection_is_a_connect_error() {
             arrival: Arrival::Open { rate: 20.0 },
             duration: Duration::from_millis(200),
             pacing: Default::default(),
+            variants: Default::default(),
         }],
         server.clock(),
         4,
@@ -319,6 +321,7 @@ async fn each_request_carries_its_own_id_where_the_load_asked_for_it() {
             arrival,
             duration: Duration::from_millis(300),
             pacing: Default::default(),
+            variants: Default::default(),
         };
         let report = drive(vec![load], fault_server::Clock::start(), 1).await;
         let seen = seen.lock().unwrap().clone();
@@ -404,4 +407,50 @@ async fn pacing_keeps_a_load_to_its_stretches_its_count_and_its_pause() {
         offsets.windows(2).all(|w| w[1] - w[0] >= ms(50)),
         "{offsets:?}"
     );
+}
+
+/// A load with variants sends each in turn by weight, in open and closed
+/// loops alike: 3 GETs of the cart to each POSTed checkout, exactly, with
+/// each variant's own method, path and body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variants_are_sent_in_turn_by_weight() {
+    use faultline_harness::load::{Pacing, Variants};
+    for arrival in [
+        Arrival::Open { rate: 200.0 },
+        Arrival::Closed { clients: 2 },
+    ] {
+        let (addr, seen) = capturing().await;
+        let at = |method: http::Method, path: &str, body: &str| {
+            let mut endpoint =
+                Endpoint::get("shop", format!("http://{addr}{path}").parse().unwrap())
+                    .with_timeout(Duration::from_secs(2));
+            endpoint.method = method;
+            endpoint.body = bytes::Bytes::from(body.to_owned());
+            endpoint
+        };
+        let cart = at(http::Method::GET, "/cart", "");
+        let checkout = at(http::Method::POST, "/checkout", "{\"pay\": 1}");
+        let load = Load {
+            endpoint: cart.clone(),
+            arrival,
+            duration: Duration::from_secs(2),
+            pacing: Pacing {
+                requests: Some(40),
+                ..Pacing::default()
+            },
+            variants: Variants::weighted(vec![(3, cart), (1, checkout)]),
+        };
+        let report = drive(vec![load], fault_server::Clock::start(), 1).await;
+        assert_eq!(report.records.len(), 40, "{arrival:?}");
+        let seen = seen.lock().unwrap().clone();
+        let posted = seen
+            .iter()
+            .filter(|[.., body]| body == "{\"pay\": 1}")
+            .count();
+        assert_eq!(posted, 10, "{arrival:?}: one checkout in four");
+        assert!(
+            report.records.iter().all(|r| &*r.endpoint == "shop"),
+            "one endpoint's statistics"
+        );
+    }
 }

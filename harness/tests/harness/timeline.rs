@@ -43,6 +43,7 @@ async fn payments_slow_run(bulkhead: Option<usize>) -> Observations {
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
         pacing: Default::default(),
+        variants: Default::default(),
     };
     let result = run(&server, &phases, vec![load], 1).await.unwrap();
     assert!(
@@ -123,6 +124,7 @@ async fn run_with(defences: Defences, fault: &str, client_timeout: Duration) -> 
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
         pacing: Default::default(),
+        variants: Default::default(),
     };
     run(&server, &phases, vec![load], 2)
         .await
@@ -245,6 +247,7 @@ async fn a_run_is_cut_at_its_hard_cap_when_requests_hang_past_its_phases() {
         // Each load lasts the whole run.
         duration: phases.iter().map(|p| p.duration).sum(),
         pacing: Default::default(),
+        variants: Default::default(),
     };
     let limits = faultline_harness::run::plan::Limits {
         grace: Duration::from_millis(300),
