@@ -239,6 +239,9 @@ pub(crate) fn bound<T: PartialOrd + Copy>(
     }
 }
 
+/// The shortest `window` a suite may give.
+pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+
 /// A `window` length (a property judged in every window of it): above zero
 /// and no longer than its phase, less the phase's settle.
 pub(crate) fn window(
@@ -247,6 +250,15 @@ pub(crate) fn window(
     names: &SuiteNames<'_>,
 ) -> Result<Duration, ParamError> {
     let length = above_zero("window", length)?;
+    if length < MIN_WINDOW {
+        return Err(ParamError::at(
+            "window",
+            format!(
+                "is shorter than {}: a window needs requests in it",
+                humantime::format_duration(MIN_WINDOW)
+            ),
+        ));
+    }
     if let Some(&phase) = names.phases.get(scope.phase.as_str()) {
         let room = phase.saturating_sub(scope.settle);
         if length > room {

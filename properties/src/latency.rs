@@ -396,6 +396,12 @@ impl SuiteKeys for Keys {
             )?),
             (false, Some(phase), Some(factor)) => {
                 names.phase("baseline", &phase)?;
+                if phase == scope.phase {
+                    return Err(ParamError::at(
+                        "baseline",
+                        format!("is the phase judged (`{phase}`): a phase cannot be its own baseline"),
+                    ));
+                }
                 if factor <= 0.0 {
                     return Err(ParamError::at("factor", "must be above 0"));
                 }

@@ -123,16 +123,77 @@ impl Observations {
         self.phases.iter().find(|p| p.name == name)
     }
 
-    /// Edge requests intended within `phase` after `settle`, of `endpoint` (all when `None`).
+    /// Edge requests of `phase` after `settle`, of `endpoint` (all when
+    /// `None`). A request belongs to the phase whose faults its first
+    /// dependency call met, at whichever dependency ([`Phase::met`]), when
+    /// that call arrived while the request was open: one sent in the last
+    /// moments of a phase whose call met the next phase's faults is the next
+    /// phase's, as its fate was. A request that made no call the journals
+    /// tie to it (none, or the target passes no correlation id on), or whose
+    /// first call came after its answer (work a queue did later), belongs to
+    /// the phase it was intended in. With a
+    /// `settle`, a request intended before the phase's start plus the
+    /// settle is left out either way.
     pub fn edge_in<'a>(
         &'a self,
         phase: &'a Phase,
         settle: Duration,
         endpoint: Option<&'a str>,
     ) -> impl Iterator<Item = &'a EdgeRecord> + 'a {
+        let placed = self.phases_met();
+        let index = self
+            .phases
+            .iter()
+            .position(|p| std::ptr::eq(p, phase) || p.name == phase.name);
         self.edge.iter().filter(move |r| {
-            phase.holds(r.intended_ns, settle) && endpoint.is_none_or(|e| &*r.endpoint == e)
+            endpoint.is_none_or(|e| &*r.endpoint == e)
+                && match r
+                    .correlation_id
+                    .and_then(|id| placed.get(&id))
+                    .filter(|(_, arrived)| *arrived <= r.ended_ns)
+                {
+                    Some(&(met, _)) => {
+                        Some(met) == index
+                            && (settle.is_zero()
+                                || r.intended_ns >= phase.start_ns.saturating_add(nanos(settle)))
+                    }
+                    None => phase.holds(r.intended_ns, settle),
+                }
         })
+    }
+
+    /// For each edge request that made a call, the phase (by index) whose
+    /// faults its first call met, and when that call arrived; a request
+    /// whose first call met no phase (after the run) is left out.
+    fn phases_met(&self) -> HashMap<CorrelationId, (usize, u64)> {
+        let mut first: HashMap<CorrelationId, (&str, &CallRecord)> = HashMap::new();
+        for (dependency, calls) in &self.dependencies {
+            for call in calls {
+                let Some(id) = call
+                    .correlation_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<CorrelationId>().ok())
+                else {
+                    continue;
+                };
+                let earlier = first
+                    .get(&id)
+                    .is_none_or(|(_, seen)| call.arrival_ns < seen.arrival_ns);
+                if earlier {
+                    first.insert(id, (dependency.as_str(), call));
+                }
+            }
+        }
+        first
+            .into_iter()
+            .filter_map(|(id, (dependency, call))| {
+                let met = self
+                    .phases
+                    .iter()
+                    .position(|p| p.met(dependency, call, Duration::ZERO))?;
+                Some((id, (met, call.arrival_ns)))
+            })
+            .collect()
     }
 
     /// Calls at `dependency` that met `phase`'s faults, after `settle`
@@ -350,5 +411,43 @@ mod tests {
         let fault = seen.phase("fault").unwrap();
         let get = seen.attributed("crm", fault, Duration::ZERO, Some("get"), |_| true);
         assert_eq!((get.calls.len(), get.requests), (30, 11));
+    }
+
+    /// A request sent in the last moment of a phase whose call met the
+    /// next phase's faults is the next phase's (its fate was decided
+    /// there); one that made no call stays where it was intended.
+    #[test]
+    fn an_edge_request_belongs_to_the_phase_whose_faults_its_first_call_met() {
+        let mut seen = two_phases();
+        requests(&mut seen, "search", 990, 1, 20, 200);
+        requests(&mut seen, "search", 995, 1, 20, 200);
+        // The first request's call arrived after the switch, in the fault
+        // phase; the second made none.
+        call(
+            &mut seen,
+            "catalog",
+            1_002,
+            1,
+            &id("search", 990, 0).to_string(),
+        );
+        let (baseline, fault) = (
+            seen.phase("baseline").unwrap(),
+            seen.phase("fault").unwrap(),
+        );
+        let in_baseline: Vec<u64> = seen
+            .edge_in(baseline, Duration::ZERO, None)
+            .map(|r| r.intended_ns / MS)
+            .collect();
+        let in_fault: Vec<u64> = seen
+            .edge_in(fault, Duration::ZERO, None)
+            .map(|r| r.intended_ns / MS)
+            .collect();
+        assert_eq!(in_baseline, [995]);
+        assert_eq!(in_fault, [990]);
+        // With a settle, a request moved in from before the phase is left out.
+        assert_eq!(
+            seen.edge_in(fault, Duration::from_millis(1), None).count(),
+            0
+        );
     }
 }

@@ -18,6 +18,9 @@ use crate::{EdgeRecord, Phase};
 /// `length / STEPS`.
 pub(crate) const STEPS: u64 = 20;
 
+/// The most windows a phase is judged in: past it, the step grows.
+pub(crate) const MAX_WINDOWS: u64 = 10_000;
+
 /// One window: where it starts (ns on the run's clock) and the requests
 /// sent in it, in send order.
 #[derive(Debug)]
@@ -55,7 +58,11 @@ pub(crate) fn sliding<'w, 'a>(
     let Some(last_start) = phase.end_ns.checked_sub(length).filter(|l| *l >= from) else {
         return Vec::new();
     };
-    let step = (length / STEPS).max(1);
+    // A twentieth of the window, or longer where that would make more than
+    // MAX_WINDOWS windows (a tiny window over a long phase).
+    let step = (length / STEPS)
+        .max((last_start - from) / MAX_WINDOWS)
+        .max(1);
     let mut starts: Vec<u64> = (0..)
         .map(|i| from + i * step)
         .take_while(|s| *s <= last_start)

@@ -132,6 +132,9 @@ impl Load {
     }
 }
 
+/// The longest turn [`Variants`] keeps (the sum of its weights).
+pub const MAX_TURN: u64 = 10_000;
+
 /// Requests a load takes in turn, each as often as its weight says, in a
 /// fixed interleaved order (nginx's smooth weighted round-robin: weights 3
 /// and 1 go a, a, b, a, and again), so any stretch of sends holds the
@@ -144,8 +147,27 @@ pub struct Variants {
 }
 
 impl Variants {
-    /// `endpoints`, each with its weight (weights of 0 never sent).
+    /// `endpoints`, each with its weight (weights of 0 never sent). The
+    /// turn repeats every sum of the weights, which [`MAX_TURN`] bounds:
+    /// larger weights are scaled down to it first (each kept at 1 at least).
     pub fn weighted(endpoints: Vec<(u32, Endpoint)>) -> Self {
+        let sum: u64 = endpoints.iter().map(|(w, _)| u64::from(*w)).sum();
+        let endpoints: Vec<(u32, Endpoint)> = if sum > MAX_TURN {
+            endpoints
+                .into_iter()
+                .map(|(w, e)| {
+                    let scaled = u64::from(w) * MAX_TURN / sum;
+                    (
+                        u32::try_from(scaled)
+                            .unwrap_or(u32::MAX)
+                            .max(u32::from(w > 0)),
+                        e,
+                    )
+                })
+                .collect()
+        } else {
+            endpoints
+        };
         let total: i64 = endpoints.iter().map(|(w, _)| i64::from(*w)).sum();
         let mut current = vec![0i64; endpoints.len()];
         let mut order = Vec::with_capacity(usize::try_from(total).unwrap_or(0));

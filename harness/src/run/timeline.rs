@@ -415,11 +415,12 @@ fn unhealthy(
         Some(_) => "the run stopped there",
         None => "no fault was injected after it",
     };
-    let rate = if ended == 0 {
-        0.0
-    } else {
-        ok as f64 / ended as f64
-    };
+    // No request ended in the phase (a load kept to other phases, or one
+    // that has not begun): nothing to judge it by, so no reason to stop.
+    if ended == 0 {
+        return None;
+    }
+    let rate = ok as f64 / ended as f64;
     if let Some(below) = rule.success_rate_below.filter(|below| rate < *below) {
         return Some(format!(
             "abort_when: {when}, the success rate was {rate:.3} ({ok} of {ended}), under {below}; {after}"

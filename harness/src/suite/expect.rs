@@ -303,6 +303,8 @@ mod tests {
             ("property = \"success_rate\"\nat_least = 0.99\nwindow = \"6s\"", "success_rate `window`: is longer than phase `crm slow` (5s)"),
             ("property = \"success_rate\"\nat_least = 0.99\nwindow = \"5s\"\nsettle = \"1s\"", "success_rate `window`: is longer than phase `crm slow` (5s less its settle of 1s)"),
             ("property = \"latency\"\nat_most = \"1s\"\nwindow = \"0s\"", "latency `window`: must be above 0"),
+            ("property = \"latency\"\nat_most = \"1s\"\nwindow = \"1ns\"", "latency `window`: is shorter than 100ms"),
+            ("property = \"latency\"\nbaseline = \"crm slow\"\nfactor = 1", "latency `baseline`: is the phase judged (`crm slow`): a phase cannot be its own baseline"),
             ("property = \"success_rate\"\nat_least = 1.5", "success_rate `at_least`: is from 0 to 1, not 1.5"),
             ("property = \"success_rate\"\nat_least = 0.9\nendpoint = \"chekout\"", "success_rate `endpoint`: no endpoint named `chekout`; did you mean `checkout`?"),
             ("property = \"breaker\"\ndependency = \"crm\"\nfailures = 0\nreset = \"1s\"", "breaker `failures`: must be at least 1"),

@@ -165,6 +165,16 @@ pub(super) fn check(load: &LoadSpec, run_for: Duration, phases: &[&str]) -> Resu
         (None, true) => return Err("a load needs `path` (or `variants`)".into()),
         _ => {}
     }
+    if let Some(path) = &load.path {
+        check_path(path).map_err(|e| format!("path: {e}"))?;
+    }
+    check_header_names(&load.headers).map_err(|e| format!("headers: {e}"))?;
+    let weights: u64 = load.variants.iter().map(|v| u64::from(v.weight)).sum();
+    if weights > MAX_WEIGHTS {
+        return Err(format!(
+            "variants: their weights add up to {weights}, at most {MAX_WEIGHTS} (shares are what count: 3 and 1 is 75 and 25)"
+        ));
+    }
     for (i, variant) in load.variants.iter().enumerate() {
         let at = |e: String| format!("variants[{i}]: {e}");
         if http::Method::from_bytes(variant.method.as_bytes()).is_err() {
@@ -175,6 +185,8 @@ pub(super) fn check(load: &LoadSpec, run_for: Duration, phases: &[&str]) -> Resu
                 "weight: at least 1 (leave a variant out to send none)".into()
             ));
         }
+        check_path(&variant.path).map_err(|e| at(format!("path: {e}")))?;
+        check_header_names(&variant.headers).map_err(|e| at(format!("headers: {e}")))?;
         for (name, value) in &variant.headers {
             check_header(name, value).map_err(|e| at(format!("headers: `{name}`: {e}")))?;
         }
@@ -219,6 +231,40 @@ pub(super) fn check(load: &LoadSpec, run_for: Duration, phases: &[&str]) -> Resu
     Ok(())
 }
 
+/// The most a load's variants' weights may add up to.
+pub const MAX_WEIGHTS: u64 = 10_000;
+
+/// A path and query the target's base URL takes: from `/`, a valid URI
+/// path (`{request_id}` goes in headers and the body, not here).
+fn check_path(path: &str) -> Result<(), String> {
+    if path.contains(REQUEST_ID) {
+        return Err(format!(
+            "{REQUEST_ID} goes in a header or the body, not the path"
+        ));
+    }
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` does not start with `/`"));
+    }
+    path.parse::<http::uri::PathAndQuery>()
+        .map(|_| ())
+        .map_err(|_| {
+            format!("`{path}` is not a URI path (escape spaces and other characters as %XX)")
+        })
+}
+
+/// No header named twice (names are compared without case, as HTTP does).
+fn check_header_names(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for name in headers.keys() {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!(
+                "`{name}` is named twice (header names ignore case)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A header a load may set: a valid name faultline does not set itself, and
 /// a value that is valid whatever id replaces [`REQUEST_ID`].
 fn check_header(name: &str, value: &str) -> Result<(), String> {
@@ -252,11 +298,27 @@ pub(super) fn with_body_file(mut load: LoadSpec, suite: &Path) -> Result<LoadSpe
     Ok(load)
 }
 
-/// The text of `file`, relative to `suite`'s folder.
+/// The largest body a load may send, in bytes.
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// The text of `file`, relative to `suite`'s folder: a regular file of at
+/// most [`MAX_BODY`] bytes.
 fn read_body(file: &Path, suite: &Path) -> Result<String, String> {
+    use std::io::Read;
     let path = suite.parent().unwrap_or(Path::new(".")).join(file);
-    let bytes = std::fs::read(&path).map_err(|e| format!("body_file `{}`: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("body_file `{}`: not UTF-8 text", path.display()))
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|e| format!("body_file `{shown}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("body_file `{shown}`: not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(MAX_BODY + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("body_file `{shown}`: {e}"))?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err(format!("body_file `{shown}`: larger than {MAX_BODY} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("body_file `{shown}`: not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -470,6 +532,44 @@ mod variants {
                 "method = \"POST\"\nvariants = [{ path = \"/y\" }]",
                 "`method` goes with `path`; each variant has its own",
             ),
+        ];
+        for (keys, says) in cases {
+            let err = with_load(keys).unwrap_err();
+            assert!(err.contains(says), "{keys}:\n{err}\nnot: {says}");
+        }
+    }
+
+    /// What a hostile suite tried: weights that would fill memory, paths
+    /// that are no path, a header twice, a file that is no file.
+    #[test]
+    fn loads_that_would_crash_or_mislead_are_refused() {
+        let cases = [
+            (
+                "variants = [{ path = \"/y\", weight = 4294967295 }, { path = \"/z\" }]",
+                "variants: their weights add up to 4294967296, at most 10000",
+            ),
+            (
+                "variants = [{ path = \"/s\u{e9} arch\" }]",
+                "variants[0]: path: `/s\u{e9} arch` is not a URI path",
+            ),
+            (
+                "variants = [{ path = \"search\" }]",
+                "variants[0]: path: `search` does not start with `/`",
+            ),
+            (
+                "path = \"/a?id={request_id}\"",
+                "path: {request_id} goes in a header or the body, not the path",
+            ),
+            ("path = \"\"", "path: `` does not start with `/`"),
+            (
+                "path = \"/a\"\nheaders = { \"X-A\" = \"1\", \"x-a\" = \"2\" }",
+                "headers: `x-a` is named twice (header names ignore case)",
+            ),
+            (
+                "path = \"/a\"\nbody_file = \"/dev/zero\"",
+                "not a regular file",
+            ),
+            ("path = \"/a\"\nbody_file = \"/\"", "not a regular file"),
         ];
         for (keys, says) in cases {
             let err = with_load(keys).unwrap_err();

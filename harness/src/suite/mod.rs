@@ -260,6 +260,9 @@ impl Suite {
             if !(*percentile > 0.0 && *percentile <= 100.0) {
                 return refuse("percentile is above 0 and at most 100");
             }
+            if latency_above.is_none() && *percentile != 99.0 {
+                return refuse("percentile goes with `latency_above`");
+            }
             if latency_above.is_some_and(|l| l.is_zero() || l > MAX_DURATION)
                 || *delay > MAX_DURATION
             {
@@ -444,6 +447,16 @@ phase = "crm slow"
             assert!(err.starts_with("s.toml:"), "{err}");
             assert!(err.contains(says), "{rule}:\n{err}\nnot: {says}");
         }
+    }
+
+    #[test]
+    fn abort_when_s_percentile_goes_with_a_latency() {
+        let text = format!("{GOOD}\n[abort_when]\nphase = \"baseline\"\nsuccess_rate_below = 0.9\npercentile = 95\n");
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.contains("abort_when: percentile goes with `latency_above`"),
+            "{err}"
+        );
     }
 
     #[test]
