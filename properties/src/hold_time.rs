@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure, Shown};
-use crate::{percentile, Bound, Judgement, Property, Reads, Samples, Scope};
+use crate::{percentile, stat_name, Bound, Judgement, Property, Reads, Samples, Scope};
 use crate::{Observations, Phase};
 
 /// The `percentile` (0-100; 0 = min, 100 = max) of the time `dependency`
@@ -90,13 +90,7 @@ fn last_seen(seen: &Observations) -> u64 {
 
 impl Property for HoldTime {
     fn name(&self) -> String {
-        let stat = if self.percentile >= 100.0 {
-            "max".to_owned()
-        } else if self.percentile <= 0.0 {
-            "min".to_owned()
-        } else {
-            format!("p{}", self.percentile)
-        };
+        let stat = stat_name(self.percentile);
         format!(
             "hold_time({}, {stat}) {}",
             self.scope.subject(&self.dependency),
@@ -208,15 +202,7 @@ impl SuiteKeys for Keys {
 
     fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
         names.dependency("dependency", &self.dependency)?;
-        if !(0.0..=100.0).contains(&self.percentile) {
-            return Err(ParamError::at(
-                "percentile",
-                format!(
-                    "must be from 0 (the minimum) to 100 (the maximum), not {}",
-                    self.percentile
-                ),
-            ));
-        }
+        keys::percentile("percentile", self.percentile)?;
         let bound = keys::bound(self.at_least, self.at_most, None, "a hold time", |d| {
             Shown(d).to_string()
         })?;

@@ -283,6 +283,18 @@ pub(crate) fn window(
     Ok(length)
 }
 
+/// A percentile at `key`: from 0 (the minimum) to 100 (the maximum).
+pub(crate) fn percentile(key: &str, value: f64) -> Result<f64, ParamError> {
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ParamError::at(
+            key,
+            format!("must be from 0 (the minimum) to 100 (the maximum), not {value}"),
+        ))
+    }
+}
+
 /// A duration above zero at `key`.
 pub(crate) fn above_zero(key: &str, value: Duration) -> Result<Duration, ParamError> {
     if value.is_zero() {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::keys::{self, Expectation, ParamError, SuiteKeys, SuiteNames};
 use crate::verdict::{Evidence, Measure, Shown};
 use crate::windows::{self, Window};
-use crate::{percentile, Bound, Judgement, Property, Reads, Samples, Scope};
+use crate::{percentile, stat_name, Bound, Judgement, Property, Reads, Samples, Scope};
 use crate::{EdgeRecord, Observations, Outcomes, Phase};
 
 /// The bound a latency percentile is held to.
@@ -133,13 +133,7 @@ impl LatencyBound {
 
 impl Property for LatencyBound {
     fn name(&self) -> String {
-        let stat = if self.percentile >= 100.0 {
-            "max".to_owned()
-        } else if self.percentile <= 0.0 {
-            "min".to_owned()
-        } else {
-            format!("p{}", self.percentile)
-        };
+        let stat = stat_name(self.percentile);
         let endpoint = self.endpoint.as_deref().unwrap_or("all endpoints");
         let subject = match &self.status {
             Some(status) => format!("{endpoint} [{status}]"),
@@ -282,21 +276,7 @@ impl LatencyBound {
             (Some(high), _) if bound.upper().is_some() => high,
             (_, Some(low)) => low,
             _ => {
-                evidence.samples = windows
-                    .iter()
-                    .map(|w| w.records.len() as u64)
-                    .max()
-                    .unwrap_or(0);
-                return Judgement::inconclusive(if windows.is_empty() {
-                    format!("the phase is shorter than one {} window", Shown(length))
-                } else {
-                    format!(
-                        "no {} window had {} requests (the most: {})",
-                        Shown(length),
-                        self.scope.min_samples,
-                        evidence.samples
-                    )
-                });
+                return windows::none_judged(&windows, length, self.scope.min_samples, evidence);
             }
         };
         let &(observed, window) = worst;
@@ -322,16 +302,8 @@ impl LatencyBound {
         let held = judged.iter().all(|(p, _)| bound.holds(*p));
         let worst_at = format!("worst: {}", window.describe(phase));
         if held {
-            if let Some(thin) = windows
-                .iter()
-                .find(|w| (w.records.len() as u64) < self.scope.min_samples)
-            {
-                return Judgement::inconclusive(format!(
-                    "{} had {} requests, fewer than the {} it takes to judge ({worst_at})",
-                    thin.describe(phase),
-                    thin.records.len(),
-                    self.scope.min_samples
-                ));
+            if let Some(thin) = windows::thin(&windows, phase, self.scope.min_samples, &worst_at) {
+                return thin;
             }
         }
         self.covered(seen, phase, Judgement::held(held).note(worst_at))
@@ -376,15 +348,7 @@ impl SuiteKeys for Keys {
     const PROPERTY: &'static str = "latency";
 
     fn build(self, scope: Scope, names: &SuiteNames<'_>) -> Result<Expectation, ParamError> {
-        if !(0.0..=100.0).contains(&self.percentile) {
-            return Err(ParamError::at(
-                "percentile",
-                format!(
-                    "must be from 0 (the minimum) to 100 (the maximum), not {}",
-                    self.percentile
-                ),
-            ));
-        }
+        keys::percentile("percentile", self.percentile)?;
         let fixed = self.at_most.is_some() || self.at_least.is_some();
         let limit = match (fixed, self.baseline, self.factor) {
             (true, None, None) => LatencyLimit::Fixed(keys::bound(

@@ -81,7 +81,7 @@ pub use max_attempts::MaxAttempts;
 pub use max_in_flight::MaxInFlight;
 pub use observations::{Attributed, Observations, Phase};
 pub use outcomes::Outcomes;
-pub(crate) use property::{percentile, ratio};
+pub(crate) use property::{percentile, ratio, stat_name};
 pub use property::{Judgement, Property, Reads, Samples};
 pub use recovers_within::RecoversWithin;
 pub use retry_amplification::RetryAmplification;

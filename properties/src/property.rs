@@ -219,6 +219,17 @@ pub(crate) fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// A percentile as a verdict names it: `min` (0), `max` (100), else `p99`.
+pub(crate) fn stat_name(percentile: f64) -> String {
+    if percentile >= 100.0 {
+        "max".to_owned()
+    } else if percentile <= 0.0 {
+        "min".to_owned()
+    } else {
+        format!("p{percentile}")
+    }
+}
+
 /// The `percentile` (0 to 100; 100 is the maximum) of `values` by nearest rank.
 pub(crate) fn percentile(values: &mut [Duration], percentile: f64) -> Option<Duration> {
     if values.is_empty() {

@@ -137,21 +137,7 @@ impl SuccessRate {
             .filter_map(|w| Some((rate(w)?, w)))
             .collect();
         let Some(&(worst, window)) = judged.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
-            evidence.samples = windows
-                .iter()
-                .map(|w| w.records.len() as u64)
-                .max()
-                .unwrap_or(0);
-            return Judgement::inconclusive(if windows.is_empty() {
-                format!("the phase is shorter than one {} window", Shown(length))
-            } else {
-                format!(
-                    "no {} window had {} requests (the most: {})",
-                    Shown(length),
-                    self.scope.min_samples,
-                    evidence.samples
-                )
-            });
+            return windows::none_judged(&windows, length, self.scope.min_samples, evidence);
         };
         evidence.samples = window.records.len() as u64;
         evidence.observed = Some(Measure::Ratio(worst));
@@ -166,16 +152,8 @@ impl SuccessRate {
             .map(|r| r.intended_ns);
         let worst_at = format!("worst: {}", window.describe(phase));
         if worst >= self.at_least {
-            if let Some(thin) = windows
-                .iter()
-                .find(|w| (w.records.len() as u64) < self.scope.min_samples)
-            {
-                return Judgement::inconclusive(format!(
-                    "{} had {} requests, fewer than the {} it takes to judge ({worst_at})",
-                    thin.describe(phase),
-                    thin.records.len(),
-                    self.scope.min_samples
-                ));
+            if let Some(thin) = windows::thin(&windows, phase, self.scope.min_samples, &worst_at) {
+                return thin;
             }
         }
         Judgement::held(worst >= self.at_least).note(worst_at)

@@ -12,7 +12,8 @@
 
 use std::time::Duration;
 
-use crate::{EdgeRecord, Phase};
+use crate::verdict::{Evidence, Shown};
+use crate::{EdgeRecord, Judgement, Phase};
 
 /// How many steps a window's length is cut into: windows start every
 /// `length / STEPS`.
@@ -40,6 +41,50 @@ impl Window<'_, '_> {
             s(self.end_ns)
         )
     }
+}
+
+/// The judgement when no window could be judged: the phase is shorter
+/// than one window, or none held `min_samples` requests (`evidence.samples`
+/// is then the most any held).
+pub(crate) fn none_judged(
+    windows: &[Window<'_, '_>],
+    length: Duration,
+    min_samples: u64,
+    evidence: &mut Evidence,
+) -> Judgement {
+    evidence.samples = windows
+        .iter()
+        .map(|w| w.records.len() as u64)
+        .max()
+        .unwrap_or(0);
+    Judgement::inconclusive(if windows.is_empty() {
+        format!("the phase is shorter than one {} window", Shown(length))
+    } else {
+        format!(
+            "no {} window had {min_samples} requests (the most: {})",
+            Shown(length),
+            evidence.samples
+        )
+    })
+}
+
+/// A window with fewer than `min_samples` requests, as the inconclusive
+/// judgement a verdict that would otherwise hold gets (`worst_at` names
+/// the worst judged window).
+pub(crate) fn thin(
+    windows: &[Window<'_, '_>],
+    phase: &Phase,
+    min_samples: u64,
+    worst_at: &str,
+) -> Option<Judgement> {
+    let thin = windows
+        .iter()
+        .find(|w| (w.records.len() as u64) < min_samples)?;
+    Some(Judgement::inconclusive(format!(
+        "{} had {} requests, fewer than the {min_samples} it takes to judge ({worst_at})",
+        thin.describe(phase),
+        thin.records.len()
+    )))
 }
 
 /// Every window of `length` inside `phase` after `settle`, over `records`
