@@ -312,6 +312,52 @@ phase = "load"
     );
 }
 
+/// A phase no request was sent in is no evidence of an unhealthy target:
+/// `abort_when` on it does not stop the run (it did, on "0 of 0").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_when_on_a_phase_without_requests_does_not_stop_the_run() {
+    let healthy = answering(200, Duration::ZERO).await;
+    let path = write_suite(
+        "quiet-abort",
+        &format!(
+            r#"
+[target]
+base_url = "http://{healthy}"
+
+[abort_when]
+phase = "quiet"
+success_rate_below = 0.9
+
+[[load]]
+endpoint = "checkout"
+path = "/checkout"
+rate = 50.0
+phases = ["busy"]
+
+[[phases]]
+name = "quiet"
+duration = "500ms"
+
+[[phases]]
+name = "busy"
+duration = "1s"
+
+[[expect]]
+property = "success_rate"
+at_least = 0.9
+phase = "busy"
+"#
+        ),
+    );
+    let Outcome { code, stderr, .. } = faultline(["run", path.to_str().unwrap()]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "the run went on into `busy` and passed: {stderr}"
+    );
+    assert!(!stderr.contains("abort_when"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suite_never_sends_more_than_its_max_requests() {
     let healthy = answering(200, Duration::ZERO).await;
